@@ -1,1 +1,24 @@
-//! placeholder
+//! Pure schedule logic for donebot: when to ask "What did you get done today?" and when to send the
+//! digest.
+//!
+//! This crate owns time arithmetic only — cron expressions evaluated in a team's time zone across DST
+//! changes ([`schedule`], [`zone`]), working days and digest spans ([`calendar`]), and what to catch
+//! up after downtime ([`catchup`]). It deliberately reads no clock, does no I/O and has no async: every
+//! "now" is a parameter, so the app can test a whole week by handing in instants. Invariant: no
+//! function here panics on input; bad input is a [`ScheduleError`].
+
+pub mod calendar;
+pub mod catchup;
+mod error;
+pub mod schedule;
+pub mod weekdays;
+pub mod zone;
+
+pub use calendar::{Calendar, LOOKBACK_DAYS, should_prompt};
+pub use catchup::due_fires;
+pub use chrono::{Weekday, WeekdaySet};
+pub use chrono_tz::Tz;
+pub use error::ScheduleError;
+pub use schedule::{Fire, Fires, Schedule};
+pub use weekdays::{format_weekdays, parse_weekdays};
+pub use zone::parse_tz;
