@@ -9,6 +9,7 @@
 
 pub mod calendar;
 pub mod catchup;
+mod dialect;
 mod error;
 pub mod schedule;
 pub mod weekdays;
