@@ -4,7 +4,7 @@
 //! that instant; one that exists twice (the fall-back overlap) is its *first* occurrence; one that does
 //! not exist (the spring-forward gap) is read with the UTC offset in effect just before the gap, so it
 //! moves forward by the gap's length, as RFC 5545 prescribes (02:30 on 2026-03-08 in New York is 03:30
-//! EDT). Invariant: [`resolve`] is a pure function of the zone and the wall-clock time; callers that
+//! EDT). Invariant: `resolve` is a pure function of the zone and the wall-clock time; callers that
 //! order or deduplicate fires rely on it returning the same instant every time.
 
 use chrono::{DateTime, Duration, FixedOffset, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
