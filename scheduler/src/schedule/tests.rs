@@ -385,4 +385,22 @@ fn seconds_form_and_the_edges_of_the_calendar() {
     let first = s.next_after(DateTime::<Utc>::MIN_UTC).expect("a fire");
     assert_eq!(first.local_date, date("1970-01-01"));
     assert!(s.preview(NaiveDate::MAX, 3).is_empty());
+    let first_day = s.preview(NaiveDate::MIN, 1);
+    assert_eq!(
+        first_day.iter().map(|t| t.to_rfc3339()).collect::<Vec<_>>(),
+        ["1970-01-01T18:00:00+01:00"]
+    );
+    // Duration::MAX (292 million years) reaches back past every fire the cron crate knows.
+    let late = instant("2100-12-30T00:00:00Z");
+    let all_time = crate::due_fires(&s, DateTime::<Utc>::MIN_UTC, late, Duration::MAX);
+    assert_eq!(
+        all_time.first().map(|f| f.local_date),
+        Some(date("1970-01-01"))
+    );
+    assert_eq!(
+        all_time.last().map(|f| f.local_date),
+        Some(date("2100-12-29"))
+    );
+    let never = crate::due_fires(&s, late, DateTime::<Utc>::MAX_UTC, Duration::hours(4));
+    assert!(never.is_empty());
 }
