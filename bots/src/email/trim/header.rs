@@ -448,8 +448,13 @@ fn is_attribution(s: &str, next_quote: bool) -> bool {
         return true;
     }
     // Gmail's "2014-03-20 8:48 GMT+01:00 Name <x@y.z>:" and relatives.
-    let dated = s.starts_with(|c: char| c.is_ascii_digit()) && (has_year(s) || has_time(s));
-    dated
+    // Gmail in Russian and others: "пн, 4 мар. 2024 г. в 18:00, Name <x@y.z>:".
+    let dated = has_year(s) || has_time(s);
+    if dated && has_at && s.ends_with(">:") {
+        return true;
+    }
+    let date_first = s.starts_with(|c: char| c.is_ascii_digit()) && dated;
+    date_first
         && has_at
         && (s.contains('<') || s.contains('"'))
         && (colon || (s.ends_with('>') && next_quote))
