@@ -380,6 +380,28 @@ async fn tls_handshake_failure_is_transient() {
 }
 
 #[tokio::test]
+async fn required_starttls_on_a_server_without_it_is_transient() {
+    bounded(async {
+        let (port, log) = start_mx();
+        let url = format!("smtp://127.0.0.1:{port}?tls=starttls");
+        let transport = smtp(&url, Duration::from_secs(10));
+        let err = send_to(&transport, "someone@example.org")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SendError::Unsupported(_)), "{err:?}");
+        assert!(
+            err.is_transient(),
+            "the relay's configuration, not the message, is at fault"
+        );
+        assert!(
+            log.lock().unwrap().messages.is_empty(),
+            "nothing sent in plain text"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn malformed_envelope_is_permanent_without_connecting() {
     bounded(async {
         let (port, log) = start_mx();

@@ -32,7 +32,8 @@ use crate::bus::{InboundMail, InboundRefused};
 /// Limits and names of the listener. [`ListenerConfig::new`] gives the documented defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerConfig {
-    /// Only `RCPT TO` addresses at this domain (case-insensitive) are accepted.
+    /// Only `RCPT TO` addresses at this domain (case-insensitive) are accepted, plus the bare
+    /// `<postmaster>` RFC 5321 requires; anything else is `550 5.7.1 relay denied`.
     pub domain: String,
     /// Bytes of message content (after unstuffing); beyond it DATA is answered `552`.
     pub max_message_bytes: usize,

@@ -28,7 +28,8 @@ pub struct OutgoingEmail {
     /// `Reply-To`, e.g. the per-prompt reply address carrying a reply token.
     pub reply_to: Option<String>,
     pub subject: String,
-    /// The plain-text body; always present and always the first alternative.
+    /// The plain-text body; always present and always the first alternative. A text ending in a
+    /// line break reads back exactly (lettre terminates a lone part with CRLF itself).
     pub text: String,
     /// An HTML alternative; with it the message is `multipart/alternative`.
     pub html: Option<String>,

@@ -85,6 +85,8 @@ impl fmt::Debug for SmtpUrl {
 pub enum TransportError {
     #[error("smtp_url: {0}")]
     InvalidUrl(String),
+    #[error("smtp: {0}")]
+    InvalidOption(String),
     #[error("smtp_url: cannot set up TLS for {host:?}: {reason}")]
     Tls { host: String, reason: String },
     #[error("eml_dir: cannot create {path}: {source}")]
@@ -221,8 +223,10 @@ pub enum SendError {
     /// The envelope cannot be sent anywhere: a malformed address, no recipient.
     #[error("invalid envelope: {0}")]
     Envelope(String),
-    /// The message needs something the server lacks (e.g. SMTPUTF8, an AUTH mechanism).
-    #[error("message not deliverable through this relay: {0}")]
+    /// The relay lacks something this exchange needs: STARTTLS, a usable AUTH mechanism,
+    /// SMTPUTF8. Transient, because it is the relay's (or the config's) state, not the message's,
+    /// that an operator fixes; the outbox's own deadline bounds the retries.
+    #[error("the mail server cannot take this message as configured: {0}")]
     Unsupported(String),
     /// No complete exchange within [`SmtpOptions::timeout`].
     #[error("no answer from the mail server within {0:?}")]
@@ -240,8 +244,11 @@ impl SendError {
     pub fn is_transient(&self) -> bool {
         match self {
             SendError::Rejected { code, .. } => (400..500).contains(code),
-            SendError::Timeout(_) | SendError::Connection(_) | SendError::Eml { .. } => true,
-            SendError::Envelope(_) | SendError::Unsupported(_) => false,
+            SendError::Timeout(_)
+            | SendError::Connection(_)
+            | SendError::Unsupported(_)
+            | SendError::Eml { .. } => true,
+            SendError::Envelope(_) => false,
         }
     }
 
@@ -325,8 +332,8 @@ impl Transport {
         };
         let url = parse_smtp_url(smtp_url)?;
         if opts.pool_size == 0 {
-            return Err(TransportError::InvalidUrl(
-                "pool size must be at least 1".to_owned(),
+            return Err(TransportError::InvalidOption(
+                "pool_size must be at least 1".to_owned(),
             ));
         }
         let tls = match url.tls {
