@@ -227,3 +227,9 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn done_lines_that_look_like_footers_stay() {
+    let reply = "Sent from the shared account the March invoices\nSent via FedEx: samples to Acme";
+    assert_eq!(trim_reply(reply), reply);
+}

@@ -515,6 +515,21 @@ mod tests {
     }
 
     #[test]
+    fn client_quote_containers_are_dropped() {
+        let apple = "<div>Done A</div><div><br><blockquote type=\"cite\">On Mar 4 wrote:<br>old</blockquote></div>";
+        assert_eq!(html_to_text(apple), "Done A");
+        let yahoo =
+            "<div>Done B</div><div class=\"yahoo_quoted\"><div>On Monday, x wrote:</div></div>";
+        assert_eq!(html_to_text(yahoo), "Done B");
+        let thunderbird = "<p>Done C</p><div class=\"moz-cite-prefix\">On 04.03.24 wrote:<br></div>\
+                           <blockquote type=\"cite\">old</blockquote><div class=\"moz-signature\">-- <br>Lukas</div>";
+        assert_eq!(html_to_text(thunderbird), "Done C");
+        let outlook = "<p>Done D</p><div style=\"border:none;border-top:solid #E1E1E1 1.0pt\">\
+                       <p><b>From:</b> x</p></div><p>old</p>";
+        assert_eq!(html_to_text(outlook), "Done D");
+    }
+
+    #[test]
     fn broken_markup_is_tolerated() {
         assert_eq!(html_to_text("a < b <p class='x"), "a < b");
         assert_eq!(html_to_text("<b>x</i> &bogus; &#xZZ;"), "x &bogus; &#xZZ;");

@@ -107,21 +107,34 @@ pub(crate) fn ends_reply(lines: &[&str], i: usize) -> bool {
         return true;
     }
     let after_blank = i == 0 || is_blank(lines[i - 1]);
-    (is_rule(t) && after_blank) || is_sent_from(t) || is_dash_name(lines, i)
+    ((is_rule(t) || is_sent_from(t)) && after_blank) || is_dash_name(lines, i)
 }
 
 /// "Sent from my iPhone", "Get Outlook for iOS<https://aka.ms/…>": a short footer, not a sentence
-/// that happens to start the same way ("Sent from my desk, is much easier …").
+/// that happens to start the same way ("Sent from my desk, is much easier …", "Sent from the
+/// shared account the invoices"). After a generic prefix ("Sent from ") a product name follows, so
+/// it must start with a capital letter.
 fn is_sent_from(t: &str) -> bool {
     if t.len() > 160 {
         return false;
     }
-    let lower = without_links(&t.to_lowercase());
-    let lower = lower.trim();
-    let Some(rest) = SENT_FROM.iter().find_map(|p| lower.strip_prefix(p)) else {
+    let plain = without_links(t);
+    let plain = plain.trim();
+    let lower = plain.to_lowercase();
+    let Some(prefix) = SENT_FROM.iter().find(|p| lower.starts_with(*p)) else {
         return lower.ends_with("gesendet") && lower.starts_with("von meinem");
     };
-    !rest.contains(',') && rest.split_whitespace().count() <= 8 && rest.chars().count() <= 70
+    // Lowercasing can change byte lengths (rarely); `get` keeps a misaligned cut from panicking.
+    let rest = plain.get(prefix.len()..).unwrap_or(&lower[prefix.len()..]);
+    let generic = matches!(
+        *prefix,
+        "sent from " | "sent via " | "sent using " | "sent with "
+    );
+    let product = rest.chars().next().is_some_and(|c| !c.is_lowercase());
+    (product || !generic)
+        && !rest.contains(',')
+        && rest.split_whitespace().count() <= 8
+        && rest.chars().count() <= 70
 }
 
 fn without_links(s: &str) -> String {
