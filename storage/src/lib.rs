@@ -1,1 +1,148 @@
-//! placeholder
+//! Everything donebot persists, in one sled database in the data directory.
+//!
+//! The [`Store`] owns the sled trees (listed in [`trees`]) and is the only code that reads or writes
+//! them. Each public write is one sled transaction that updates a record *and* every index that
+//! points at it, so a crash can never leave a record without its index or an index entry without its
+//! record. Records are versioned JSON (see [`codec`]).
+//!
+//! ## Durability policy
+//! sled applies writes in order and flushes its log every 500 ms by itself; after a crash the database
+//! comes back as a prefix of the writes that were made. On top of that:
+//! - whatever is acknowledged to the outside world is flushed (fsync) *before* the acknowledgement:
+//!   an accepted inbound mail ([`Store::accept_inbound`]) before SMTP `250` / HTTP `200`, and every
+//!   admin write made through the API or CLI ([`Store::flush`] is called by the caller before it
+//!   answers);
+//! - state that can be re-derived is not flushed on its own: dones recorded from an inbound message
+//!   are re-derived from the inbound log (idempotently) if lost, and outbox transitions are recovered
+//!   on start-up ([`Store::recover_outbox`]).
+//!
+//! This crate knows nothing of chat, email or schedules: it stores what it is given.
+
+mod backup;
+mod codec;
+mod dones;
+mod error;
+mod inbound;
+mod members;
+pub mod model;
+mod outbox;
+mod prompts;
+mod teams;
+mod tokens;
+pub mod trees;
+
+use std::path::Path;
+use std::sync::{RwLock, RwLockReadGuard};
+
+pub use backup::{backup_to, restore_from};
+pub use dones::{NewDone, RecordOutcome};
+pub use error::{StorageError, StorageResult};
+pub use model::*;
+pub use outbox::{NewOutboxMessage, OutboxCounts};
+
+/// The database of one data directory. Cheap to clone; every clone is the same database.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    t: trees::Trees,
+    /// Writes hold this shared; a backup holds it exclusively, so a snapshot sees no write half-done.
+    gate: std::sync::Arc<RwLock<()>>,
+    /// Added to sled's generated ids; non-zero after a restore (see `backup`).
+    id_floor: u64,
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir`.
+    ///
+    /// Fails with [`StorageError::Locked`] when another process (a running server) holds it.
+    pub fn open(dir: &Path) -> StorageResult<Store> {
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::Io {
+            path: dir.display().to_string(),
+            source: e,
+        })?;
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .flush_every_ms(Some(500))
+            .open()
+            .map_err(|e| StorageError::from_open(e, dir))?;
+        Self::from_db(db)
+    }
+
+    /// A throwaway in-memory database, for tests and benchmarks.
+    pub fn temporary() -> StorageResult<Store> {
+        let db = sled::Config::new().temporary(true).open()?;
+        Self::from_db(db)
+    }
+
+    fn from_db(db: sled::Db) -> StorageResult<Store> {
+        let t = trees::Trees::open(&db)?;
+        codec::check_schema(&t.meta)?;
+        let id_floor = codec::id_floor(&t.meta)?;
+        Ok(Store {
+            db,
+            t,
+            id_floor,
+            gate: std::sync::Arc::new(RwLock::new(())),
+        })
+    }
+
+    /// Makes every write so far durable (fsync). Returns the number of bytes flushed.
+    pub fn flush(&self) -> StorageResult<usize> {
+        Ok(self.db.flush()?)
+    }
+
+    /// The same, without blocking the calling async task's thread.
+    pub async fn flush_async(&self) -> StorageResult<usize> {
+        Ok(self.db.flush_async().await?)
+    }
+
+    /// A new unique id (monotonic, survives restarts).
+    pub(crate) fn next_id(&self) -> StorageResult<u64> {
+        Ok(self.id_floor + self.db.generate_id()? + 1)
+    }
+
+    pub(crate) fn write_gate(&self) -> RwLockReadGuard<'_, ()> {
+        // A poisoned gate only means a backup panicked; the data is untouched by it.
+        self.gate.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Gets or initialises a secret of `len` random bytes by name (e.g. the HMAC key for reply tokens).
+    /// `init` is called only when the secret does not exist yet.
+    pub fn secret(&self, name: &str, init: impl FnOnce() -> Vec<u8>) -> StorageResult<Vec<u8>> {
+        let key = format!("secret.{name}");
+        if let Some(v) = self.t.meta.get(&key)? {
+            return Ok(v.to_vec());
+        }
+        let _w = self.write_gate();
+        let fresh = init();
+        // compare_and_swap so two racing initialisations agree on one secret.
+        match self
+            .t
+            .meta
+            .compare_and_swap(&key, None::<&[u8]>, Some(fresh.clone()))?
+        {
+            Ok(()) => {
+                self.db.flush()?;
+                Ok(fresh)
+            }
+            Err(cas) => Ok(cas.current.map(|v| v.to_vec()).unwrap_or(fresh)),
+        }
+    }
+
+    /// Cursor of a named schedule: the instant up to which its fires have been handled.
+    pub fn cursor(&self, name: &str) -> StorageResult<Option<chrono::DateTime<chrono::Utc>>> {
+        match self.t.cursors.get(name)? {
+            Some(v) => Ok(Some(codec::decode("cursors", &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn set_cursor(&self, name: &str, at: chrono::DateTime<chrono::Utc>) -> StorageResult<()> {
+        let _w = self.write_gate();
+        self.t.cursors.insert(name, codec::encode(&at)?)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,205 @@
+//! Dones: recorded from a reply in one transaction with their indexes, the reply's idempotency key
+//! and (when the reply came through the inbound log) the inbound record's new state.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sled::Transactional;
+
+use crate::codec::{day_bytes, decode, encode, id_key, key, key_id};
+use crate::error::{StorageError, StorageResult, TxResult, abort};
+use crate::{Done, DoneId, DoneKind, InboundState, MemberId, Source, Store, TeamId};
+
+/// One line of a reply, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDone {
+    pub text: String,
+    pub kind: DoneKind,
+    pub tags: Vec<String>,
+    pub mentions: Vec<String>,
+}
+
+/// What recording a reply did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// The dones were written.
+    Recorded(Vec<DoneId>),
+    /// The same source message was recorded before; these are its dones, nothing was written.
+    Duplicate(Vec<DoneId>),
+}
+
+impl RecordOutcome {
+    pub fn ids(&self) -> &[DoneId] {
+        match self {
+            RecordOutcome::Recorded(ids) | RecordOutcome::Duplicate(ids) => ids,
+        }
+    }
+}
+
+fn reply_key(source: &Source) -> Option<Vec<u8>> {
+    source
+        .message_id
+        .as_ref()
+        .map(|mid| key(&[source.channel.as_str().as_bytes(), &[0], mid.as_bytes()]))
+}
+
+fn team_day_key(team: TeamId, day: NaiveDate, id: DoneId) -> Vec<u8> {
+    key(&[&id_key(team), &day_bytes(day), &id_key(id)])
+}
+
+impl Store {
+    /// Records the lines of one reply as dones of `day`. Idempotent on the source's
+    /// `(channel, message_id)`. When `source.inbound_id` is set, that inbound record is marked
+    /// processed in the same transaction, so a reply is processed exactly once.
+    pub fn record_reply(
+        &self,
+        team: TeamId,
+        member: MemberId,
+        day: NaiveDate,
+        lines: &[NewDone],
+        source: &Source,
+        now: DateTime<Utc>,
+    ) -> StorageResult<RecordOutcome> {
+        let _w = self.write_gate();
+        let ids: Vec<DoneId> = lines
+            .iter()
+            .map(|_| self.next_id())
+            .collect::<StorageResult<_>>()?;
+        let dones: Vec<Done> = ids
+            .iter()
+            .zip(lines)
+            .map(|(&id, l)| Done {
+                id,
+                team_id: team,
+                member_id: member,
+                day,
+                text: l.text.clone(),
+                kind: l.kind,
+                tags: l.tags.clone(),
+                mentions: l.mentions.clone(),
+                source: source.clone(),
+                created_at: now,
+                edited_at: None,
+                deleted: false,
+            })
+            .collect();
+        let encoded: Vec<Vec<u8>> = dones.iter().map(encode).collect::<StorageResult<_>>()?;
+        let rkey = reply_key(source);
+        let outcome = (
+            &self.t.dones,
+            &self.t.dones_by_team_day,
+            &self.t.dones_by_member,
+            &self.t.reply_keys,
+            &self.t.inbound,
+            &self.t.inbound_pending,
+            &self.t.counters,
+        )
+            .transaction(
+                |(dones_t, by_day, by_member, reply_keys, inbound, pending, counters)| -> TxResult<RecordOutcome> {
+                    let outcome = match rkey.as_ref().map(|k| reply_keys.get(k.as_slice())).transpose()?.flatten() {
+                        Some(prev) => {
+                            let prev: Vec<DoneId> = decode("reply_keys", &prev).or_else(abort)?;
+                            RecordOutcome::Duplicate(prev)
+                        }
+                        None => {
+                            for (d, bytes) in dones.iter().zip(&encoded) {
+                                dones_t.insert(&id_key(d.id), bytes.as_slice())?;
+                                by_day.insert(team_day_key(team, day, d.id), &[])?;
+                                by_member.insert(key(&[&id_key(member), &id_key(d.id)]), &[])?;
+                            }
+                            if let Some(k) = &rkey {
+                                reply_keys.insert(k.as_slice(), encode(&ids).or_else(abort)?)?;
+                            }
+                            crate::outbox::counter_add(counters, "dones.recorded", ids.len() as i64)?;
+                            RecordOutcome::Recorded(ids.clone())
+                        }
+                    };
+                    if let Some(inbound_id) = source.inbound_id {
+                        let note = match &outcome {
+                            RecordOutcome::Recorded(ids) => format!("recorded {} dones", ids.len()),
+                            RecordOutcome::Duplicate(_) => "duplicate of an earlier message".into(),
+                        };
+                        crate::inbound::set_state_tx(inbound, pending, inbound_id, InboundState::Processed { at: now, outcome: note })?;
+                    }
+                    Ok(outcome)
+                },
+            )?;
+        Ok(outcome)
+    }
+
+    pub fn done(&self, id: DoneId) -> StorageResult<Done> {
+        match self.t.dones.get(id_key(id))? {
+            Some(v) => decode("dones", &v),
+            None => Err(StorageError::NotFound(format!("done {id}"))),
+        }
+    }
+
+    /// A team's dones (not deleted) on the days `from..=to`, in order of day then creation.
+    pub fn team_dones(
+        &self,
+        team: TeamId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StorageResult<Vec<Done>> {
+        let start = key(&[&id_key(team), &day_bytes(from)]);
+        let end = key(&[&id_key(team), &day_bytes(to), &[0xff; 8]]);
+        let mut out = Vec::new();
+        for k in self.t.dones_by_team_day.range(start..=end).keys() {
+            let done = self.done(key_id("dones_by_team_day", &k?)?)?;
+            if !done.deleted {
+                out.push(done);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The member's most recent done that is not deleted.
+    pub fn last_done_of(&self, member: MemberId) -> StorageResult<Option<Done>> {
+        for k in self
+            .t
+            .dones_by_member
+            .scan_prefix(id_key(member))
+            .keys()
+            .rev()
+        {
+            let done = self.done(key_id("dones_by_member", &k?)?)?;
+            if !done.deleted {
+                return Ok(Some(done));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Edits a done's text (and derived fields) or deletes it. Deletion is a flag: the record and its
+    /// idempotency key stay, so a redelivered message does not bring a deleted done back.
+    pub fn update_done(
+        &self,
+        id: DoneId,
+        now: DateTime<Utc>,
+        change: impl Fn(&mut Done),
+    ) -> StorageResult<Done> {
+        let _w = self.write_gate();
+        Ok(self.t.dones.transaction(|dones| -> TxResult<Done> {
+            let Some(old) = dones.get(id_key(id))? else {
+                return abort(StorageError::NotFound(format!("done {id}")));
+            };
+            let mut d: Done = decode("dones", &old).or_else(abort)?;
+            let before = (d.id, d.team_id, d.member_id, d.day);
+            change(&mut d);
+            if (d.id, d.team_id, d.member_id, d.day) != before {
+                return abort(StorageError::Conflict(
+                    "a done's id, team, member and day cannot change".into(),
+                ));
+            }
+            d.edited_at = Some(now);
+            dones.insert(&id_key(id), encode(&d).or_else(abort)?)?;
+            Ok(d)
+        })?)
+    }
+
+    /// A named counter (`dones.recorded`, `prompts.created`, `outbox.sent`, …).
+    pub fn counter(&self, name: &str) -> StorageResult<i64> {
+        Ok(match self.t.counters.get(name)? {
+            Some(v) => i64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
+            None => 0,
+        })
+    }
+}

@@ -1,0 +1,306 @@
+use chrono::{DateTime, NaiveDate, TimeZone, Utc, Weekday};
+
+use super::*;
+
+fn t(h: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 9, h, 0, 0).unwrap()
+}
+
+fn day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 3, 9).unwrap()
+}
+
+fn team(store: &Store, name: &str) -> Team {
+    store
+        .create_team(Team {
+            id: 0,
+            name: name.into(),
+            timezone: "Europe/Berlin".into(),
+            prompt_cron: "0 18 * * 1-5".into(),
+            digest_cron: "0 9 * * 1-5".into(),
+            working_days: vec![Weekday::Mon, Weekday::Tue],
+            holidays: vec![],
+            digest_to: DigestDestinations::default(),
+            created_at: t(0),
+        })
+        .unwrap()
+}
+
+fn member(store: &Store, team: TeamId, email: &str) -> Member {
+    store
+        .create_member(Member {
+            id: 0,
+            team_id: team,
+            name: "Ada".into(),
+            email: email.into(),
+            timezone: None,
+            identities: Identities::default(),
+            prompt_channels: vec![],
+            state: MemberState::Active,
+            role: Role::Member,
+            created_at: t(0),
+        })
+        .unwrap()
+}
+
+fn mail(key: &str, due: DateTime<Utc>) -> NewOutboxMessage {
+    NewOutboxMessage {
+        key: key.into(),
+        kind: OutboxKind::Prompt,
+        team_id: None,
+        member_id: None,
+        envelope_from: "bot@example.com".into(),
+        envelope_to: vec!["ada@example.com".into()],
+        message_id: format!("{key}@example.com"),
+        body: b"Subject: hi\r\n\r\nhello\r\n".to_vec(),
+        due_at: due,
+    }
+}
+
+#[test]
+fn team_names_and_member_emails_are_unique() {
+    let s = Store::temporary().unwrap();
+    let a = team(&s, "Core");
+    assert!(matches!(
+        s.create_team(Team { id: 0, ..a.clone() }),
+        Err(StorageError::Conflict(_))
+    ));
+    assert_eq!(s.find_team("core").unwrap().id, a.id);
+    assert_eq!(s.find_team(&a.id.to_string()).unwrap().name, "Core");
+    let m = member(&s, a.id, "Ada@Example.com");
+    assert!(matches!(
+        s.create_member(Member { id: 0, ..m.clone() }),
+        Err(StorageError::Conflict(_))
+    ));
+    assert_eq!(
+        s.members_by_email("ada@example.COM").unwrap(),
+        vec![m.clone()]
+    );
+    assert_eq!(s.members_of(a.id).unwrap(), vec![m]);
+    let other = team(&s, "Other");
+    assert!(s.members_of(other.id).unwrap().is_empty());
+}
+
+#[test]
+fn a_prompt_is_created_once_per_member_and_day_with_its_outbox_message() {
+    let s = Store::temporary().unwrap();
+    let tm = team(&s, "Core");
+    let m = member(&s, tm.id, "ada@example.com");
+    let prompt = |id| Prompt {
+        id,
+        team_id: tm.id,
+        member_id: m.id,
+        day: day(),
+        due_at: t(17),
+        created_at: t(17),
+        deliveries: vec![Delivery {
+            channel: Channel::Email,
+            outbox_id: None,
+            message_id: Some(format!("prompt{id}@example.com")),
+        }],
+    };
+    let id1 = s.new_prompt_id().unwrap();
+    let msg1 = NewOutboxMessage {
+        message_id: format!("prompt{id1}@example.com"),
+        ..mail(&format!("prompt:{id1}:email"), t(17))
+    };
+    let (p1, created) = s.create_prompt(prompt(id1), &[msg1], t(17)).unwrap();
+    assert!(created);
+    let outbox_id = p1.deliveries[0].outbox_id.expect("outbox id filled in");
+    assert_eq!(
+        s.outbox_message(outbox_id).unwrap().state,
+        OutboxState::Queued
+    );
+
+    let id2 = s.new_prompt_id().unwrap();
+    let msg2 = mail(&format!("prompt:{id2}:email"), t(17));
+    let (p2, created) = s.create_prompt(prompt(id2), &[msg2], t(17)).unwrap();
+    assert!(!created);
+    assert_eq!(p2, p1);
+    assert_eq!(
+        s.outbox_counts().unwrap().queued,
+        1,
+        "the second prompt enqueued nothing"
+    );
+    assert_eq!(
+        s.prompt_by_message_id(&format!("prompt{id1}@example.com"))
+            .unwrap(),
+        Some(p1.clone())
+    );
+    assert_eq!(s.latest_prompt(m.id).unwrap(), Some(p1));
+}
+
+#[test]
+fn a_reply_is_recorded_once_and_marks_its_inbound_record() {
+    let s = Store::temporary().unwrap();
+    let tm = team(&s, "Core");
+    let m = member(&s, tm.id, "ada@example.com");
+    let acc = s
+        .accept_inbound(
+            "smtp",
+            "ada@example.com",
+            &["r@x".into()],
+            Some("m1@x"),
+            b"raw",
+            t(19),
+        )
+        .unwrap();
+    assert!(!acc.duplicate);
+    assert_eq!(s.pending_inbound().unwrap(), vec![acc.id]);
+    let again = s
+        .accept_inbound(
+            "smtp",
+            "ada@example.com",
+            &["r@x".into()],
+            Some("m1@x"),
+            b"raw",
+            t(19),
+        )
+        .unwrap();
+    assert_eq!(
+        again,
+        inbound::Accepted {
+            id: acc.id,
+            duplicate: true
+        }
+    );
+
+    let lines = vec![
+        NewDone {
+            text: "shipped #release".into(),
+            kind: DoneKind::Done,
+            tags: vec!["release".into()],
+            mentions: vec![],
+        },
+        NewDone {
+            text: "fix login".into(),
+            kind: DoneKind::Goal,
+            tags: vec![],
+            mentions: vec![],
+        },
+    ];
+    let source = Source {
+        channel: Channel::Email,
+        message_id: Some("m1@x".into()),
+        prompt_id: None,
+        inbound_id: Some(acc.id),
+    };
+    let first = s
+        .record_reply(tm.id, m.id, day(), &lines, &source, t(19))
+        .unwrap();
+    assert!(matches!(first, RecordOutcome::Recorded(ref ids) if ids.len() == 2));
+    let second = s
+        .record_reply(tm.id, m.id, day(), &lines, &source, t(20))
+        .unwrap();
+    assert_eq!(second, RecordOutcome::Duplicate(first.ids().to_vec()));
+    assert!(s.pending_inbound().unwrap().is_empty());
+    assert!(matches!(
+        s.inbound(acc.id).unwrap().state,
+        InboundState::Processed { .. }
+    ));
+
+    let dones = s.team_dones(tm.id, day(), day()).unwrap();
+    assert_eq!(
+        dones.iter().map(|d| d.text.as_str()).collect::<Vec<_>>(),
+        ["shipped #release", "fix login"]
+    );
+    assert!(
+        s.team_dones(tm.id, day().succ_opt().unwrap(), day().succ_opt().unwrap())
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.counter("dones.recorded").unwrap(), 2);
+
+    let last = s.last_done_of(m.id).unwrap().unwrap();
+    s.update_done(last.id, t(21), |d| d.deleted = true).unwrap();
+    assert_eq!(s.team_dones(tm.id, day(), day()).unwrap().len(), 1);
+}
+
+#[test]
+fn outbox_walks_its_states_and_recovers_in_flight_messages() {
+    let s = Store::temporary().unwrap();
+    let (a, new) = s.enqueue(&mail("a", t(10)), t(9)).unwrap();
+    assert!(new);
+    assert_eq!(s.enqueue(&mail("a", t(10)), t(9)).unwrap(), (a, false));
+    let (b, _) = s.enqueue(&mail("b", t(11)), t(9)).unwrap();
+    let (c, _) = s.enqueue(&mail("c", t(12)), t(9)).unwrap();
+
+    assert!(s.claim_due(t(9), 10).unwrap().is_empty(), "nothing due yet");
+    assert_eq!(s.next_outbox_due().unwrap(), Some(t(10)));
+    let claimed = s.claim_due(t(11), 10).unwrap();
+    assert_eq!(
+        claimed.iter().map(|(m, _)| m.id).collect::<Vec<_>>(),
+        [a, b]
+    );
+    assert_eq!(claimed[0].1, b"Subject: hi\r\n\r\nhello\r\n");
+    assert!(
+        s.claim_due(t(11), 10).unwrap().is_empty(),
+        "claimed messages are not claimed twice"
+    );
+
+    s.mark_sent(a, t(11), "250 ok").unwrap();
+    s.mark_deferred(b, t(13), "451 try later").unwrap();
+    let counts = s.outbox_counts().unwrap();
+    assert_eq!(
+        (
+            counts.queued,
+            counts.sending,
+            counts.sent,
+            counts.deferred,
+            counts.failed
+        ),
+        (1, 0, 1, 1, 0)
+    );
+
+    // c is claimed and the process "crashes": start-up puts it back in the queue.
+    assert_eq!(s.claim_due(t(12), 10).unwrap().len(), 1);
+    assert_eq!(s.outbox_counts().unwrap().sending, 1);
+    assert_eq!(s.recover_outbox(t(14)).unwrap(), 1);
+    let back = s.outbox_message(c).unwrap();
+    assert_eq!((back.state, back.attempts), (OutboxState::Queued, 1));
+
+    let due = s.claim_due(t(14), 10).unwrap();
+    assert_eq!(due.iter().map(|(m, _)| m.id).collect::<Vec<_>>(), [b, c]);
+    s.mark_failed(b, t(14), "550 no such user").unwrap();
+    assert!(
+        s.retry_outbox(a, t(15)).is_err(),
+        "a sent message cannot be retried"
+    );
+    s.retry_outbox(b, t(15)).unwrap();
+    assert_eq!(s.outbox_list(Some("queued"), 10).unwrap().len(), 1);
+}
+
+#[test]
+fn backup_is_a_consistent_copy_that_restores() {
+    let s = Store::temporary().unwrap();
+    let tm = team(&s, "Core");
+    let last = member(&s, tm.id, "ada@example.com");
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("snap");
+    backup_to(&s, &snap, t(1)).unwrap();
+    assert!(
+        backup_to(&s, &snap, t(1)).is_err(),
+        "never overwrites a backup"
+    );
+
+    let data = dir.path().join("restored");
+    restore_from(&snap, &data).unwrap();
+    let r = Store::open(&data).unwrap();
+    assert_eq!(r.teams().unwrap(), vec![tm.clone()]);
+    assert_eq!(r.members_of(tm.id).unwrap().len(), 1);
+    assert!(
+        r.next_id().unwrap() > last.id,
+        "ids continue after the restored ones"
+    );
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Store::open(dir.path()).unwrap();
+    match Store::open(dir.path()) {
+        Err(StorageError::Locked { .. }) => {}
+        Err(other) => panic!("expected Locked, got {other}"),
+        Ok(_) => panic!("expected Locked, got a second handle"),
+    }
+}

@@ -1,0 +1,22 @@
+//! API tokens, stored by the SHA-256 of the token (the caller hashes; the token itself is never kept).
+
+use crate::codec::{decode, encode};
+use crate::error::StorageResult;
+use crate::{ApiToken, Store};
+
+impl Store {
+    pub fn create_token(&self, hash: &[u8; 32], mut token: ApiToken) -> StorageResult<ApiToken> {
+        let _w = self.write_gate();
+        token.id = self.next_id()?;
+        self.t.tokens.insert(hash, encode(&token)?)?;
+        self.flush()?;
+        Ok(token)
+    }
+
+    pub fn token_by_hash(&self, hash: &[u8; 32]) -> StorageResult<Option<ApiToken>> {
+        match self.t.tokens.get(hash)? {
+            Some(v) => Ok(Some(decode("tokens", &v)?)),
+            None => Ok(None),
+        }
+    }
+}
