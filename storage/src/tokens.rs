@@ -20,3 +20,10 @@ impl Store {
         }
     }
 }
+
+impl Store {
+    /// How many API tokens exist (none on a fresh data directory).
+    pub fn token_count(&self) -> usize {
+        self.t.tokens.len()
+    }
+}

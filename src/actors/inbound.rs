@@ -1,0 +1,524 @@
+//! The inbound actor: every received email becomes durable first, then dones or a command.
+//!
+//! `InboundMail` (from the SMTP listener or an HTTP endpoint) is written to the inbound log and
+//! flushed before the answer goes back, so the sender's `250`/`200` always means "on disk". The
+//! message is then processed from the log: parsed and trimmed (off the actor's thread), matched to
+//! a member and day, and recorded by that team's actor in the same transaction that marks the log
+//! record processed. Start-up processes whatever a crash left pending. Nothing is ever dropped: a
+//! message that cannot be used is kept as `failed` with the reason (`donebot inbound list --failed`).
+//!
+//! Matching, strongest first: the signed token in `reply+TOKEN@domain`; else `In-Reply-To` /
+//! `References` against the Message-IDs of sent prompts; else the sender's address to that
+//! member's latest prompt. Auto-replies and bounces never become dones and are never answered.
+
+use actix::{Actor, AsyncContext, Context, Handler, Message, ResponseFuture};
+use bots::bus::{InboundAccepted, InboundMail, InboundRefused};
+use bots::email::parse::{AutoKind, ParsedMail};
+use chrono::{Duration, NaiveDate};
+use storage::{Channel, InboundId, InboundState, Member, MemberState, OutboxKind, Prompt, Source};
+use tracing::{info, warn};
+
+use crate::actors::team::{RecordReply, Reload};
+use crate::app::App;
+use crate::domain::render;
+use crate::domain::token::Signer;
+use crate::error::AppError;
+use crate::events::Event;
+use crate::metrics::Metrics;
+use crate::ops;
+
+/// A reply token is honoured this long after its prompt's day.
+const TOKEN_LIFETIME_DAYS: i64 = 30;
+
+/// Process one record of the inbound log.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Process(pub InboundId);
+
+pub struct InboundActor {
+    app: App,
+}
+
+impl InboundActor {
+    pub fn new(app: App) -> InboundActor {
+        InboundActor { app }
+    }
+}
+
+impl Actor for InboundActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        match self.app.store.pending_inbound() {
+            Ok(ids) => {
+                if !ids.is_empty() {
+                    info!(
+                        messages = ids.len(),
+                        "processing inbound mail received before the last stop"
+                    );
+                }
+                for id in ids {
+                    ctx.notify(Process(id));
+                }
+            }
+            Err(e) => warn!(error = %e, "cannot list pending inbound mail"),
+        }
+    }
+}
+
+impl Handler<InboundMail> for InboundActor {
+    type Result = ResponseFuture<Result<InboundAccepted, InboundRefused>>;
+
+    fn handle(&mut self, mail: InboundMail, ctx: &mut Context<Self>) -> Self::Result {
+        let app = self.app.clone();
+        let me = ctx.address();
+        Box::pin(async move {
+            let message_id = header_message_id(&mail.raw);
+            let now = app.now();
+            let store = app.store.clone();
+            let accepted = tokio::task::spawn_blocking(move || {
+                store.accept_inbound(
+                    mail.via,
+                    &mail.mail_from,
+                    &mail.rcpt_to,
+                    message_id.as_deref(),
+                    &mail.raw,
+                    now,
+                )
+            })
+            .await
+            .map_err(|e| InboundRefused::Transient(format!("storage task failed: {e}")))?
+            .map_err(|e| InboundRefused::Transient(e.to_string()))?;
+            Metrics::inc(&app.metrics.inbound_accepted);
+            if !accepted.duplicate {
+                me.do_send(Process(accepted.id));
+            }
+            Ok(InboundAccepted { id: accepted.id })
+        })
+    }
+}
+
+impl Handler<Process> for InboundActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, Process(id): Process, _ctx: &mut Context<Self>) -> Self::Result {
+        let app = self.app.clone();
+        Box::pin(async move {
+            let result = process(&app, id).await;
+            let state = match &result {
+                // Recorded dones mark the record themselves, in their own transaction.
+                Ok(Outcome::Recorded) => None,
+                Ok(Outcome::Done(outcome)) => Some(InboundState::Processed {
+                    at: app.now(),
+                    outcome: outcome.clone(),
+                }),
+                Err(Failure::Refused(error)) | Err(Failure::Broken(error)) => {
+                    Some(InboundState::Failed {
+                        at: app.now(),
+                        error: error.clone(),
+                    })
+                }
+                // Leave it pending: the next start (or retry) processes it.
+                Err(Failure::Retry(error)) => {
+                    warn!(inbound_id = id, %error, "inbound processing postponed");
+                    None
+                }
+            };
+            match &result {
+                Ok(Outcome::Recorded) => app.emit(Event::InboundProcessed {
+                    inbound: id,
+                    outcome: "recorded".into(),
+                }),
+                Ok(Outcome::Done(o)) => {
+                    info!(inbound_id = id, outcome = %o, "inbound processed");
+                    app.emit(Event::InboundProcessed {
+                        inbound: id,
+                        outcome: o.clone(),
+                    });
+                }
+                Err(Failure::Refused(e)) | Err(Failure::Broken(e)) => {
+                    warn!(inbound_id = id, error = %e, "inbound message not used");
+                    Metrics::inc(&app.metrics.replies_refused);
+                    app.emit(Event::InboundFailed {
+                        inbound: id,
+                        error: e.clone(),
+                    });
+                }
+                Err(Failure::Retry(_)) => {}
+            }
+            if let Some(state) = state
+                && let Err(e) = app.store.set_inbound_state(id, state)
+            {
+                warn!(inbound_id = id, error = %e, "cannot record the inbound outcome; it stays pending");
+            }
+        })
+    }
+}
+
+enum Outcome {
+    /// Dones were recorded (and the log record marked in the same transaction).
+    Recorded,
+    /// Something else was done; the text says what.
+    Done(String),
+}
+
+enum Failure {
+    /// Not from a member, forged or expired token: kept as failed.
+    Refused(String),
+    /// Unparseable: kept as failed.
+    Broken(String),
+    /// A transient problem: stays pending.
+    Retry(String),
+}
+
+impl From<AppError> for Failure {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Storage(_) | AppError::Unavailable(_) => Failure::Retry(e.to_string()),
+            other => Failure::Broken(other.to_string()),
+        }
+    }
+}
+
+async fn process(app: &App, id: InboundId) -> Result<Outcome, Failure> {
+    let record = app.store.inbound(id).map_err(AppError::from)?;
+    let raw = app.store.inbound_body(id).map_err(AppError::from)?;
+    let parsed = tokio::task::spawn_blocking(move || bots::email::parse::parse(&raw))
+        .await
+        .map_err(|e| Failure::Retry(format!("parser task failed: {e}")))?
+        .map_err(|e| Failure::Broken(format!("unreadable message: {e}")))?;
+    if let Some(kind) = parsed.auto {
+        return handle_auto(app, kind, &parsed, id);
+    }
+    let (member, prompt) = resolve(app, &record.rcpt_to, &parsed)?;
+    let text = {
+        let t = parsed.text.clone();
+        tokio::task::spawn_blocking(move || bots::email::trim::trim_reply(&t))
+            .await
+            .map_err(|e| Failure::Retry(format!("trimmer task failed: {e}")))?
+    };
+    if let Some(outcome) = command(app, &member, &text, id)? {
+        return Ok(Outcome::Done(outcome));
+    }
+    let day = match &prompt {
+        Some(p) => p.day,
+        None => member_today(app, &member)?,
+    };
+    let source = Source {
+        channel: Channel::Email,
+        message_id: parsed
+            .message_id
+            .clone()
+            .or_else(|| Some(format!("inbound.{id}"))),
+        prompt_id: prompt.as_ref().map(|p| p.id),
+        inbound_id: Some(id),
+    };
+    let actor = app.team_actor(member.team_id)?;
+    match actor
+        .send(RecordReply {
+            member: member.id,
+            day,
+            text,
+            source,
+        })
+        .await
+        .map_err(AppError::from)?
+    {
+        Ok(_) => Ok(Outcome::Recorded),
+        Err(AppError::Invalid(msg)) => Ok(Outcome::Done(format!("nothing recorded: {msg}"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Who wrote, and which prompt they answer (none for a done sent without a prompt).
+fn resolve(
+    app: &App,
+    rcpt_to: &[String],
+    parsed: &ParsedMail,
+) -> Result<(Member, Option<Prompt>), Failure> {
+    let store = &app.store;
+    let domain = &app.settings.domain;
+    let token = rcpt_to
+        .iter()
+        .chain(&parsed.to)
+        .find_map(|addr| reply_token(addr, domain));
+    if let Some(token) = token {
+        let refused = || Failure::Refused(format!("invalid reply token in reply+{token}@{domain}"));
+        let prompt_id = Signer::reply_token_prompt(&token).ok_or_else(refused)?;
+        let prompt = store.prompt(prompt_id).map_err(|_| refused())?;
+        if !app
+            .signer
+            .verify_reply(&token, prompt.member_id, prompt.day)
+        {
+            return Err(refused());
+        }
+        let today = app.now().date_naive();
+        if today - prompt.day > Duration::days(TOKEN_LIFETIME_DAYS) {
+            return Err(Failure::Refused(format!(
+                "reply token of {} has expired",
+                prompt.day
+            )));
+        }
+        let member = store.member(prompt.member_id).map_err(AppError::from)?;
+        if parsed
+            .from
+            .as_deref()
+            .is_some_and(|f| !f.eq_ignore_ascii_case(&member.email))
+        {
+            info!(member_id = member.id, from = ?parsed.from, "reply with a valid token from another address; accepted on the token");
+        }
+        return Ok((member, Some(prompt)));
+    }
+    let from = parsed
+        .from
+        .clone()
+        .ok_or_else(|| Failure::Refused("the message has no sender address".into()))?;
+    for id in parsed
+        .in_reply_to
+        .iter()
+        .chain(parsed.references.iter().rev())
+    {
+        if let Some(prompt) = store.prompt_by_message_id(id).map_err(AppError::from)? {
+            let member = store.member(prompt.member_id).map_err(AppError::from)?;
+            if member.email.eq_ignore_ascii_case(&from) {
+                return Ok((member, Some(prompt)));
+            }
+        }
+    }
+    let members = store.members_by_email(&from).map_err(AppError::from)?;
+    // Of several memberships, the one prompted most recently.
+    let mut best: Option<(Member, Option<Prompt>)> = None;
+    for m in members {
+        let p = store.latest_prompt(m.id).map_err(AppError::from)?;
+        let newer = match (&best, &p) {
+            (None, _) => true,
+            (Some((_, Some(bp))), Some(p)) => p.created_at > bp.created_at,
+            (Some((_, None)), Some(_)) => true,
+            _ => false,
+        };
+        if newer {
+            best = Some((m, p));
+        }
+    }
+    best.ok_or_else(|| Failure::Refused(format!("{from} is not a member of any team")))
+}
+
+/// `reply+TOKEN@domain` → TOKEN.
+fn reply_token(addr: &str, domain: &str) -> Option<String> {
+    let (local, d) = addr.trim().trim_matches(['<', '>']).rsplit_once('@')?;
+    if !d.eq_ignore_ascii_case(domain) {
+        return None;
+    }
+    let token = local
+        .strip_prefix("reply+")
+        .or_else(|| local.strip_prefix("REPLY+"))?;
+    (!token.is_empty()).then(|| token.to_ascii_lowercase())
+}
+
+fn member_today(app: &App, member: &Member) -> Result<NaiveDate, Failure> {
+    let team = app.store.team(member.team_id).map_err(AppError::from)?;
+    let tz = ops::parse_tz(member.timezone.as_deref().unwrap_or(&team.timezone))?;
+    Ok(app.now().with_timezone(&tz).date_naive())
+}
+
+/// `pause`, `pause until YYYY-MM-DD`, `resume`, `unsubscribe` as the only line of a reply.
+fn command(
+    app: &App,
+    member: &Member,
+    text: &str,
+    inbound: InboundId,
+) -> Result<Option<String>, Failure> {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let (Some(line), None) = (lines.next(), lines.next()) else {
+        return Ok(None);
+    };
+    let lower = line.trim_end_matches(['.', '!']).to_ascii_lowercase();
+    let (state, said) = match lower.as_str() {
+        "pause" => (
+            MemberState::Paused { until: None },
+            "Your donebot emails are paused. Reply \"resume\" to start them again.".to_string(),
+        ),
+        "resume" | "unpause" => (
+            MemberState::Active,
+            "Your donebot emails are back on.".to_string(),
+        ),
+        "unsubscribe" | "stop" => (
+            MemberState::Unsubscribed { at: app.now() },
+            "You are unsubscribed from donebot. Reply \"resume\" if you change your mind."
+                .to_string(),
+        ),
+        other => match other
+            .strip_prefix("pause until ")
+            .map(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d"))
+        {
+            Some(Ok(until)) => (
+                MemberState::Paused { until: Some(until) },
+                format!("Your donebot emails are paused until {until} (inclusive)."),
+            ),
+            Some(Err(_)) => {
+                return Err(Failure::Broken(format!(
+                    "cannot read the date in {line:?} (expected pause until YYYY-MM-DD)"
+                )));
+            }
+            None => return Ok(None),
+        },
+    };
+    let label = state.as_str();
+    let member = app
+        .store
+        .update_member(member.id, |m| m.state = state.clone())
+        .map_err(AppError::from)?;
+    app.team_actor(member.team_id)?.do_send(Reload);
+    let ctx = render::Ctx {
+        settings: &app.settings,
+        signer: &app.signer,
+        now: app.now(),
+    };
+    let email = render::confirmation(&ctx, &member, inbound, &said);
+    ops::enqueue_email(
+        &app.store,
+        &email,
+        format!("confirm:{inbound}"),
+        OutboxKind::Confirmation,
+        Some(member.team_id),
+        Some(member.id),
+        app.now(),
+    )?;
+    app.wake_outbox();
+    Ok(Some(format!("member {} is now {label}", member.id)))
+}
+
+/// Auto-replies are ignored; a hard bounce marks the failed recipient's memberships as bouncing.
+fn handle_auto(
+    app: &App,
+    kind: AutoKind,
+    parsed: &ParsedMail,
+    id: InboundId,
+) -> Result<Outcome, Failure> {
+    if kind != AutoKind::Bounce {
+        return Ok(Outcome::Done(format!(
+            "ignored: automatic reply ({kind:?})"
+        )));
+    }
+    let raw = app.store.inbound_body(id).map_err(AppError::from)?;
+    let hard = hard_bounced_recipients(&String::from_utf8_lossy(&raw));
+    let mut marked = Vec::new();
+    for addr in &hard {
+        for m in app.store.members_by_email(addr).map_err(AppError::from)? {
+            let reason = format!("hard bounce: {}", parsed.subject);
+            let m = app
+                .store
+                .update_member(m.id, |m| {
+                    m.state = MemberState::Bouncing {
+                        since: app.now(),
+                        reason: reason.clone(),
+                    }
+                })
+                .map_err(AppError::from)?;
+            app.team_actor(m.team_id)?.do_send(Reload);
+            marked.push(m.id);
+        }
+    }
+    Ok(Outcome::Done(format!(
+        "bounce: {} hard-failed recipient(s), members marked bouncing: {marked:?}",
+        hard.len()
+    )))
+}
+
+/// From a DSN (RFC 3464): the `Final-Recipient` of each recipient block whose `Action: failed` and
+/// `Status: 5.x.x`.
+fn hard_bounced_recipients(dsn: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut recipient, mut failed, mut permanent) = (None::<String>, false, false);
+    let mut flush = |recipient: &mut Option<String>, failed: &mut bool, permanent: &mut bool| {
+        if let (Some(r), true, true) = (recipient.take(), *failed, *permanent)
+            && !out.contains(&r)
+        {
+            out.push(r);
+        }
+        *failed = false;
+        *permanent = false;
+    };
+    for line in dsn.lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            flush(&mut recipient, &mut failed, &mut permanent);
+            continue;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "final-recipient" | "original-recipient" if recipient.is_none() => {
+                let addr = value
+                    .rsplit(';')
+                    .next()
+                    .unwrap_or(value)
+                    .trim()
+                    .trim_matches(['<', '>'])
+                    .to_ascii_lowercase();
+                if addr.contains('@') {
+                    recipient = Some(addr);
+                }
+            }
+            "action" => failed = value.eq_ignore_ascii_case("failed"),
+            "status" => permanent = value.starts_with('5'),
+            _ => {}
+        }
+    }
+    flush(&mut recipient, &mut failed, &mut permanent);
+    out
+}
+
+/// The Message-ID header of a raw message, without brackets, read without parsing the body.
+fn header_message_id(raw: &[u8]) -> Option<String> {
+    let (headers, _) = mailparse::parse_headers(raw).ok()?;
+    use mailparse::MailHeaderMap;
+    let value = headers.get_first_value("Message-ID")?;
+    let id = value
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .to_string();
+    (!id.is_empty()).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_tokens_are_found_only_at_our_domain() {
+        assert_eq!(
+            reply_token("reply+abc@Done.Example", "done.example").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            reply_token("<reply+ABC@done.example>", "done.example").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(reply_token("reply+abc@evil.example", "done.example"), None);
+        assert_eq!(reply_token("reply+@done.example", "done.example"), None);
+        assert_eq!(reply_token("ada@done.example", "done.example"), None);
+    }
+
+    #[test]
+    fn only_permanent_failures_count_as_hard_bounces() {
+        let dsn = "Reporting-MTA: dns; mx.example\n\nFinal-Recipient: rfc822; Ada@Example.com\nAction: failed\nStatus: 5.1.1\n\nFinal-Recipient: rfc822; bo@example.com\nAction: delayed\nStatus: 4.4.1\n\nFinal-Recipient: rfc822; cy@example.com\nAction: failed\nStatus: 4.0.0\n";
+        assert_eq!(hard_bounced_recipients(dsn), ["ada@example.com"]);
+    }
+
+    #[test]
+    fn message_ids_are_read_from_the_headers_only() {
+        assert_eq!(
+            header_message_id(
+                b"Message-ID: <a.1@x>\r\nSubject: hi\r\n\r\nMessage-ID: <body@x>\r\n"
+            )
+            .as_deref(),
+            Some("a.1@x")
+        );
+        assert_eq!(header_message_id(b"Subject: hi\r\n\r\nbody"), None);
+    }
+}

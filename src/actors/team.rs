@@ -1,0 +1,470 @@
+//! The team actor: one per team, supervised. It owns the team's schedules and is the only writer
+//! of its prompts, digests and dones, so per-team work is serialised without locks.
+//!
+//! State lives in sled; the actor's fields are a cache rebuilt by `load` on start and on restart.
+//! A panic inside a handler is caught, logged and turned into a stop, and the actix `Supervisor`
+//! restarts the actor (reloading from sled): other teams never notice. The scheduling cursor
+//! (`cursors/team.ID`) records up to when fires were handled; every send is idempotent on its key
+//! (a prompt per member and day, a digest per member and day), so replaying a window is harmless.
+
+use std::panic::AssertUnwindSafe;
+
+use actix::{Actor, Addr, Context, Handler, Message, Supervised, Supervisor};
+use chrono::{DateTime, NaiveDate, Utc};
+use scheduler::{Calendar, Schedule, Tz};
+use storage::{
+    Channel, Delivery, Member, MemberState, OutboxKind, Prompt, RecordOutcome, Source, Team, TeamId,
+};
+use tracing::{error, info, warn};
+
+use crate::app::App;
+use crate::domain::lines;
+use crate::domain::render::{self, DigestEntry};
+use crate::error::{AppError, AppResult};
+use crate::events::Event;
+use crate::metrics::Metrics;
+use crate::ops;
+
+/// The clock moved: handle every fire up to `now`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Tick {
+    pub now: DateTime<Utc>,
+}
+
+/// The team or its members changed in storage: reload.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reload;
+
+/// Send the prompt of `day` (default: each member's local today) to every active member now.
+#[derive(Message)]
+#[rtype(result = "AppResult<usize>")]
+pub struct SendPromptsNow {
+    pub day: Option<NaiveDate>,
+}
+
+/// Send the digest covering `day` (default: the previous workday span) to every active member now.
+#[derive(Message)]
+#[rtype(result = "AppResult<usize>")]
+pub struct SendDigestNow {
+    pub day: Option<NaiveDate>,
+}
+
+/// A member's reply, already matched to its day: record its lines as dones.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "AppResult<RecordOutcome>")]
+pub struct RecordReply {
+    pub member: u64,
+    pub day: NaiveDate,
+    pub text: String,
+    pub source: Source,
+}
+
+/// Fault injection for tests of supervision: the handler panics.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct InjectPanic;
+
+struct MemberSchedule {
+    member: Member,
+    tz: Tz,
+    prompt: Schedule,
+    digest: Schedule,
+}
+
+struct Loaded {
+    team: Team,
+    calendar: Calendar,
+    members: Vec<MemberSchedule>,
+}
+
+pub struct TeamActor {
+    app: App,
+    team_id: TeamId,
+    state: Option<Loaded>,
+}
+
+impl TeamActor {
+    pub fn start(app: App, team_id: TeamId) -> Addr<TeamActor> {
+        Supervisor::start(move |_| TeamActor {
+            app,
+            team_id,
+            state: None,
+        })
+    }
+
+    fn load(&mut self) {
+        match self.try_load() {
+            Ok(state) => self.state = Some(state),
+            Err(e) => {
+                error!(team_id = self.team_id, error = %e, "cannot load team; it will not be scheduled until reloaded");
+                self.state = None;
+            }
+        }
+    }
+
+    fn try_load(&self) -> AppResult<Loaded> {
+        let team = self.app.store.team(self.team_id)?;
+        let team_tz = ops::parse_tz(&team.timezone)?;
+        let calendar = Calendar {
+            working_days: team.working_days.iter().copied().collect(),
+            holidays: team.holidays.iter().copied().collect(),
+        };
+        let mut members = Vec::new();
+        for member in self.app.store.members_of(team.id)? {
+            let tz = match &member.timezone {
+                Some(z) => ops::parse_tz(z)?,
+                None => team_tz,
+            };
+            let schedule =
+                |expr: &str| Schedule::new(expr, tz).map_err(|e| AppError::Invalid(e.to_string()));
+            members.push(MemberSchedule {
+                prompt: schedule(&team.prompt_cron)?,
+                digest: schedule(&team.digest_cron)?,
+                tz,
+                member,
+            });
+        }
+        Ok(Loaded {
+            team,
+            calendar,
+            members,
+        })
+    }
+
+    fn cursor_name(&self) -> String {
+        format!("team.{}", self.team_id)
+    }
+
+    /// Handles every prompt and digest fire in (cursor, now], each at most once.
+    fn run_schedules(&self, now: DateTime<Utc>) -> AppResult<()> {
+        let Some(state) = &self.state else {
+            return Ok(());
+        };
+        let cursor = self
+            .app
+            .store
+            .cursor(&self.cursor_name())?
+            .unwrap_or(state.team.created_at);
+        if cursor >= now {
+            return Ok(());
+        }
+        let grace = self.app.settings.grace;
+        let mut queued = false;
+        for ms in &state.members {
+            for fire in scheduler::due_fires(&ms.prompt, cursor, now, grace) {
+                if fire.at >= ms.member.created_at {
+                    queued |= self.send_prompt(state, ms, fire.local_date, fire.at)?;
+                }
+            }
+            for fire in scheduler::due_fires(&ms.digest, cursor, now, grace) {
+                if fire.at >= ms.member.created_at
+                    && state.calendar.is_workday(fire.local_date)
+                    && let Some((from, to)) = state.calendar.digest_span(fire.local_date)
+                {
+                    queued |= self.send_digest(state, ms, from, to)?;
+                }
+            }
+        }
+        self.app.store.set_cursor(&self.cursor_name(), now)?;
+        if queued {
+            self.app.wake_outbox();
+        }
+        Ok(())
+    }
+
+    /// Queues the prompt of `day` for one member unless it exists. Returns whether it was new.
+    fn send_prompt(
+        &self,
+        state: &Loaded,
+        ms: &MemberSchedule,
+        day: NaiveDate,
+        due_at: DateTime<Utc>,
+    ) -> AppResult<bool> {
+        let member = &ms.member;
+        let paused_until = match &member.state {
+            MemberState::Active => None,
+            MemberState::Paused { until: Some(d) } => Some(*d),
+            MemberState::Paused { until: None }
+            | MemberState::Unsubscribed { .. }
+            | MemberState::Bouncing { .. } => return Ok(false),
+        };
+        if !scheduler::should_prompt(&state.calendar, day, paused_until) {
+            return Ok(false);
+        }
+        if self.app.store.prompt_for_day(member.id, day)?.is_some() {
+            return Ok(false);
+        }
+        let now = self.app.now();
+        let prompt_id = self.app.store.new_prompt_id()?;
+        let token = self.app.signer.reply_token(prompt_id, member.id, day);
+        let reply_to = format!("reply+{token}@{}", self.app.settings.domain);
+        let ctx = render::Ctx {
+            settings: &self.app.settings,
+            signer: &self.app.signer,
+            now,
+        };
+        let email = render::prompt(&ctx, &state.team, member, prompt_id, day, &reply_to);
+        let message = ops::outbox_message(
+            &email,
+            format!("prompt:{}:{day}:email", member.id),
+            OutboxKind::Prompt,
+            Some(state.team.id),
+            Some(member.id),
+            now,
+        )?;
+        let prompt = Prompt {
+            id: prompt_id,
+            team_id: state.team.id,
+            member_id: member.id,
+            day,
+            due_at,
+            created_at: now,
+            deliveries: vec![Delivery {
+                channel: Channel::Email,
+                outbox_id: None,
+                message_id: Some(email.message_id.clone()),
+            }],
+        };
+        let (prompt, created) = self.app.store.create_prompt(prompt, &[message], now)?;
+        if created {
+            info!(team_id = state.team.id, member_id = member.id, prompt_id = prompt.id, %day, "prompt queued");
+            Metrics::inc(&self.app.metrics.prompts_sent);
+            self.app.emit(Event::PromptQueued {
+                team: state.team.id,
+                member: member.id,
+                prompt: prompt.id,
+            });
+        }
+        Ok(created)
+    }
+
+    /// Queues one member's digest of the days `from..=to`. Returns whether it was new.
+    fn send_digest(
+        &self,
+        state: &Loaded,
+        ms: &MemberSchedule,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> AppResult<bool> {
+        let member = &ms.member;
+        if !matches!(
+            member.state,
+            MemberState::Active | MemberState::Paused { .. }
+        ) || !state.team.digest_to.email_members
+        {
+            return Ok(false);
+        }
+        let dones = self.app.store.team_dones(state.team.id, from, to)?;
+        let entries: Vec<DigestEntry> = state
+            .members
+            .iter()
+            .filter(|m| {
+                matches!(m.member.state, MemberState::Active)
+                    || dones.iter().any(|d| d.member_id == m.member.id)
+            })
+            .map(|m| DigestEntry {
+                member: &m.member,
+                dones: dones
+                    .iter()
+                    .filter(|d| d.member_id == m.member.id)
+                    .collect(),
+            })
+            .collect();
+        let now = self.app.now();
+        let ctx = render::Ctx {
+            settings: &self.app.settings,
+            signer: &self.app.signer,
+            now,
+        };
+        let email = render::digest(&ctx, &state.team, member, from, to, &entries);
+        let key = format!("digest:{}:{to}:{}", state.team.id, member.id);
+        let (_, created) = ops::enqueue_email(
+            &self.app.store,
+            &email,
+            key,
+            OutboxKind::Digest,
+            Some(state.team.id),
+            Some(member.id),
+            now,
+        )?;
+        if created {
+            info!(team_id = state.team.id, member_id = member.id, %from, %to, "digest queued");
+            Metrics::inc(&self.app.metrics.digests_sent);
+            self.app.emit(Event::DigestQueued {
+                team: state.team.id,
+                member: member.id,
+            });
+        }
+        Ok(created)
+    }
+
+    fn local_today(ms: &MemberSchedule, now: DateTime<Utc>) -> NaiveDate {
+        now.with_timezone(&ms.tz).date_naive()
+    }
+
+    fn record(&self, msg: &RecordReply) -> AppResult<RecordOutcome> {
+        let state = self
+            .state
+            .as_ref()
+            .ok_or_else(|| AppError::Unavailable(format!("team {} is not loaded", self.team_id)))?;
+        if !state.members.iter().any(|m| m.member.id == msg.member) {
+            return Err(AppError::NotFound(format!(
+                "member {} in team {}",
+                msg.member, self.team_id
+            )));
+        }
+        let dones = lines::parse_lines(&msg.text);
+        if dones.is_empty() {
+            return Err(AppError::Invalid("the reply has no lines to record".into()));
+        }
+        let outcome = self.app.store.record_reply(
+            self.team_id,
+            msg.member,
+            msg.day,
+            &dones,
+            &msg.source,
+            self.app.now(),
+        )?;
+        if let RecordOutcome::Recorded(ids) = &outcome {
+            info!(team_id = self.team_id, member_id = msg.member, day = %msg.day, dones = ids.len(), channel = msg.source.channel.as_str(), "reply recorded");
+            Metrics::inc(&self.app.metrics.replies_received);
+            Metrics::add(&self.app.metrics.dones_recorded, ids.len() as u64);
+            self.app.emit(Event::DonesRecorded {
+                team: self.team_id,
+                member: msg.member,
+                dones: ids.clone(),
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// Runs a handler body; a panic stops the actor so that its supervisor restarts it.
+    fn guarded<R>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fallback: R,
+        body: impl FnOnce(&mut Self) -> R,
+    ) -> R {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| body(self))) {
+            Ok(r) => r,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                error!(team_id = self.team_id, panic = %what, "team actor panicked; restarting it");
+                actix::ActorContext::stop(ctx);
+                fallback
+            }
+        }
+    }
+}
+
+impl Actor for TeamActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _ctx: &mut Context<Self>) {
+        self.load();
+    }
+}
+
+impl Supervised for TeamActor {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        Metrics::inc(&self.app.metrics.actor_restarts);
+        self.app
+            .emit(Event::TeamActorRestarted { team: self.team_id });
+        warn!(
+            team_id = self.team_id,
+            "team actor restarted; state reloaded from storage"
+        );
+    }
+}
+
+impl Handler<Tick> for TeamActor {
+    type Result = ();
+    fn handle(&mut self, msg: Tick, ctx: &mut Context<Self>) {
+        self.guarded(ctx, (), |this| {
+            if let Err(e) = this.run_schedules(msg.now) {
+                error!(team_id = this.team_id, error = %e, "scheduling failed; will retry on the next tick");
+            }
+        })
+    }
+}
+
+impl Handler<Reload> for TeamActor {
+    type Result = ();
+    fn handle(&mut self, _: Reload, ctx: &mut Context<Self>) {
+        self.guarded(ctx, (), |this| this.load())
+    }
+}
+
+impl Handler<SendPromptsNow> for TeamActor {
+    type Result = AppResult<usize>;
+    fn handle(&mut self, msg: SendPromptsNow, ctx: &mut Context<Self>) -> AppResult<usize> {
+        let unavailable = Err(AppError::Unavailable("the team actor failed; retry".into()));
+        let result = self.guarded(ctx, unavailable, |this| {
+            let state = this.state.as_ref().ok_or_else(|| {
+                AppError::Unavailable(format!("team {} is not loaded", this.team_id))
+            })?;
+            let now = this.app.now();
+            let mut sent = 0;
+            for ms in &state.members {
+                let day = msg.day.unwrap_or_else(|| Self::local_today(ms, now));
+                if this.send_prompt(state, ms, day, now)? {
+                    sent += 1;
+                }
+            }
+            Ok(sent)
+        });
+        self.app.wake_outbox();
+        result
+    }
+}
+
+impl Handler<SendDigestNow> for TeamActor {
+    type Result = AppResult<usize>;
+    fn handle(&mut self, msg: SendDigestNow, ctx: &mut Context<Self>) -> AppResult<usize> {
+        let unavailable = Err(AppError::Unavailable("the team actor failed; retry".into()));
+        let result = self.guarded(ctx, unavailable, |this| {
+            let state = this.state.as_ref().ok_or_else(|| {
+                AppError::Unavailable(format!("team {} is not loaded", this.team_id))
+            })?;
+            let now = this.app.now();
+            let mut sent = 0;
+            for ms in &state.members {
+                let span = match msg.day {
+                    Some(day) => Some((day, day)),
+                    None => state.calendar.digest_span(Self::local_today(ms, now)),
+                };
+                if let Some((from, to)) = span
+                    && this.send_digest(state, ms, from, to)?
+                {
+                    sent += 1;
+                }
+            }
+            Ok(sent)
+        });
+        self.app.wake_outbox();
+        result
+    }
+}
+
+impl Handler<RecordReply> for TeamActor {
+    type Result = AppResult<RecordOutcome>;
+    fn handle(&mut self, msg: RecordReply, ctx: &mut Context<Self>) -> AppResult<RecordOutcome> {
+        let unavailable = Err(AppError::Unavailable("the team actor failed; retry".into()));
+        self.guarded(ctx, unavailable, |this| this.record(&msg))
+    }
+}
+
+impl Handler<InjectPanic> for TeamActor {
+    type Result = ();
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
+        self.guarded(ctx, (), |this| {
+            panic!("injected panic in team {}", this.team_id)
+        })
+    }
+}

@@ -1,0 +1,545 @@
+//! The command line: `donebot serve` (the default) and the admin commands.
+//!
+//! Admin commands open the data directory directly when no server runs. While a server holds it,
+//! the commands that the API offers go through the running server instead (its address and a
+//! control token are in `DATA/control.json`); the others say clearly that the server must stop.
+//! Exit codes: 0 done, 2 bad input or configuration, 1 anything else.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow, bail};
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+use storage::{StorageError, Store};
+
+use crate::clock::SystemClock;
+use crate::config::{Config, Settings};
+use crate::error::AppError;
+use crate::ops;
+use crate::server::{CONTROL_FILE, ControlInfo, Server};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "donebot",
+    version,
+    about = "Asks your team what they got done; sends the digest."
+)]
+pub struct Cli {
+    /// Configuration file (default: ./config.toml if present, else built-in defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (default: data_dir of the configuration, ./data).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: web, API, inbound SMTP, scheduler, channels (the default).
+    Serve,
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Teams.
+    #[command(subcommand)]
+    Team(TeamCmd),
+    /// Members.
+    #[command(subcommand)]
+    Member(MemberCmd),
+    /// Print what a person wrote in an email (quotes and signatures removed).
+    Trim {
+        /// A raw email or plain text; `-` or nothing for standard input.
+        file: Option<PathBuf>,
+    },
+    /// Write a consistent snapshot of the data directory into DIR (works while serving).
+    Backup { dir: PathBuf },
+    /// Restore a backup into the (empty) data directory. The server must be stopped.
+    Restore { dir: PathBuf },
+    /// Schedules.
+    #[command(subcommand)]
+    Schedule(ScheduleCmd),
+    /// The outgoing mail queue.
+    #[command(subcommand)]
+    Outbox(OutboxCmd),
+    /// Received mail.
+    #[command(subcommand)]
+    Inbound(InboundCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Create a token; it is printed as the last word on stdout.
+    Create {
+        #[arg(long)]
+        admin: bool,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TeamCmd {
+    Add {
+        name: String,
+        #[arg(long, value_name = "ZONE")]
+        tz: String,
+    },
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCmd {
+    Add {
+        team: String,
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_name = "ZONE")]
+        tz: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCmd {
+    /// The next COUNT times a schedule fires from the start of a local date.
+    Preview {
+        #[arg(long, value_name = "ZONE")]
+        tz: String,
+        #[arg(long, value_name = "EXPR")]
+        cron: String,
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: NaiveDate,
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCmd {
+    /// Messages per state.
+    Status,
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Queue a failed or deferred message again.
+    Retry { id: u64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InboundCmd {
+    List {
+        #[arg(long)]
+        failed: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+/// A failure with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        let error = e.into();
+        let code = match error.downcast_ref::<AppError>() {
+            Some(AppError::Invalid(_) | AppError::NotFound(_) | AppError::Conflict(_)) => 2,
+            _ if error.downcast_ref::<crate::config::ConfigError>().is_some() => 2,
+            _ => 1,
+        };
+        Failure { code, error }
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> Failure {
+    Failure {
+        code: 2,
+        error: anyhow!(msg.into()),
+    }
+}
+
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    let settings = || -> Result<Settings, Failure> {
+        let (mut config, name) = Config::load(cli.config.as_deref(), std::env::vars())?;
+        if let Some(d) = &cli.data {
+            config.data_dir = d.clone();
+        }
+        Ok(config.validate(&name)?)
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings()?),
+        Command::Trim { file } => trim(file.as_deref()),
+        Command::Schedule(ScheduleCmd::Preview {
+            tz,
+            cron,
+            from,
+            count,
+        }) => {
+            let tz = scheduler::parse_tz(&tz).map_err(|e| invalid(e.to_string()))?;
+            let schedule =
+                scheduler::Schedule::new(&cron, tz).map_err(|e| invalid(e.to_string()))?;
+            for t in schedule.preview(from, count) {
+                println!("{}", t.to_rfc3339());
+            }
+            Ok(())
+        }
+        Command::Token(TokenCmd::Create { admin, label }) => {
+            if !admin {
+                return Err(invalid("only admin tokens exist so far: use --admin"));
+            }
+            let s = settings()?;
+            let token = with_store(
+                &s,
+                |store| Ok(ops::create_token(store, true, &label, chrono::Utc::now())?),
+                |api| {
+                    let v = api.post(
+                        "/api/v1/tokens",
+                        serde_json::json!({ "admin": true, "label": label }),
+                    )?;
+                    v["token"]
+                        .as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| anyhow!("the server sent no token"))
+                },
+            )?;
+            println!("admin token: {token}");
+            Ok(())
+        }
+        Command::Team(TeamCmd::Add { name, tz }) => {
+            let s = settings()?;
+            let (id, name) = with_store(
+                &s,
+                |store| {
+                    let t = ops::create_team(store, &s, &name, &tz, chrono::Utc::now())?;
+                    Ok((t.id, t.name))
+                },
+                |api| {
+                    let v = api.post(
+                        "/api/v1/teams",
+                        serde_json::json!({ "name": name, "timezone": tz }),
+                    )?;
+                    Ok((
+                        v["id"].as_u64().unwrap_or_default(),
+                        v["name"].as_str().unwrap_or_default().to_string(),
+                    ))
+                },
+            )?;
+            println!("team {id} {name}");
+            Ok(())
+        }
+        Command::Team(TeamCmd::List) => {
+            let s = settings()?;
+            let store = open_store(&s)?;
+            for t in store.teams()? {
+                println!("{}\t{}\t{}", t.id, t.name, t.timezone);
+            }
+            Ok(())
+        }
+        Command::Member(MemberCmd::Add {
+            team,
+            email,
+            name,
+            tz,
+        }) => {
+            let s = settings()?;
+            let id = with_store(
+                &s,
+                |store| {
+                    let signer = ops::signer(store)?;
+                    let team = store.find_team(&team).map_err(AppError::from)?;
+                    Ok(ops::add_member(
+                        store,
+                        &s,
+                        &signer,
+                        &team,
+                        &name,
+                        &email,
+                        tz.as_deref(),
+                        chrono::Utc::now(),
+                    )?
+                    .id)
+                },
+                |api| {
+                    let v = api.post(
+                        &format!("/api/v1/teams/{team}/members"),
+                        serde_json::json!({ "name": name, "email": email, "timezone": tz }),
+                    )?;
+                    Ok(v["id"].as_u64().unwrap_or_default())
+                },
+            )?;
+            println!("member {id} {email}");
+            Ok(())
+        }
+        Command::Backup { dir } => {
+            let s = settings()?;
+            let abs = std::path::absolute(&dir).with_context(|| format!("{}", dir.display()))?;
+            with_store(
+                &s,
+                |store| Ok(storage::backup_to(store, &abs, chrono::Utc::now())?),
+                |api| {
+                    api.post("/api/v1/backups", serde_json::json!({ "dir": abs }))?;
+                    Ok(())
+                },
+            )?;
+            println!("backup written to {}", abs.display());
+            Ok(())
+        }
+        Command::Restore { dir } => {
+            let s = settings()?;
+            if running_server(&s.data_dir).is_some() {
+                return Err(invalid(format!(
+                    "a donebot server is using {}; stop it before restoring",
+                    s.data_dir.display()
+                )));
+            }
+            storage::restore_from(&dir, &s.data_dir).map_err(|e| match e {
+                StorageError::Conflict(m) => invalid(format!(
+                    "{m} (restore needs an empty data directory: move {} aside first)",
+                    s.data_dir.display()
+                )),
+                other => other.into(),
+            })?;
+            println!("restored {} into {}", dir.display(), s.data_dir.display());
+            Ok(())
+        }
+        Command::Outbox(cmd) => {
+            let s = settings()?;
+            let store = open_store(&s)?;
+            match cmd {
+                OutboxCmd::Status => {
+                    let c = store.outbox_counts()?;
+                    println!(
+                        "queued {}\nsending {}\ndeferred {}\nsent {}\nfailed {}",
+                        c.queued, c.sending, c.deferred, c.sent, c.failed
+                    );
+                    if let Some(due) = store.next_outbox_due()? {
+                        println!("oldest due {}", due.to_rfc3339());
+                    }
+                }
+                OutboxCmd::List { state, limit } => {
+                    for m in store.outbox_list(state.as_deref(), limit)? {
+                        let reply = match &m.state {
+                            storage::OutboxState::Sent { reply, .. }
+                            | storage::OutboxState::Deferred { reply }
+                            | storage::OutboxState::Failed { reply, .. } => reply.as_str(),
+                            _ => "",
+                        };
+                        println!(
+                            "{}\t{}\t{:?}\t{}\t{}\t{}",
+                            m.id,
+                            m.state.as_str(),
+                            m.kind,
+                            m.envelope_to.join(","),
+                            m.attempts,
+                            reply
+                        );
+                    }
+                }
+                OutboxCmd::Retry { id } => {
+                    let m = store
+                        .retry_outbox(id, chrono::Utc::now())
+                        .map_err(AppError::from)?;
+                    store.flush()?;
+                    println!("outbox message {} is {} again", m.id, m.state.as_str());
+                }
+            }
+            Ok(())
+        }
+        Command::Inbound(InboundCmd::List { failed, limit }) => {
+            let s = settings()?;
+            let store = open_store(&s)?;
+            for r in store.inbound_list(failed, limit)? {
+                let detail = match &r.state {
+                    storage::InboundState::Pending => String::new(),
+                    storage::InboundState::Processed { outcome, .. } => outcome.clone(),
+                    storage::InboundState::Failed { error, .. } => error.clone(),
+                };
+                let state = match r.state {
+                    storage::InboundState::Pending => "pending",
+                    storage::InboundState::Processed { .. } => "processed",
+                    storage::InboundState::Failed { .. } => "failed",
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    r.id,
+                    r.received_at.to_rfc3339(),
+                    r.via,
+                    r.mail_from,
+                    state,
+                    detail
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn serve(settings: Settings) -> Result<(), Failure> {
+    let system = actix_rt::System::new();
+    system.block_on(async move {
+        let server = Server::start(settings, Arc::new(SystemClock)).await.map_err(|e| match e.downcast_ref::<StorageError>() {
+            Some(StorageError::Locked { .. }) => Failure { code: 2, error: e },
+            _ => e.into(),
+        })?;
+        let s = &server.app.settings;
+        println!("donebot is running");
+        println!("  web and API    http://{}  (API under /api/v1, described at /api/v1/openapi.json)", server.web_addr);
+        match server.smtp_addr {
+            Some(a) => println!("  inbound SMTP   {a}  (mail to reply+...@{})", s.domain),
+            None => println!("  inbound SMTP   off"),
+        }
+        match &s.smtp_url {
+            Some(u) => println!("  outgoing mail  {}", redact(u)),
+            None => println!("  outgoing mail  written as .eml files to {}", s.eml_dir().display()),
+        }
+        println!("  data           {}", s.data_dir.display());
+        if let Some(t) = &server.first_admin_token {
+            println!("  admin token    {t}  (shown once; create more with `donebot token create --admin`)");
+        }
+        wait_for_signal().await;
+        server.stop().await;
+        Ok::<(), Failure>(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+fn trim(file: Option<&Path>) -> Result<(), Failure> {
+    let mut bytes = Vec::new();
+    match file {
+        None => std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("cannot read standard input")?,
+        Some(p) if p == Path::new("-") => std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("cannot read standard input")?,
+        Some(p) => {
+            bytes = std::fs::read(p).map_err(|e| invalid(format!("{}: {e}", p.display())))?;
+            bytes.len()
+        }
+    };
+    let text = bots::email::trim::trim_input(&bytes)
+        .map_err(|e| invalid(format!("unreadable input: {e}")))?;
+    if !text.is_empty() {
+        println!("{text}");
+    }
+    Ok(())
+}
+
+fn open_store(s: &Settings) -> Result<Store, Failure> {
+    Store::open(&s.data_dir).map_err(|e| match e {
+        StorageError::Locked { .. } => invalid(format!(
+            "{e}\n(this command needs the server stopped; the API of the running server is at the address in {})",
+            s.data_dir.join(CONTROL_FILE).display()
+        )),
+        other => other.into(),
+    })
+}
+
+/// Runs `local` on the data directory, or `remote` through the running server that holds it.
+fn with_store<T>(
+    s: &Settings,
+    local: impl FnOnce(&Store) -> Result<T, Failure>,
+    remote: impl FnOnce(&Api) -> anyhow::Result<T>,
+) -> Result<T, Failure> {
+    match Store::open(&s.data_dir) {
+        Ok(store) => {
+            let r = local(&store)?;
+            store.flush()?;
+            Ok(r)
+        }
+        Err(StorageError::Locked { .. }) => {
+            let info = running_server(&s.data_dir).ok_or_else(|| {
+                invalid(format!(
+                    "{} is in use by another process, and it left no {CONTROL_FILE}",
+                    s.data_dir.display()
+                ))
+            })?;
+            eprintln!(
+                "(a donebot server is running on this data directory; going through its API at http://{})",
+                info.web
+            );
+            Ok(remote(&Api::new(info)?)?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn running_server(data_dir: &Path) -> Option<ControlInfo> {
+    let bytes = std::fs::read(data_dir.join(CONTROL_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The API of the running server, as its local admin.
+struct Api {
+    info: ControlInfo,
+    client: reqwest::blocking::Client,
+}
+
+impl Api {
+    fn new(info: ControlInfo) -> anyhow::Result<Api> {
+        Ok(Api {
+            info,
+            client: reqwest::blocking::Client::builder()
+                .timeout(std::time::Duration::from_secs(120))
+                .build()?,
+        })
+    }
+
+    fn post(&self, path: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let resp = self
+            .client
+            .post(format!("http://{}{path}", self.info.web))
+            .bearer_auth(&self.info.token)
+            .json(&body)
+            .send()
+            .with_context(|| format!("cannot reach the running server at {}", self.info.web))?;
+        let status = resp.status();
+        let v: serde_json::Value = resp.json().unwrap_or(serde_json::Value::Null);
+        if !status.is_success() {
+            let msg = v["error"].as_str().unwrap_or("no details").to_string();
+            if status.is_client_error() {
+                return Err(anyhow::Error::new(AppError::Invalid(msg)));
+            }
+            bail!("the server answered {status}: {msg}");
+        }
+        Ok(v)
+    }
+}

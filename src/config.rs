@@ -1,0 +1,413 @@
+//! Configuration: one typed struct read from `config.toml` (or the embedded defaults), overridden by
+//! `DONEBOT_SECTION__KEY` environment variables, and validated once at start-up into [`Settings`],
+//! whose fields cannot be wrong later (a parsed address, a parsed zone, a parsed schedule).
+//!
+//! Every error names the key it is about: `config.toml: [web] listen: invalid socket address "x"`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// `config.toml` as written. Defaults here match the documented `config.toml` in the repository.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub web: WebConfig,
+    pub email: EmailConfig,
+    pub inbound_smtp: InboundSmtpConfig,
+    pub schedule: ScheduleConfig,
+    pub outbox: OutboxConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    pub listen: String,
+    /// The address people reach the web UI at; used in links inside emails. Defaults to
+    /// `http://<listen>`.
+    pub base_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// The domain of donebot's own addresses (`reply+TOKEN@domain`); inbound SMTP accepts only it.
+    pub domain: String,
+    /// `From` of every message; defaults to `donebot <donebot@DOMAIN>`.
+    pub from: Option<String>,
+    /// `smtp://host:port`, `smtps://user:pass@host`; unset: write `.eml` files to `DATA/outbox-eml/`.
+    pub smtp_url: Option<String>,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundSmtpConfig {
+    /// Address of the built-in SMTP listener; empty to disable it.
+    pub listen: String,
+    pub max_message_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    /// Prompt schedule of new teams, in each member's local time.
+    pub prompt: String,
+    /// Digest schedule of new teams, in each member's local time.
+    pub digest: String,
+    /// A prompt or digest missed while donebot was down is still sent if at most this late.
+    pub catch_up_grace_minutes: u32,
+    /// How often the scheduler looks at the clock (real clock only).
+    pub tick_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// Messages sent at once.
+    pub concurrency: usize,
+    /// A message that keeps failing transiently is given up after this long.
+    pub max_age_hours: u32,
+    /// First retry delay; doubled on every attempt (with jitter), capped at `max_retry_minutes`.
+    pub first_retry_seconds: u64,
+    pub max_retry_minutes: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            web: WebConfig::default(),
+            email: EmailConfig::default(),
+            inbound_smtp: InboundSmtpConfig::default(),
+            schedule: ScheduleConfig::default(),
+            outbox: OutboxConfig::default(),
+        }
+    }
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: "127.0.0.1:8080".into(),
+            base_url: None,
+        }
+    }
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            domain: "donebot.localhost".into(),
+            from: None,
+            smtp_url: None,
+            timeout_secs: 60,
+        }
+    }
+}
+
+impl Default for InboundSmtpConfig {
+    fn default() -> Self {
+        InboundSmtpConfig {
+            listen: "127.0.0.1:2525".into(),
+            max_message_bytes: 25 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            prompt: "0 18 * * 1-5".into(),
+            digest: "0 9 * * 1-5".into(),
+            catch_up_grace_minutes: 180,
+            tick_seconds: 20,
+        }
+    }
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            concurrency: 8,
+            max_age_hours: 48,
+            first_retry_seconds: 60,
+            max_retry_minutes: 60,
+        }
+    }
+}
+
+/// A configuration problem, naming the file and key.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: {message}")]
+pub struct ConfigError {
+    pub source_name: String,
+    pub message: String,
+}
+
+/// Validated settings: what the server runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub web_listen: SocketAddr,
+    pub base_url: String,
+    pub domain: String,
+    /// `From` header value.
+    pub from: String,
+    /// The bare address of `from` (envelope sender).
+    pub from_address: String,
+    pub smtp_url: Option<String>,
+    pub smtp_timeout: Duration,
+    pub inbound_smtp_listen: Option<SocketAddr>,
+    pub inbound_max_bytes: usize,
+    pub prompt_cron: String,
+    pub digest_cron: String,
+    pub grace: chrono::Duration,
+    pub tick: Duration,
+    pub outbox: OutboxConfig,
+}
+
+impl Settings {
+    /// Where outgoing mail goes when no SMTP server is configured.
+    pub fn eml_dir(&self) -> PathBuf {
+        self.data_dir.join("outbox-eml")
+    }
+}
+
+impl Config {
+    /// Reads `path`, or `./config.toml` if present, or the embedded defaults; then applies the
+    /// environment (`DONEBOT_SECTION__KEY=value`, `DONEBOT_DATA_DIR=...`).
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(Config, String), ConfigError> {
+        let (mut value, source_name) = match path {
+            Some(p) => (read_toml(p)?, p.display().to_string()),
+            None if Path::new("config.toml").exists() => (
+                read_toml(Path::new("config.toml"))?,
+                "config.toml".to_string(),
+            ),
+            None => (toml::Table::new(), "built-in defaults".to_string()),
+        };
+        for (k, v) in env {
+            if let Some(rest) = k.strip_prefix("DONEBOT_") {
+                apply_env(&mut value, rest, &v).map_err(|message| ConfigError {
+                    source_name: format!("environment {k}"),
+                    message,
+                })?;
+            }
+        }
+        let config: Config =
+            toml::Value::Table(value)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError {
+                    source_name: source_name.clone(),
+                    message: e.message().to_string(),
+                })?;
+        Ok((config, source_name))
+    }
+
+    /// Checks everything once and returns settings that cannot be wrong later.
+    pub fn validate(&self, source_name: &str) -> Result<Settings, ConfigError> {
+        let err = |key: &str, message: String| ConfigError {
+            source_name: source_name.to_string(),
+            message: format!("{key}: {message}"),
+        };
+        let addr = |key: &str, s: &str| -> Result<SocketAddr, ConfigError> {
+            s.parse().map_err(|_| {
+                err(
+                    key,
+                    format!("invalid socket address {s:?} (expected IP:PORT, e.g. 127.0.0.1:8080)"),
+                )
+            })
+        };
+        let web_listen = addr("[web] listen", &self.web.listen)?;
+        let base_url = match &self.web.base_url {
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                u.trim_end_matches('/').to_string()
+            }
+            Some(u) => {
+                return Err(err(
+                    "[web] base_url",
+                    format!("{u:?} must start with http:// or https://"),
+                ));
+            }
+            None => format!("http://{web_listen}"),
+        };
+        let domain = self.email.domain.trim().to_ascii_lowercase();
+        if domain.is_empty() || !domain.contains('.') || domain.contains(['@', ' ']) {
+            return Err(err(
+                "[email] domain",
+                format!(
+                    "invalid domain {:?} (expected e.g. mail.example.com)",
+                    self.email.domain
+                ),
+            ));
+        }
+        let from = self
+            .email
+            .from
+            .clone()
+            .unwrap_or_else(|| format!("donebot <donebot@{domain}>"));
+        let from_address = bare_address(&from)
+            .ok_or_else(|| err("[email] from", format!("{from:?} has no email address")))?;
+        let smtp_url = match self.email.smtp_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(u) => {
+                bots::email::send::parse_smtp_url(u)
+                    .map_err(|e| err("[email] smtp_url", e.to_string()))?;
+                Some(u.to_string())
+            }
+        };
+        let inbound_smtp_listen = match self.inbound_smtp.listen.trim() {
+            "" => None,
+            s => Some(addr("[inbound_smtp] listen", s)?),
+        };
+        for (key, expr) in [
+            ("[schedule] prompt", &self.schedule.prompt),
+            ("[schedule] digest", &self.schedule.digest),
+        ] {
+            scheduler::Schedule::new(expr, scheduler::Tz::UTC)
+                .map_err(|e| err(key, e.to_string()))?;
+        }
+        if self.outbox.concurrency == 0 {
+            return Err(err("[outbox] concurrency", "must be at least 1".into()));
+        }
+        if self.schedule.tick_seconds == 0 {
+            return Err(err("[schedule] tick_seconds", "must be at least 1".into()));
+        }
+        Ok(Settings {
+            data_dir: self.data_dir.clone(),
+            web_listen,
+            base_url,
+            domain,
+            from,
+            from_address,
+            smtp_url,
+            smtp_timeout: Duration::from_secs(self.email.timeout_secs.max(1)),
+            inbound_smtp_listen,
+            inbound_max_bytes: self.inbound_smtp.max_message_bytes,
+            prompt_cron: self.schedule.prompt.clone(),
+            digest_cron: self.schedule.digest.clone(),
+            grace: chrono::Duration::minutes(i64::from(self.schedule.catch_up_grace_minutes)),
+            tick: Duration::from_secs(self.schedule.tick_seconds),
+            outbox: self.outbox.clone(),
+        })
+    }
+}
+
+fn read_toml(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        source_name: path.display().to_string(),
+        message: format!("cannot read: {e}"),
+    })?;
+    text.parse::<toml::Table>().map_err(|e| ConfigError {
+        source_name: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// `SECTION__KEY` (or a top-level `KEY`) → the table, lower-cased. Values that parse as TOML
+/// integers or booleans become those; everything else is a string.
+fn apply_env(table: &mut toml::Table, name: &str, value: &str) -> Result<(), String> {
+    let path: Vec<String> = name.split("__").map(|p| p.to_ascii_lowercase()).collect();
+    let parsed = if let Ok(i) = value.parse::<i64>() {
+        toml::Value::Integer(i)
+    } else if let Ok(b) = value.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else {
+        toml::Value::String(value.to_string())
+    };
+    match path.as_slice() {
+        [key] => {
+            table.insert(key.clone(), parsed);
+        }
+        [section, key] => {
+            let entry = table
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => {
+                    t.insert(key.clone(), parsed);
+                }
+                _ => return Err(format!("[{section}] is not a section")),
+            }
+        }
+        _ => return Err("expected DONEBOT_KEY or DONEBOT_SECTION__KEY".into()),
+    }
+    Ok(())
+}
+
+/// `Name <a@b>` or `a@b` → `a@b`.
+pub fn bare_address(s: &str) -> Option<String> {
+    let inner = match (s.rfind('<'), s.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &s[a + 1..b],
+        _ => s,
+    };
+    let inner = inner.trim();
+    (inner.contains('@') && !inner.contains(char::is_whitespace)).then(|| inner.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml_text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, toml_text).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let (config, name) = Config::load(Some(&path), env)?;
+        config.validate(&name)
+    }
+
+    #[test]
+    fn defaults_are_valid_and_documented_values() {
+        let s = Config::default().validate("built-in defaults").unwrap();
+        assert_eq!(s.web_listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.inbound_smtp_listen.unwrap().to_string(), "127.0.0.1:2525");
+        assert_eq!(s.from_address, "donebot@donebot.localhost");
+        assert_eq!(s.smtp_url, None);
+        assert_eq!(s.eml_dir(), PathBuf::from("./data/outbox-eml"));
+    }
+
+    #[test]
+    fn the_shipped_config_toml_is_the_defaults() {
+        let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml");
+        let (c, name) = Config::load(Some(Path::new(shipped)), []).unwrap();
+        let s = c.validate(&name).unwrap();
+        let d = Config::default().validate("defaults").unwrap();
+        assert_eq!(format!("{s:?}"), format!("{d:?}"));
+    }
+
+    #[test]
+    fn environment_overrides_and_errors_name_the_key() {
+        let s = load(
+            "[web]\nlisten = \"127.0.0.1:9000\"\n",
+            &[("DONEBOT_EMAIL__DOMAIN", "Example.COM")],
+        )
+        .unwrap();
+        assert_eq!(s.web_listen.port(), 9000);
+        assert_eq!(s.domain, "example.com");
+
+        let e = load("[email]\nsmtp_url = \"smtp://localhost:25x\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[email] smtp_url") && e.contains("25x"), "{e}");
+        let e = load("[web]\nlisten = \"nowhere\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[web] listen"), "{e}");
+        let e = load("[web]\nlisten_on = \"127.0.0.1:1\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listen_on"), "{e}");
+        let e = load("", &[("DONEBOT_SCHEDULE__PROMPT", "0 25 * * *")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[schedule] prompt"), "{e}");
+    }
+}

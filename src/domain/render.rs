@@ -1,0 +1,269 @@
+//! What donebot's emails say: the prompt, the digest, the welcome and confirmations.
+//!
+//! Each function returns an [`OutgoingEmail`] (text + HTML); `bots` turns it into bytes. Every
+//! email carries a working one-click unsubscribe (List-Unsubscribe + List-Unsubscribe-Post,
+//! RFC 8058) and a pause link, and `Auto-Submitted: auto-generated` so auto-responders stay quiet.
+
+use bots::email::message::OutgoingEmail;
+use chrono::{DateTime, NaiveDate, Utc};
+use storage::{Done, DoneKind, Member, Team};
+
+use crate::config::Settings;
+use crate::domain::token::Signer;
+
+/// The first line of every prompt. The reply trimmer treats it as the start of quoted text when a
+/// client sends the prompt back unquoted.
+pub const PROMPT_QUESTION: &str = "What did you get done today?";
+
+/// What a rendering needs besides the records.
+pub struct Ctx<'a> {
+    pub settings: &'a Settings,
+    pub signer: &'a Signer,
+    pub now: DateTime<Utc>,
+}
+
+impl Ctx<'_> {
+    fn link(&self, action: &str, member: &Member) -> String {
+        format!(
+            "{}/{action}/{}",
+            self.settings.base_url,
+            self.signer.link_token(action, member.id)
+        )
+    }
+
+    fn message_id(&self, kind: &str, id: impl std::fmt::Display) -> String {
+        format!("{kind}.{id}@{}", self.settings.domain)
+    }
+
+    fn base(
+        &self,
+        member: &Member,
+        subject: String,
+        text: String,
+        html: String,
+        message_id: String,
+    ) -> OutgoingEmail {
+        let unsubscribe = self.link("unsubscribe", member);
+        OutgoingEmail {
+            from: self.settings.from.clone(),
+            to: format!("{} <{}>", quote_name(&member.name), member.email),
+            reply_to: None,
+            subject,
+            text,
+            html: Some(html),
+            message_id,
+            in_reply_to: None,
+            headers: vec![
+                ("Auto-Submitted".into(), "auto-generated".into()),
+                ("List-Unsubscribe".into(), format!("<{unsubscribe}>")),
+                (
+                    "List-Unsubscribe-Post".into(),
+                    "List-Unsubscribe=One-Click".into(),
+                ),
+                (
+                    "List-Id".into(),
+                    format!("donebot <team.{}>", self.settings.domain),
+                ),
+            ],
+            date: self.now,
+        }
+    }
+
+    fn footer(&self, member: &Member) -> (String, String) {
+        let pause = self.link("pause", member);
+        let unsubscribe = self.link("unsubscribe", member);
+        let text = format!(
+            "\n-- \nPause these emails: {pause}\nUnsubscribe: {unsubscribe}\nOr reply with \"pause\", \"pause until YYYY-MM-DD\", \"resume\" or \"unsubscribe\".\n"
+        );
+        let html = format!(
+            "<hr><p style=\"color:#777;font-size:12px\"><a href=\"{}\">Pause these emails</a> · <a href=\"{}\">Unsubscribe</a> · or reply with “pause”, “pause until YYYY-MM-DD”, “resume” or “unsubscribe”.</p>",
+            esc(&pause),
+            esc(&unsubscribe)
+        );
+        (text, html)
+    }
+}
+
+/// The evening question. `reply_to` is the per-prompt address `reply+TOKEN@domain`.
+pub fn prompt(
+    ctx: &Ctx,
+    team: &Team,
+    member: &Member,
+    prompt_id: u64,
+    day: NaiveDate,
+    reply_to: &str,
+) -> OutgoingEmail {
+    let (ft, fh) = ctx.footer(member);
+    let date = day.format("%A, %B %-d").to_string();
+    let text = format!(
+        "{PROMPT_QUESTION}\n\nHi {name}, just reply to this email with what you got done on {date}: one line per thing.\nStart a line with \"goal:\" for something you plan, or \"blocker:\" for what is in your way.\nTomorrow morning everyone in {team} gets a digest.\n{ft}",
+        name = member.name,
+        team = team.name,
+    );
+    let html = format!(
+        "<p><b>{PROMPT_QUESTION}</b></p><p>Hi {name}, just reply to this email with what you got done on {date}: one line per thing. Start a line with “goal:” for something you plan, or “blocker:” for what is in your way.</p><p>Tomorrow morning everyone in {team} gets a digest.</p>{fh}",
+        name = esc(&member.name),
+        team = esc(&team.name),
+    );
+    let mut email = ctx.base(
+        member,
+        format!(
+            "{PROMPT_QUESTION} ({}, {})",
+            team.name,
+            day.format("%a %b %-d")
+        ),
+        text,
+        html,
+        ctx.message_id("prompt", prompt_id),
+    );
+    email.reply_to = Some(format!("{} <{reply_to}>", quote_name(&team.name)));
+    email
+        .headers
+        .push(("X-Donebot-Kind".into(), "prompt".into()));
+    email
+}
+
+/// One member's part of a digest.
+pub struct DigestEntry<'a> {
+    pub member: &'a Member,
+    pub dones: Vec<&'a Done>,
+}
+
+/// The morning digest for the days `from..=to` (Monday's covers Friday to Sunday).
+pub fn digest(
+    ctx: &Ctx,
+    team: &Team,
+    to_member: &Member,
+    from: NaiveDate,
+    to: NaiveDate,
+    entries: &[DigestEntry],
+) -> OutgoingEmail {
+    let span = if from == to {
+        from.format("%A, %B %-d").to_string()
+    } else {
+        format!(
+            "{} – {}",
+            from.format("%A, %B %-d"),
+            to.format("%A, %B %-d")
+        )
+    };
+    let mut text = format!("What {} got done on {span}\n", team.name);
+    let mut html = format!(
+        "<h2>What {} got done on {}</h2>",
+        esc(&team.name),
+        esc(&span)
+    );
+    let quiet: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.dones.is_empty())
+        .map(|e| e.member.name.as_str())
+        .collect();
+    for e in entries.iter().filter(|e| !e.dones.is_empty()) {
+        text.push_str(&format!("\n{}\n", e.member.name));
+        html.push_str(&format!("<h3>{}</h3><ul>", esc(&e.member.name)));
+        for d in &e.dones {
+            let label = match d.kind {
+                DoneKind::Done => "",
+                DoneKind::Goal => "Goal: ",
+                DoneKind::Blocker => "Blocker: ",
+            };
+            text.push_str(&format!("  - {label}{}\n", d.text));
+            html.push_str(&format!("<li>{}{}</li>", label, esc(&d.text)));
+        }
+        html.push_str("</ul>");
+    }
+    if entries.iter().all(|e| e.dones.is_empty()) {
+        text.push_str("\nNobody recorded anything.\n");
+        html.push_str("<p>Nobody recorded anything.</p>");
+    }
+    if !quiet.is_empty() {
+        text.push_str(&format!("\nNo answer from: {}\n", quiet.join(", ")));
+        html.push_str(&format!(
+            "<p style=\"color:#777\">No answer from: {}</p>",
+            esc(&quiet.join(", "))
+        ));
+    }
+    let (ft, fh) = ctx.footer(to_member);
+    text.push_str(&ft);
+    html.push_str(&fh);
+    let mut email = ctx.base(
+        to_member,
+        format!("{} digest for {}", team.name, to.format("%a %b %-d")),
+        text,
+        html,
+        ctx.message_id("digest", format!("{}.{}.{}", team.id, to, to_member.id)),
+    );
+    email.headers.push(("Precedence".into(), "bulk".into()));
+    email
+        .headers
+        .push(("X-Donebot-Kind".into(), "digest".into()));
+    email
+}
+
+/// Sent when a member is added: what donebot is and how to use it by email alone.
+pub fn welcome(ctx: &Ctx, team: &Team, member: &Member, prompt_time: &str) -> OutgoingEmail {
+    let (ft, fh) = ctx.footer(member);
+    let text = format!(
+        "Hi {name},\n\nyou have been added to {team} on donebot.\n\nEvery workday at {prompt_time} donebot will email you one question: \"{PROMPT_QUESTION}\"\nJust reply with a line for each thing you got done. Each line becomes a \"done\".\nEvery morning you get a digest of what the whole team got done the day before.\n\nYou never need to visit a website: replying is all there is. You can also reply\n\"pause\" (or \"pause until 2026-12-31\") to stop the emails for a while, \"resume\" to\nstart them again, and \"unsubscribe\" to stop them for good.\n{ft}",
+        name = member.name,
+        team = team.name,
+    );
+    let html = format!(
+        "<p>Hi {name},</p><p>you have been added to <b>{team}</b> on donebot.</p><p>Every workday at {time} donebot will email you one question: <i>“{PROMPT_QUESTION}”</i> Just reply with a line for each thing you got done. Each line becomes a “done”. Every morning you get a digest of what the whole team got done the day before.</p><p>You never need to visit a website: replying is all there is. You can also reply “pause” (or “pause until 2026-12-31”) to stop the emails for a while, “resume” to start them again, and “unsubscribe” to stop them for good.</p>{fh}",
+        name = esc(&member.name),
+        team = esc(&team.name),
+        time = esc(prompt_time),
+    );
+    let mut email = ctx.base(
+        member,
+        format!("Welcome to {} on donebot", team.name),
+        text,
+        html,
+        ctx.message_id("welcome", member.id),
+    );
+    email
+        .headers
+        .push(("X-Donebot-Kind".into(), "welcome".into()));
+    email
+}
+
+/// A short confirmation of an email command ("You are paused until …").
+pub fn confirmation(ctx: &Ctx, member: &Member, inbound_id: u64, what: &str) -> OutgoingEmail {
+    let (ft, fh) = ctx.footer(member);
+    let mut email = ctx.base(
+        member,
+        format!("donebot: {what}"),
+        format!("{what}\n{ft}"),
+        format!("<p>{}</p>{fh}", esc(what)),
+        ctx.message_id("confirm", inbound_id),
+    );
+    email
+        .headers
+        .push(("X-Donebot-Kind".into(), "confirmation".into()));
+    email
+}
+
+/// HTML-escapes text.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A display name safe for a header: quoted, without quotes or line breaks inside.
+fn quote_name(name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .filter(|c| !matches!(c, '"' | '\\' | '\r' | '\n' | '<' | '>'))
+        .collect();
+    format!("\"{}\"", clean.trim())
+}

@@ -1,0 +1,45 @@
+//! Facts the running server publishes as they happen: tests wait on them instead of sleeping, and
+//! the web UI's live feed can follow them.
+
+use storage::{DoneId, InboundId, MemberId, OutboxId, OutboxKind, PromptId, TeamId};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    PromptQueued {
+        team: TeamId,
+        member: MemberId,
+        prompt: PromptId,
+    },
+    DigestQueued {
+        team: TeamId,
+        member: MemberId,
+    },
+    DonesRecorded {
+        team: TeamId,
+        member: MemberId,
+        dones: Vec<DoneId>,
+    },
+    InboundProcessed {
+        inbound: InboundId,
+        outcome: String,
+    },
+    InboundFailed {
+        inbound: InboundId,
+        error: String,
+    },
+    EmailSent {
+        outbox: OutboxId,
+        kind: OutboxKind,
+    },
+    EmailDeferred {
+        outbox: OutboxId,
+        reply: String,
+    },
+    EmailFailed {
+        outbox: OutboxId,
+        reply: String,
+    },
+    TeamActorRestarted {
+        team: TeamId,
+    },
+}

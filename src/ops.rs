@@ -1,0 +1,210 @@
+//! Operations on the data that need no running server: the CLI runs them on a stopped server's
+//! data directory, and the running server calls the same functions before telling its actors.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use storage::{
+    ApiToken, DigestDestinations, Identities, Member, MemberState, NewOutboxMessage, OutboxKind,
+    Role, Store, Team,
+};
+
+use crate::config::{Settings, bare_address};
+use crate::domain::render;
+use crate::domain::token::Signer;
+use crate::error::{AppError, AppResult};
+
+/// The HMAC key of reply tokens and links, created on first use and kept in the database.
+pub fn signer(store: &Store) -> AppResult<Signer> {
+    let key = store.secret("hmac", || {
+        use rand::RngCore;
+        let mut k = vec![0u8; 32];
+        rand::thread_rng().fill_bytes(&mut k);
+        k
+    })?;
+    Ok(Signer::new(key))
+}
+
+pub fn parse_tz(name: &str) -> AppResult<scheduler::Tz> {
+    scheduler::parse_tz(name).map_err(|e| AppError::Invalid(e.to_string()))
+}
+
+pub fn create_team(
+    store: &Store,
+    settings: &Settings,
+    name: &str,
+    timezone: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Team> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AppError::Invalid(
+            "team name must be 1 to 100 printable characters".into(),
+        ));
+    }
+    if name.parse::<u64>().is_ok() {
+        return Err(AppError::Invalid(
+            "a team name cannot be only digits (it would read as an id)".into(),
+        ));
+    }
+    let tz = parse_tz(timezone)?;
+    let calendar = scheduler::Calendar::default();
+    let team = store.create_team(Team {
+        id: 0,
+        name: name.to_string(),
+        timezone: tz.name().to_string(),
+        prompt_cron: settings.prompt_cron.clone(),
+        digest_cron: settings.digest_cron.clone(),
+        working_days: calendar.working_days.iter(chrono::Weekday::Mon).collect(),
+        holidays: vec![],
+        digest_to: DigestDestinations {
+            email_members: true,
+            ..Default::default()
+        },
+        created_at: now,
+    })?;
+    store.flush()?;
+    Ok(team)
+}
+
+/// Adds a member and queues their welcome email (sent as soon as a server runs).
+#[allow(clippy::too_many_arguments)]
+pub fn add_member(
+    store: &Store,
+    settings: &Settings,
+    signer: &Signer,
+    team: &Team,
+    name: &str,
+    email: &str,
+    timezone: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<Member> {
+    let email = email.trim();
+    let address = bare_address(email)
+        .filter(|a| {
+            a == email && a.split('@').all(|p| !p.is_empty()) && a.matches('@').count() == 1
+        })
+        .ok_or_else(|| AppError::Invalid(format!("{email:?} is not an email address")))?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AppError::Invalid(
+            "member name must be 1 to 100 printable characters".into(),
+        ));
+    }
+    let timezone = timezone
+        .map(|tz| parse_tz(tz).map(|tz| tz.name().to_string()))
+        .transpose()?;
+    let member = store.create_member(Member {
+        id: 0,
+        team_id: team.id,
+        name: name.to_string(),
+        email: address,
+        timezone,
+        identities: Identities::default(),
+        prompt_channels: vec![],
+        state: MemberState::Active,
+        role: Role::Member,
+        created_at: now,
+    })?;
+    let ctx = render::Ctx {
+        settings,
+        signer,
+        now,
+    };
+    let prompt_time = describe_cron(&team.prompt_cron);
+    let email = render::welcome(&ctx, team, &member, &prompt_time);
+    enqueue_email(
+        store,
+        &email,
+        format!("welcome:{}", member.id),
+        OutboxKind::Welcome,
+        Some(team.id),
+        Some(member.id),
+        now,
+    )?;
+    store.flush()?;
+    Ok(member)
+}
+
+/// Builds an email and puts it in the outbox under an idempotency key.
+pub fn enqueue_email(
+    store: &Store,
+    email: &bots::email::message::OutgoingEmail,
+    key: String,
+    kind: OutboxKind,
+    team_id: Option<u64>,
+    member_id: Option<u64>,
+    now: DateTime<Utc>,
+) -> AppResult<(u64, bool)> {
+    let message = outbox_message(email, key, kind, team_id, member_id, now)?;
+    Ok(store.enqueue(&message, now)?)
+}
+
+pub fn outbox_message(
+    email: &bots::email::message::OutgoingEmail,
+    key: String,
+    kind: OutboxKind,
+    team_id: Option<u64>,
+    member_id: Option<u64>,
+    now: DateTime<Utc>,
+) -> AppResult<NewOutboxMessage> {
+    let built = bots::email::message::build(email).map_err(|e| AppError::Invalid(e.to_string()))?;
+    Ok(NewOutboxMessage {
+        key,
+        kind,
+        team_id,
+        member_id,
+        envelope_from: built.envelope_from,
+        envelope_to: built.envelope_to,
+        message_id: email.message_id.clone(),
+        body: built.raw,
+        due_at: now,
+    })
+}
+
+/// "0 18 * * 1-5" → "18:00"; anything fancier is shown as the expression.
+pub fn describe_cron(expr: &str) -> String {
+    let f: Vec<&str> = expr.split_whitespace().collect();
+    match f.as_slice() {
+        [m, h, ..] if m.parse::<u32>().is_ok() && h.parse::<u32>().is_ok() => {
+            format!(
+                "{:02}:{:02}",
+                h.parse::<u32>().unwrap_or(0),
+                m.parse::<u32>().unwrap_or(0)
+            )
+        }
+        _ => format!("the schedule \"{expr}\""),
+    }
+}
+
+/// Creates an API token and returns it; only its hash is stored.
+pub fn create_token(
+    store: &Store,
+    admin: bool,
+    label: &str,
+    now: DateTime<Utc>,
+) -> AppResult<String> {
+    use rand::RngCore;
+    let mut raw = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut raw);
+    let token = format!(
+        "dbt_{}",
+        data_encoding::BASE32_NOPAD
+            .encode(&raw)
+            .to_ascii_lowercase()
+    );
+    store.create_token(
+        &token_hash(&token),
+        ApiToken {
+            id: 0,
+            admin,
+            team_id: None,
+            label: label.to_string(),
+            created_at: now,
+        },
+    )?;
+    Ok(token)
+}
+
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}

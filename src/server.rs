@@ -1,0 +1,203 @@
+//! Starting and stopping a whole donebot: storage, the actors, the SMTP listener, the web server
+//! and the ticker, in that order; stopping in reverse.
+//!
+//! Shutdown (SIGTERM, or [`Server::stop`]): stop accepting (HTTP, SMTP, new ticks), let what is in
+//! flight reach a durable state (the outbox finishes its current sends and records them), flush
+//! sled, return. A SIGKILL instead loses nothing acknowledged: that is what the inbound log and the
+//! outbox state machine are for.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, Addr};
+use anyhow::Context as _;
+use bots::email::listener::{ListenerConfig, serve as serve_smtp};
+use bots::email::send::{SmtpOptions, Transport};
+use storage::Store;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::actors::inbound::InboundActor;
+use crate::actors::outbox::{Drain, OutboxActor};
+use crate::actors::ticker;
+use crate::app::App;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::web::{self, ControlToken, InboundSink};
+
+/// Where the CLI finds a running server: `DATA/control.json`, readable only by its owner.
+pub const CONTROL_FILE: &str = "control.json";
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ControlInfo {
+    pub pid: u32,
+    pub web: String,
+    pub token: String,
+}
+
+/// A running donebot.
+pub struct Server {
+    pub app: App,
+    pub web_addr: SocketAddr,
+    pub smtp_addr: Option<SocketAddr>,
+    /// An admin token created because the data directory had none (printed once at start).
+    pub first_admin_token: Option<String>,
+    shutdown: watch::Sender<bool>,
+    web: actix_web::dev::ServerHandle,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    outbox: Addr<OutboxActor>,
+    control_path: PathBuf,
+}
+
+impl Server {
+    /// Starts everything. Must run inside an actix `System`.
+    pub async fn start(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Server> {
+        let store = Store::open(&settings.data_dir)?;
+        let app = App::new(store, settings, clock).context("cannot initialise the application")?;
+        let settings = &app.settings;
+
+        let first_admin_token = if app.store.token_count() == 0 {
+            Some(crate::ops::create_token(
+                &app.store,
+                true,
+                "first admin token",
+                app.now(),
+            )?)
+        } else {
+            None
+        };
+
+        let transport = Transport::new(
+            settings.smtp_url.as_deref(),
+            &settings.eml_dir(),
+            SmtpOptions {
+                timeout: settings.smtp_timeout,
+                ..SmtpOptions::default()
+            },
+        )
+        .context("[email] smtp_url")?;
+        let outbox = OutboxActor::new(app.clone(), transport).start();
+        app.set_outbox(outbox.clone());
+        for team in app.store.teams()? {
+            app.ensure_team_actor(team.id);
+        }
+        let inbound = InboundActor::new(app.clone()).start();
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let smtp_addr = match settings.inbound_smtp_listen {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("[inbound_smtp] listen: cannot listen on {addr}"))?;
+                let local = listener.local_addr()?;
+                let mut cfg = ListenerConfig::new(settings.domain.clone(), settings.domain.clone());
+                cfg.max_message_bytes = settings.inbound_max_bytes;
+                let sink = inbound.clone().recipient();
+                let rx = shutdown_rx.clone();
+                tasks.push(actix_rt::spawn(async move {
+                    if let Err(e) = serve_smtp(listener, cfg, sink, rx).await {
+                        warn!(error = %e, "inbound SMTP listener stopped");
+                    }
+                }));
+                Some(local)
+            }
+            None => None,
+        };
+
+        let listener = std::net::TcpListener::bind(settings.web_listen)
+            .with_context(|| format!("[web] listen: cannot listen on {}", settings.web_listen))?;
+        let web_addr = listener.local_addr()?;
+        let control = random_token();
+        let http = web::start(
+            app.clone(),
+            ControlToken(control.clone().into()),
+            InboundSink(inbound.recipient()),
+            listener,
+        )?;
+        let web = http.handle();
+        tasks.push(actix_rt::spawn(async move {
+            if let Err(e) = http.await {
+                warn!(error = %e, "web server stopped");
+            }
+        }));
+
+        let control_path = settings.data_dir.join(CONTROL_FILE);
+        write_control(
+            &control_path,
+            &ControlInfo {
+                pid: std::process::id(),
+                web: web_addr.to_string(),
+                token: control,
+            },
+        )?;
+
+        tasks.push(actix_rt::spawn(ticker::run(
+            app.clone(),
+            outbox.clone(),
+            shutdown_rx,
+        )));
+        info!(web = %web_addr, smtp = ?smtp_addr, data = %settings.data_dir.display(), "donebot started");
+        Ok(Server {
+            app,
+            web_addr,
+            smtp_addr,
+            first_admin_token,
+            shutdown,
+            web,
+            tasks,
+            outbox,
+            control_path,
+        })
+    }
+
+    /// Graceful stop: refuse new work, finish what is in flight, flush.
+    pub async fn stop(self) {
+        info!("stopping: no new connections; finishing in-flight work");
+        let _ = self.shutdown.send(true);
+        self.web.stop(true).await;
+        if tokio::time::timeout(Duration::from_secs(30), self.outbox.send(Drain))
+            .await
+            .is_err()
+        {
+            warn!("outbox sends did not finish in 30 s; they will be retried at the next start");
+        }
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        if let Err(e) = self.app.store.flush_async().await {
+            warn!(error = %e, "final flush failed");
+        }
+        let _ = std::fs::remove_file(&self.control_path);
+        info!("stopped");
+    }
+}
+
+fn random_token() -> String {
+    use rand::RngCore;
+    let mut raw = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut raw);
+    format!(
+        "dbc_{}",
+        data_encoding::BASE32_NOPAD
+            .encode(&raw)
+            .to_ascii_lowercase()
+    )
+}
+
+fn write_control(path: &std::path::Path, info: &ControlInfo) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(&serde_json::to_vec(info)?)?;
+    Ok(())
+}

@@ -1,0 +1,353 @@
+//! The JSON API under `/api/v1` (described by `/api/v1/openapi.json`).
+
+use actix_web::{HttpResponse, web};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use storage::{Done, Member, Team};
+
+use crate::app::App;
+use crate::error::AppError;
+use crate::web::ApiResult;
+use crate::web::auth::Admin;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/openapi.json", web::get().to(openapi))
+        .route("/teams", web::post().to(create_team))
+        .route("/teams", web::get().to(list_teams))
+        .route("/teams/{team}", web::get().to(get_team))
+        .route("/teams/{team}/members", web::post().to(add_member))
+        .route("/teams/{team}/members", web::get().to(list_members))
+        .route("/teams/{team}/prompts", web::post().to(send_prompts))
+        .route("/teams/{team}/digests", web::post().to(send_digest))
+        .route("/teams/{team}/dones", web::get().to(list_dones))
+        .route("/tokens", web::post().to(create_token))
+        .route("/backups", web::post().to(backup));
+}
+
+#[derive(Serialize)]
+pub struct TeamView {
+    id: u64,
+    name: String,
+    timezone: String,
+    prompt_cron: String,
+    digest_cron: String,
+    working_days: Vec<String>,
+    holidays: Vec<NaiveDate>,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<Team> for TeamView {
+    fn from(t: Team) -> Self {
+        TeamView {
+            id: t.id,
+            name: t.name,
+            timezone: t.timezone,
+            prompt_cron: t.prompt_cron,
+            digest_cron: t.digest_cron,
+            working_days: t.working_days.iter().map(|d| d.to_string()).collect(),
+            holidays: t.holidays,
+            created_at: t.created_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct MemberView {
+    id: u64,
+    team_id: u64,
+    name: String,
+    email: String,
+    timezone: Option<String>,
+    state: &'static str,
+    paused_until: Option<NaiveDate>,
+    role: storage::Role,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<Member> for MemberView {
+    fn from(m: Member) -> Self {
+        let paused_until = match &m.state {
+            storage::MemberState::Paused { until } => *until,
+            _ => None,
+        };
+        MemberView {
+            id: m.id,
+            team_id: m.team_id,
+            name: m.name,
+            email: m.email,
+            timezone: m.timezone,
+            state: m.state.as_str(),
+            paused_until,
+            role: m.role,
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct DoneView {
+    id: u64,
+    member_id: u64,
+    date: NaiveDate,
+    text: String,
+    kind: &'static str,
+    tags: Vec<String>,
+    mentions: Vec<String>,
+    source: &'static str,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<Done> for DoneView {
+    fn from(d: Done) -> Self {
+        DoneView {
+            id: d.id,
+            member_id: d.member_id,
+            date: d.day,
+            text: d.text,
+            kind: d.kind.as_str(),
+            tags: d.tags,
+            mentions: d.mentions,
+            source: d.source.channel.as_str(),
+            created_at: d.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTeam {
+    name: String,
+    timezone: String,
+}
+
+async fn create_team(
+    _: Admin,
+    app: web::Data<App>,
+    body: web::Json<NewTeam>,
+) -> ApiResult<HttpResponse> {
+    let team = app.create_team(&body.name, &body.timezone)?;
+    Ok(HttpResponse::Created().json(TeamView::from(team)))
+}
+
+async fn list_teams(_: Admin, app: web::Data<App>) -> ApiResult<HttpResponse> {
+    let teams: Vec<TeamView> = app.store.teams()?.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(teams))
+}
+
+async fn get_team(
+    _: Admin,
+    app: web::Data<App>,
+    team: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(TeamView::from(app.store.find_team(&team)?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMember {
+    name: String,
+    email: String,
+    timezone: Option<String>,
+}
+
+async fn add_member(
+    _: Admin,
+    app: web::Data<App>,
+    team: web::Path<String>,
+    body: web::Json<NewMember>,
+) -> ApiResult<HttpResponse> {
+    let member = app.add_member(&team, &body.name, &body.email, body.timezone.as_deref())?;
+    Ok(HttpResponse::Created().json(MemberView::from(member)))
+}
+
+async fn list_members(
+    _: Admin,
+    app: web::Data<App>,
+    team: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let team = app.store.find_team(&team)?;
+    let members: Vec<MemberView> = app
+        .store
+        .members_of(team.id)?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(HttpResponse::Ok().json(members))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DayBody {
+    date: Option<NaiveDate>,
+}
+
+/// The body is optional: an empty body means "today" / "the previous workday".
+fn day_body(bytes: &web::Bytes) -> Result<DayBody, AppError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(DayBody::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        AppError::Invalid(format!(
+            "invalid JSON body: {e} (expected {{\"date\": \"YYYY-MM-DD\"}})"
+        ))
+    })
+}
+
+async fn send_prompts(
+    _: Admin,
+    app: web::Data<App>,
+    team: web::Path<String>,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let day = day_body(&body)?.date;
+    let team = app.store.find_team(&team)?;
+    let sent = app.send_prompts_now(team.id, day).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "sent": sent })))
+}
+
+async fn send_digest(
+    _: Admin,
+    app: web::Data<App>,
+    team: web::Path<String>,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let day = day_body(&body)?.date;
+    let team = app.store.find_team(&team)?;
+    let sent = app.send_digest_now(team.id, day).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "sent": sent })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DonesQuery {
+    date: Option<NaiveDate>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+}
+
+async fn list_dones(
+    _: Admin,
+    app: web::Data<App>,
+    team: web::Path<String>,
+    q: web::Query<DonesQuery>,
+) -> ApiResult<HttpResponse> {
+    let team = app.store.find_team(&team)?;
+    let (from, to) = match (q.date, q.from, q.to) {
+        (Some(d), None, None) => (d, d),
+        (None, Some(f), Some(t)) if f <= t => (f, t),
+        _ => {
+            return Err(AppError::Invalid(
+                "give ?date=YYYY-MM-DD, or ?from=YYYY-MM-DD&to=YYYY-MM-DD with from <= to".into(),
+            )
+            .into());
+        }
+    };
+    let dones: Vec<DoneView> = app
+        .store
+        .team_dones(team.id, from, to)?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(HttpResponse::Ok().json(dones))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    #[serde(default)]
+    admin: bool,
+    #[serde(default)]
+    label: String,
+}
+
+async fn create_token(
+    _: Admin,
+    app: web::Data<App>,
+    body: web::Json<NewToken>,
+) -> ApiResult<HttpResponse> {
+    if !body.admin {
+        return Err(AppError::Invalid(
+            "only admin tokens exist so far: send {\"admin\": true}".into(),
+        )
+        .into());
+    }
+    let token = crate::ops::create_token(&app.store, true, &body.label, app.now())?;
+    Ok(HttpResponse::Created().json(serde_json::json!({ "token": token, "admin": true })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupBody {
+    dir: String,
+}
+
+/// Writes a consistent snapshot into `dir` (on the server's file system) while serving.
+async fn backup(
+    _: Admin,
+    app: web::Data<App>,
+    body: web::Json<BackupBody>,
+) -> ApiResult<HttpResponse> {
+    let dir = std::path::PathBuf::from(&body.dir);
+    let store = app.store.clone();
+    let now = app.now();
+    let target = dir.clone();
+    web::block(move || storage::backup_to(&store, &target, now))
+        .await
+        .map_err(|e| AppError::Unavailable(e.to_string()))??;
+    Ok(HttpResponse::Created().json(serde_json::json!({ "backup": dir.display().to_string() })))
+}
+
+pub async fn metrics(app: web::Data<App>) -> ApiResult<HttpResponse> {
+    let c = app.store.outbox_counts()?;
+    let oldest = app
+        .store
+        .next_outbox_due()?
+        .map(|d| (app.now() - d).num_seconds().max(0) as f64)
+        .unwrap_or(0.0);
+    let text = app.metrics.render(&[
+        (
+            "donebot_outbox_queued",
+            "Outbox messages waiting to be sent",
+            c.queued as f64,
+        ),
+        (
+            "donebot_outbox_sending",
+            "Outbox messages being sent",
+            c.sending as f64,
+        ),
+        (
+            "donebot_outbox_deferred",
+            "Outbox messages waiting for a retry",
+            c.deferred as f64,
+        ),
+        (
+            "donebot_outbox_sent",
+            "Outbox messages sent (all time)",
+            c.sent as f64,
+        ),
+        (
+            "donebot_outbox_failed",
+            "Outbox messages given up (all time)",
+            c.failed as f64,
+        ),
+        (
+            "donebot_outbox_oldest_due_seconds",
+            "Age of the oldest due outbox message",
+            oldest,
+        ),
+        (
+            "donebot_dones_total",
+            "Dones recorded (all time)",
+            app.store.counter("dones.recorded")? as f64,
+        ),
+    ]);
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(text))
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(include_str!("openapi.json"))
+}

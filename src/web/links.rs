@@ -1,0 +1,119 @@
+//! The links in every email, working without login: one-click unsubscribe (RFC 8058: a `POST`
+//! with `List-Unsubscribe=One-Click` from the mail client, or the button on the `GET` page) and
+//! pause. A `GET` never changes anything (link scanners fetch every URL); the page has a button
+//! that `POST`s.
+
+use actix_web::{HttpResponse, web};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use storage::MemberState;
+
+use crate::actors::team::Reload;
+use crate::app::App;
+use crate::domain::render::esc;
+use crate::error::AppError;
+use crate::web::ApiResult;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/unsubscribe/{token}", web::get().to(unsubscribe_page))
+        .route("/unsubscribe/{token}", web::post().to(unsubscribe))
+        .route("/pause/{token}", web::get().to(pause_page))
+        .route("/pause/{token}", web::post().to(pause));
+}
+
+fn page(title: &str, body: &str) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{t}</title></head><body style=\"font-family:sans-serif;max-width:36em;margin:3em auto\"><h1>{t}</h1>{body}</body></html>",
+        t = esc(title)
+    ))
+}
+
+fn member_of(app: &App, action: &str, token: &str) -> Result<storage::Member, AppError> {
+    let id = app
+        .signer
+        .verify_link(action, token)
+        .ok_or_else(|| AppError::NotFound("this link".into()))?;
+    Ok(app.store.member(id)?)
+}
+
+fn set_state(app: &App, member: u64, state: MemberState) -> Result<storage::Member, AppError> {
+    let m = app
+        .store
+        .update_member(member, |m| m.state = state.clone())?;
+    app.store.flush()?;
+    if let Ok(team) = app.team_actor(m.team_id) {
+        team.do_send(Reload);
+    }
+    Ok(m)
+}
+
+async fn unsubscribe_page(
+    app: web::Data<App>,
+    token: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let m = member_of(&app, "unsubscribe", &token)?;
+    Ok(page(
+        "Unsubscribe from donebot",
+        &format!(
+            "<p>Stop all donebot emails to {}?</p><form method=\"post\"><button>Unsubscribe</button></form>",
+            esc(&m.email)
+        ),
+    ))
+}
+
+async fn unsubscribe(app: web::Data<App>, token: web::Path<String>) -> ApiResult<HttpResponse> {
+    let m = member_of(&app, "unsubscribe", &token)?;
+    let m = set_state(&app, m.id, MemberState::Unsubscribed { at: app.now() })?;
+    tracing::info!(member_id = m.id, "member unsubscribed by link");
+    Ok(page(
+        "Unsubscribed",
+        &format!(
+            "<p>{} will get no more donebot emails. Reply \"resume\" to any donebot email to come back.</p>",
+            esc(&m.email)
+        ),
+    ))
+}
+
+async fn pause_page(app: web::Data<App>, token: web::Path<String>) -> ApiResult<HttpResponse> {
+    let m = member_of(&app, "pause", &token)?;
+    Ok(page(
+        "Pause donebot",
+        &format!(
+            "<p>Pause the daily question for {}?</p><form method=\"post\"><label>Until (inclusive, empty: until you resume) <input type=\"date\" name=\"until\"></label> <button>Pause</button></form>",
+            esc(&m.email)
+        ),
+    ))
+}
+
+#[derive(Deserialize)]
+struct PauseForm {
+    #[serde(default)]
+    until: String,
+}
+
+async fn pause(
+    app: web::Data<App>,
+    token: web::Path<String>,
+    form: Option<web::Form<PauseForm>>,
+) -> ApiResult<HttpResponse> {
+    let m = member_of(&app, "pause", &token)?;
+    let until = match form
+        .as_ref()
+        .map(|f| f.until.trim())
+        .filter(|s| !s.is_empty())
+    {
+        Some(s) => Some(
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| AppError::Invalid(format!("{s:?} is not a date (YYYY-MM-DD)")))?,
+        ),
+        None => None,
+    };
+    let m = set_state(&app, m.id, MemberState::Paused { until })?;
+    let when = until
+        .map(|d| format!("until {d}"))
+        .unwrap_or_else(|| "until you reply \"resume\"".into());
+    Ok(page(
+        "Paused",
+        &format!("<p>No daily question for {} {when}.</p>", esc(&m.email)),
+    ))
+}
