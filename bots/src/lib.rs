@@ -6,3 +6,4 @@
 
 pub mod bus;
 pub mod email;
+pub mod telegram;

@@ -72,6 +72,9 @@ fn strip_bullet(s: &str) -> &str {
         if let Some(r) = s.strip_prefix(b) {
             return r.trim_start();
         }
+        if s == b.trim_end() {
+            return "";
+        }
     }
     let digits = s.chars().take_while(char::is_ascii_digit).count();
     if (1..=3).contains(&digits) {
