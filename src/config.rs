@@ -18,6 +18,7 @@ pub struct Config {
     pub web: WebConfig,
     pub email: EmailConfig,
     pub inbound_smtp: InboundSmtpConfig,
+    pub inbound_http: InboundHttpConfig,
     pub schedule: ScheduleConfig,
     pub outbox: OutboxConfig,
 }
@@ -49,6 +50,16 @@ pub struct InboundSmtpConfig {
     /// Address of the built-in SMTP listener; empty to disable it.
     pub listen: String,
     pub max_message_bytes: usize,
+}
+
+/// Inbound-parse webhooks of hosted mail providers. Each endpoint is off until its secret is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundHttpConfig {
+    /// `POST /inbound/sendgrid?secret=...` (SendGrid Inbound Parse, raw mode) must carry this.
+    pub sendgrid_secret: Option<String>,
+    /// Mailgun's webhook signing key; `POST /inbound/mailgun` verifies every post with it.
+    pub mailgun_signing_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -83,6 +94,7 @@ impl Default for Config {
             web: WebConfig::default(),
             email: EmailConfig::default(),
             inbound_smtp: InboundSmtpConfig::default(),
+            inbound_http: InboundHttpConfig::default(),
             schedule: ScheduleConfig::default(),
             outbox: OutboxConfig::default(),
         }
@@ -163,6 +175,8 @@ pub struct Settings {
     pub smtp_timeout: Duration,
     pub inbound_smtp_listen: Option<SocketAddr>,
     pub inbound_max_bytes: usize,
+    pub sendgrid_secret: Option<String>,
+    pub mailgun_signing_key: Option<String>,
     pub prompt_cron: String,
     pub digest_cron: String,
     pub grace: chrono::Duration,
@@ -290,6 +304,8 @@ impl Config {
             smtp_timeout: Duration::from_secs(self.email.timeout_secs.max(1)),
             inbound_smtp_listen,
             inbound_max_bytes: self.inbound_smtp.max_message_bytes,
+            sendgrid_secret: non_empty(&self.inbound_http.sendgrid_secret),
+            mailgun_signing_key: non_empty(&self.inbound_http.mailgun_signing_key),
             prompt_cron: self.schedule.prompt.clone(),
             digest_cron: self.schedule.digest.clone(),
             grace: chrono::Duration::minutes(i64::from(self.schedule.catch_up_grace_minutes)),
@@ -339,6 +355,13 @@ fn apply_env(table: &mut toml::Table, name: &str, value: &str) -> Result<(), Str
         _ => return Err("expected DONEBOT_KEY or DONEBOT_SECTION__KEY".into()),
     }
     Ok(())
+}
+
+fn non_empty(s: &Option<String>) -> Option<String> {
+    s.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// `Name <a@b>` or `a@b` → `a@b`.

@@ -8,6 +8,7 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use std::future::{Ready, ready};
 
 use crate::app::App;
+use crate::domain::token::constant_time_eq;
 use crate::error::AppError;
 use crate::ops::token_hash;
 use crate::web::ApiError;
@@ -56,8 +57,4 @@ fn check(req: &HttpRequest) -> Result<Admin, ApiError> {
         Ok(None) => Err(unauthorized("unknown token")),
         Err(e) => Err(ApiError(e.into())),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
