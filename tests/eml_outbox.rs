@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{DOMAIN, Donebot, Mail, NEW_YORK, eml_files, local, reply_mail};
+use common::{
+    DOMAIN, Donebot, Mail, NEW_YORK, eml_files, local, plain_mail_with as plain, reply_mail,
+};
 use donebot::events::Event;
 use serde_json::json;
 use storage::{InboundState, OutboxKind};
@@ -53,13 +55,6 @@ async fn outcome(d: &mut Donebot, id: u64) -> Result<String, String> {
         _ => None,
     })
     .await
-}
-
-fn plain(from: &str, to: &str, message_id: &str, extra_headers: &str, body: &str) -> Vec<u8> {
-    format!(
-        "From: {from}\r\nTo: {to}\r\nSubject: Re: hi\r\nMessage-ID: <{message_id}>\r\n{extra_headers}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
-    )
-    .into_bytes()
 }
 
 #[actix_rt::test]

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::net::TcpListener as StdTcpListener;
 use std::path::Path;
 use std::sync::Arc;
@@ -407,4 +409,23 @@ pub fn eml_files(dir: &Path) -> Vec<Mail> {
         .into_iter()
         .map(|p| Mail::new(std::fs::read(p).unwrap(), Vec::new()))
         .collect()
+}
+
+/// A minimal plain-text message.
+pub fn plain_mail(from: &str, to: &str, message_id: &str, body: &str) -> Vec<u8> {
+    plain_mail_with(from, to, message_id, "", body)
+}
+
+/// A minimal plain-text message with extra header lines (each ending in CRLF).
+pub fn plain_mail_with(
+    from: &str,
+    to: &str,
+    message_id: &str,
+    extra_headers: &str,
+    body: &str,
+) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: Re: hi\r\nMessage-ID: <{message_id}>\r\n{extra_headers}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
 }

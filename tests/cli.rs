@@ -1,0 +1,210 @@
+//! The command line as a contract: exact output of `schedule preview` and `trim`, exit codes and
+//! messages of bad input and bad configuration, and the admin commands on a stopped data directory
+//! (tokens, teams, members, backup and restore) and through a running server.
+
+mod common;
+
+use std::path::Path;
+
+use common::process::{Serve, ok, run};
+
+fn data_arg(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+/// `team ID NAME` → ID (ids are opaque numbers).
+fn team_id(stdout: &str, name: &str) -> u64 {
+    let words: Vec<&str> = stdout.split_whitespace().collect();
+    match words.as_slice() {
+        ["team", id, n] if *n == name => id.parse().expect("a numeric id"),
+        _ => panic!("expected `team ID {name}`, got {stdout:?}"),
+    }
+}
+
+#[test]
+fn schedule_preview_prints_rfc3339_local_times_across_spring_forward() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = ok(
+        tmp.path(),
+        &[
+            "schedule",
+            "preview",
+            "--tz",
+            "America/New_York",
+            "--cron",
+            "30 2 * * *",
+            "--from",
+            "2026-03-07",
+            "--count",
+            "3",
+        ],
+    );
+    assert_eq!(
+        out.stdout,
+        "2026-03-07T02:30:00-05:00\n2026-03-08T03:30:00-04:00\n2026-03-09T02:30:00-04:00\n"
+    );
+}
+
+#[test]
+fn trim_prints_exactly_what_was_typed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reply.eml");
+    let expected = include_str!("fixtures/reply.expected");
+    let out = ok(tmp.path(), &["trim", fixture]);
+    assert_eq!(out.stdout, expected);
+}
+
+#[test]
+fn trim_of_binary_garbage_is_refused_with_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let garbage = tmp.path().join("garbage.bin");
+    let bytes: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8 % 32)
+        .collect();
+    std::fs::write(&garbage, bytes).unwrap();
+    let out = run(tmp.path(), &["trim", garbage.to_str().unwrap()], &[]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.starts_with("donebot: unreadable input"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn invalid_configuration_names_the_key_and_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = run(
+        tmp.path(),
+        &["serve", "--data", data_arg(&data)],
+        &[("DONEBOT_WEB__LISTEN", "nope")],
+    );
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("[web] listen"), "{out:?}");
+    assert!(out.stderr.contains("\"nope\""), "{out:?}");
+    assert!(!data.join("control.json").exists());
+}
+
+#[test]
+fn admin_commands_on_a_stopped_data_directory_and_backup_restore() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let data = cwd.join("data");
+    let d = data_arg(&data);
+
+    let out = ok(cwd, &["token", "create", "--admin", "--data", d]);
+    let token = out.last_word().to_string();
+    assert!(token.starts_with("dbt_") && token.len() > 20, "{out:?}");
+
+    let out = ok(
+        cwd,
+        &[
+            "team",
+            "add",
+            "Engines",
+            "--tz",
+            "America/New_York",
+            "--data",
+            d,
+        ],
+    );
+    let id = team_id(&out.stdout, "Engines");
+    let out = ok(
+        cwd,
+        &[
+            "member",
+            "add",
+            "Engines",
+            "ada@example.org",
+            "--name",
+            "Ada",
+            "--data",
+            d,
+        ],
+    );
+    assert!(out.stdout.ends_with(" ada@example.org\n"), "{out:?}");
+
+    let backup = cwd.join("backup");
+    ok(cwd, &["backup", data_arg(&backup), "--data", d]);
+
+    let restored = cwd.join("restored");
+    let r = data_arg(&restored);
+    ok(cwd, &["restore", data_arg(&backup), "--data", r]);
+    let out = ok(cwd, &["team", "list", "--data", r]);
+    assert_eq!(out.stdout, format!("{id}\tEngines\tAmerica/New_York\n"));
+
+    // The token is stored (hashed) in the data directory and in its backup.
+    let store = storage::Store::open(&restored).unwrap();
+    let t = store
+        .token_by_hash(&donebot::ops::token_hash(&token))
+        .unwrap()
+        .expect("the token was restored");
+    assert!(t.admin);
+}
+
+#[test]
+fn while_a_server_runs_team_add_goes_through_it_and_restore_refuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let data = cwd.join("data");
+    let d = data_arg(&data);
+    let token = ok(cwd, &["token", "create", "--admin", "--data", d])
+        .last_word()
+        .to_string();
+    ok(
+        cwd,
+        &[
+            "team",
+            "add",
+            "Engines",
+            "--tz",
+            "America/New_York",
+            "--data",
+            d,
+        ],
+    );
+    let backup = cwd.join("backup");
+    ok(cwd, &["backup", data_arg(&backup), "--data", d]);
+
+    let server = Serve::start(&data);
+    let out = ok(
+        cwd,
+        &["team", "add", "Ops", "--tz", "Europe/London", "--data", d],
+    );
+    team_id(&out.stdout, "Ops");
+    assert!(out.stderr.contains("going through its API"), "{out:?}");
+
+    let out = run(cwd, &["restore", data_arg(&backup), "--data", d], &[]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains("a donebot server is using") && out.stderr.contains("stop it"),
+        "{out:?}"
+    );
+
+    // The running server has the new team.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let teams: serde_json::Value = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("http://{}/api/v1/teams", server.web))
+            .bearer_auth(&token)
+            .timeout(common::WAIT)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let names: Vec<&str> = teams
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Engines", "Ops"]);
+    assert_eq!(server.terminate().code(), Some(0));
+}
