@@ -351,6 +351,52 @@ async fn dropped_connections_are_retried_a_bounded_number_of_times() {
 }
 
 #[actix_rt::test]
+async fn a_digest_cut_short_by_a_transient_failure_resumes_after_the_last_delivered_part() {
+    within(async {
+        let fake = FakeTelegram::start().await.unwrap();
+        let app = App::start(vec![]);
+        let (channel, _) = start_channel(&fake, TelegramMode::Polling, &app);
+        let lines: Vec<String> = (0..600).map(|i| format!("done {i}")).collect();
+        let digest = ChatSend {
+            key: "digest:8:2026-11-26:telegram".into(),
+            chat_id: "-1001234567890".into(),
+            kind: ChatKind::Digest,
+            text: "Yesterday".into(),
+            sections: vec![ChatSection {
+                title: "Ada".into(),
+                lines,
+            }],
+            reply_to: None,
+        };
+        // Part 1 goes out; part 2 fails on every attempt (max_attempts = 3).
+        fake.fail_after("sendMessage", 1, 3, Fault::DropConnection);
+
+        let err = channel.send(digest.clone()).await.unwrap().unwrap_err();
+        assert!(matches!(err, ChatSendError::Transient(_)), "{err:?}");
+        assert_eq!(fake.sent().len(), 1);
+
+        let sent = channel.send(digest).await.unwrap().unwrap();
+        let on_wire = fake.sent();
+        assert!(on_wire.len() >= 2);
+        assert_eq!(
+            sent.message_ids,
+            on_wire
+                .iter()
+                .map(|m| m.message_id.to_string())
+                .collect::<Vec<_>>()
+        );
+        let firsts: Vec<&str> = on_wire
+            .iter()
+            .filter_map(|m| m.text.lines().find(|l| l.starts_with("• ")))
+            .collect();
+        let mut unique = firsts.clone();
+        unique.dedup();
+        assert_eq!(firsts, unique, "a delivered part was sent again");
+    })
+    .await;
+}
+
+#[actix_rt::test]
 async fn a_blocked_bot_is_blocked_and_a_bad_request_is_permanent_and_both_are_remembered() {
     within(async {
         let fake = FakeTelegram::start().await.unwrap();

@@ -76,7 +76,8 @@ struct Inner {
     webhook: Option<WebhookInfo>,
     /// Bumped by each `getUpdates`; an older long poll seeing a newer one answers 409.
     poll_generation: u64,
-    faults: HashMap<String, VecDeque<Fault>>,
+    /// Per method: `None` lets a call through, `Some` fails it.
+    faults: HashMap<String, VecDeque<Option<Fault>>>,
     calls: HashMap<String, usize>,
     blocked: HashSet<i64>,
     sent: Vec<SentMessage>,
@@ -123,7 +124,11 @@ impl State {
         let fault = {
             let mut inner = self.lock();
             *inner.calls.entry(method.to_owned()).or_default() += 1;
-            inner.faults.get_mut(method).and_then(VecDeque::pop_front)
+            inner
+                .faults
+                .get_mut(method)
+                .and_then(VecDeque::pop_front)
+                .flatten()
         };
         if let Some(fault) = fault {
             return Answer::fault(&fault);
@@ -442,10 +447,11 @@ impl State {
         update_id
     }
 
-    pub(super) fn queue_fault(&self, method: &str, times: usize, fault: Fault) {
+    pub(super) fn queue_fault(&self, method: &str, passes: usize, times: usize, fault: Fault) {
         let mut inner = self.lock();
         let queue = inner.faults.entry(method.to_ascii_lowercase()).or_default();
-        queue.extend(std::iter::repeat_n(fault, times));
+        queue.extend(std::iter::repeat_n(None, passes));
+        queue.extend(std::iter::repeat_n(Some(fault), times));
     }
 
     pub(super) fn block(&self, chat_id: i64) {

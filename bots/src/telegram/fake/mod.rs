@@ -200,7 +200,12 @@ impl FakeTelegram {
 
     /// The next `times` calls of `method` (case-insensitive) fail with `fault`, after earlier faults.
     pub fn fail_next(&self, method: &str, times: usize, fault: Fault) {
-        self.state.queue_fault(method, times, fault);
+        self.state.queue_fault(method, 0, times, fault);
+    }
+
+    /// Lets the next `passes` calls of `method` through, then fails `times` calls with `fault`.
+    pub fn fail_after(&self, method: &str, passes: usize, times: usize, fault: Fault) {
+        self.state.queue_fault(method, passes, times, fault);
     }
 
     /// Every `sendMessage` to `chat_id` answers 403 from now on (the user blocked the bot).
