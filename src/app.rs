@@ -104,6 +104,17 @@ impl App {
         self.lock_teams().values().cloned().collect()
     }
 
+    /// Forgets the team actors (at shutdown): once nobody holds their addresses they stop, and with
+    /// them their clones of the app (the supervisor restarts only an actor that is still addressed).
+    pub(crate) fn forget_team_actors(&self) {
+        self.lock_teams().clear();
+    }
+
+    /// How many clones of this app are alive (the server's own included).
+    pub(crate) fn holders(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
+
     pub fn create_team(&self, name: &str, timezone: &str) -> AppResult<Team> {
         let team = ops::create_team(&self.store, &self.settings, name, timezone, self.now())?;
         self.ensure_team_actor(team.id);

@@ -170,6 +170,19 @@ impl Server {
         if let Err(e) = self.app.store.flush_async().await {
             warn!(error = %e, "final flush failed");
         }
+        // Release the data directory: actors stop once nobody holds their addresses, dropping their
+        // clones of the app and so of the store. Wait for that, briefly.
+        self.app.forget_team_actors();
+        drop(self.outbox);
+        let released = tokio::time::timeout(Duration::from_secs(5), async {
+            while self.app.holders() > 1 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        if released.is_err() {
+            warn!("some actors still hold the application after 5 s; the data directory is released when the process exits");
+        }
         let _ = std::fs::remove_file(&self.control_path);
         info!("stopped");
     }

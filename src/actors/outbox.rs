@@ -29,7 +29,8 @@ use crate::metrics::Metrics;
 #[rtype(result = "()")]
 pub struct Wake;
 
-/// Stop claiming new messages; answers once nothing is in flight.
+/// Stop claiming new messages; answers once nothing is in flight, and then the actor stops (it
+/// holds the [`App`], and with it the data directory, until it does).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Drain;
@@ -203,17 +204,24 @@ impl Handler<Wake> for OutboxActor {
 }
 
 impl Handler<Drain> for OutboxActor {
-    type Result = actix::ResponseFuture<()>;
-    fn handle(&mut self, _: Drain, _ctx: &mut Context<Self>) -> Self::Result {
+    type Result = actix::ResponseActFuture<Self, ()>;
+    fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) -> Self::Result {
         self.draining = true;
+        if let Some(t) = self.timer.take() {
+            ctx.cancel_future(t);
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         if self.in_flight == 0 {
             let _ = tx.send(());
         } else {
             self.drained.push(tx);
         }
-        Box::pin(async move {
-            let _ = rx.await;
-        })
+        Box::pin(
+            async move {
+                let _ = rx.await;
+            }
+            .into_actor(self)
+            .map(|(), _act, ctx| actix::ActorContext::stop(ctx)),
+        )
     }
 }
