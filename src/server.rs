@@ -53,8 +53,17 @@ pub struct Server {
 
 impl Server {
     /// Starts everything. Must run inside an actix `System`.
-    pub async fn start(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Server> {
+    pub async fn start(mut settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Server> {
         let store = Store::open(&settings.data_dir)?;
+        let listener = std::net::TcpListener::bind(settings.web_listen)
+            .with_context(|| format!("[web] listen: cannot listen on {}", settings.web_listen))?;
+        let web_addr = listener.local_addr()?;
+        // Links in emails must reach us: with port 0 the derived base URL gets the real port.
+        if settings.web_listen.port() == 0
+            && settings.base_url == format!("http://{}", settings.web_listen)
+        {
+            settings.base_url = format!("http://{web_addr}");
+        }
         let app = App::new(store, settings, clock).context("cannot initialise the application")?;
         let settings = &app.settings;
 
@@ -107,9 +116,6 @@ impl Server {
             None => None,
         };
 
-        let listener = std::net::TcpListener::bind(settings.web_listen)
-            .with_context(|| format!("[web] listen: cannot listen on {}", settings.web_listen))?;
-        let web_addr = listener.local_addr()?;
         let control = random_token();
         let http = web::start(
             app.clone(),
