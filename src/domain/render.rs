@@ -188,7 +188,8 @@ pub fn digest(
     html.push_str(&fh);
     let mut email = ctx.base(
         to_member,
-        format!("{} digest for {}", team.name, to.format("%a %b %-d")),
+        // Named after the workday it reports on: Monday's is the digest for Friday.
+        format!("{} digest for {}", team.name, from.format("%a %b %-d")),
         text,
         html,
         ctx.message_id("digest", format!("{}.{}.{}", team.id, to, to_member.id)),
