@@ -113,7 +113,7 @@ async fn prompt_reply_and_digest_over_real_smtp() {
     let token = d.server.app.signer.reply_token(prompt_id, ada, day);
     let reply_to = format!("reply+{token}@{}", common::DOMAIN);
     assert_eq!(prompt.reply_to(), reply_to);
-    let base = &d.server.app.settings.base_url;
+    let base = format!("http://{}", d.server.web_addr);
     assert!(
         prompt
             .header("List-Unsubscribe")
@@ -153,6 +153,13 @@ async fn prompt_reply_and_digest_over_real_smtp() {
     assert_eq!(d.server.app.store.inbound_list(false, 10).unwrap().len(), 1);
     let dones = d.dones(team, "2026-04-15").await;
     assert_eq!(comparable(&dones), expected_dones(ada, "2026-04-15"));
+
+    // donebot's listener is not a relay: mail for other domains is refused at RCPT.
+    let refused = smtp_send(d.smtp_port(), ADA, "bob@example.org", &raw).await;
+    assert!(
+        refused.as_ref().is_err_and(|e| e.contains("550")),
+        "{refused:?}"
+    );
 
     // Thursday 09:00 local: the digest of Wednesday.
     d.set_clock(local(NEW_YORK, "2026-04-16", 9, 0)).await;
@@ -203,6 +210,10 @@ async fn mondays_digest_covers_friday() {
     d.set_clock(local(NEW_YORK, "2026-04-19", 18, 0)).await;
     d.set_clock(local(NEW_YORK, "2026-04-20", 9, 0)).await;
     let digest = sink.next_of("digest").await;
+    assert_eq!(
+        digest.header("Subject").as_deref(),
+        Some("Engines digest for Fri Apr 17")
+    );
     let text = digest.text().replace("\r\n", "\n");
     assert!(
         text.starts_with(&format!(

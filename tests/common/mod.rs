@@ -177,14 +177,15 @@ impl Mail {
         bare(&self.header("Reply-To").expect("a Reply-To header"))
     }
 
-    /// The path of the one-click unsubscribe link, `/unsubscribe/TOKEN`.
-    pub fn unsubscribe_path(&self) -> String {
+    /// The one-click unsubscribe URL of the List-Unsubscribe header.
+    pub fn unsubscribe_url(&self) -> String {
         let h = self
             .header("List-Unsubscribe")
             .expect("a List-Unsubscribe header");
-        let url = h.trim().trim_start_matches('<').trim_end_matches('>');
-        let at = url.find("/unsubscribe/").expect("an unsubscribe URL");
-        url[at..].to_string()
+        h.trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_string()
     }
 }
 
