@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use actix::Addr;
+use bots::telegram::TelegramChannel;
 use chrono::NaiveDate;
 use storage::{Member, Store, Team, TeamId};
 use tokio::sync::broadcast;
@@ -35,6 +36,7 @@ pub struct Inner {
     pub events: broadcast::Sender<Event>,
     teams: Mutex<HashMap<TeamId, Addr<TeamActor>>>,
     outbox: OnceLock<Addr<OutboxActor>>,
+    telegram: OnceLock<Addr<TelegramChannel>>,
 }
 
 impl std::ops::Deref for App {
@@ -56,6 +58,7 @@ impl App {
             events: broadcast::channel(1024).0,
             teams: Mutex::new(HashMap::new()),
             outbox: OnceLock::new(),
+            telegram: OnceLock::new(),
         })))
     }
 
@@ -70,6 +73,14 @@ impl App {
 
     pub(crate) fn set_outbox(&self, addr: Addr<OutboxActor>) {
         let _ = self.outbox.set(addr);
+    }
+
+    pub(crate) fn set_telegram(&self, addr: Addr<TelegramChannel>) {
+        let _ = self.telegram.set(addr);
+    }
+
+    pub fn telegram(&self) -> Option<&Addr<TelegramChannel>> {
+        self.telegram.get()
     }
 
     /// Tells the outbox there is something new to send.

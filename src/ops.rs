@@ -208,3 +208,43 @@ pub fn create_token(
 pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
+
+/// How long a link code works.
+pub const LINK_CODE_DAYS: i64 = 7;
+
+/// A one-time code for `/start CODE` (link a member's account) or `/connect CODE` (a team's group
+/// chat). Deep-link payloads allow `A-Za-z0-9_-`, up to 64 characters.
+pub fn create_link_code(
+    store: &Store,
+    purpose: storage::LinkPurpose,
+    channel: storage::Channel,
+    now: DateTime<Utc>,
+) -> AppResult<String> {
+    use rand::RngCore;
+    let mut raw = [0u8; 15];
+    rand::thread_rng().fill_bytes(&mut raw);
+    let code = data_encoding::BASE32_NOPAD
+        .encode(&raw)
+        .to_ascii_lowercase();
+    store.create_link_code(
+        &code,
+        &storage::LinkCode {
+            purpose,
+            channel,
+            expires_at: now + chrono::Duration::days(LINK_CODE_DAYS),
+        },
+    )?;
+    Ok(code)
+}
+
+/// `"telegram"` → the channel, for link codes.
+pub fn chat_channel(name: &str) -> AppResult<storage::Channel> {
+    match name {
+        "telegram" => Ok(storage::Channel::Telegram),
+        "slack" => Ok(storage::Channel::Slack),
+        "discord" => Ok(storage::Channel::Discord),
+        other => Err(AppError::Invalid(format!(
+            "unknown channel {other:?} (expected telegram, slack or discord)"
+        ))),
+    }
+}

@@ -15,10 +15,12 @@ use actix::{Actor, Addr};
 use anyhow::Context as _;
 use bots::email::listener::{ListenerConfig, serve as serve_smtp};
 use bots::email::send::{SmtpOptions, Transport};
+use bots::telegram::TelegramChannel;
 use storage::Store;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::actors::chat::ChatActor;
 use crate::actors::inbound::InboundActor;
 use crate::actors::outbox::{Drain, OutboxActor};
 use crate::actors::ticker;
@@ -93,6 +95,17 @@ impl Server {
             app.ensure_team_actor(team.id);
         }
         let inbound = InboundActor::new(app.clone()).start();
+        let telegram_webhook = match &settings.telegram {
+            Some(config) => {
+                let chats = ChatActor::new(app.clone()).start();
+                let channel =
+                    TelegramChannel::new(config, chats.recipient()).context("[telegram]")?;
+                let webhook = channel.webhook();
+                app.set_telegram(channel.start());
+                webhook
+            }
+            None => None,
+        };
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -121,6 +134,7 @@ impl Server {
             app.clone(),
             ControlToken(control.clone().into()),
             InboundSink(inbound.recipient()),
+            telegram_webhook,
             listener,
         )?;
         let web = http.handle();
@@ -187,7 +201,9 @@ impl Server {
         })
         .await;
         if released.is_err() {
-            warn!("some actors still hold the application after 5 s; the data directory is released when the process exits");
+            warn!(
+                "some actors still hold the application after 5 s; the data directory is released when the process exits"
+            );
         }
         let _ = std::fs::remove_file(&self.control_path);
         info!("stopped");

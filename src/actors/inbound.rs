@@ -220,6 +220,7 @@ async fn process(app: &App, id: InboundId) -> Result<Outcome, Failure> {
             day,
             text,
             source,
+            replace: false,
         })
         .await
         .map_err(AppError::from)?

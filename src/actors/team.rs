@@ -17,6 +17,7 @@ use storage::{
 };
 use tracing::{error, info, warn};
 
+use crate::actors::chat;
 use crate::app::App;
 use crate::domain::lines;
 use crate::domain::render::{self, DigestEntry};
@@ -59,6 +60,8 @@ pub struct RecordReply {
     pub day: NaiveDate,
     pub text: String,
     pub source: Source,
+    /// An edit of an earlier message: its dones are replaced.
+    pub replace: bool,
 }
 
 /// Fault injection for tests of supervision: the handler panics.
@@ -75,6 +78,8 @@ struct MemberSchedule {
 
 struct Loaded {
     team: Team,
+    /// The digest schedule in the team's zone, for the team's group chats.
+    team_digest: Schedule,
     calendar: Calendar,
     members: Vec<MemberSchedule>,
 }
@@ -126,8 +131,11 @@ impl TeamActor {
                 member,
             });
         }
+        let team_digest = Schedule::new(&team.digest_cron, team_tz)
+            .map_err(|e| AppError::Invalid(e.to_string()))?;
         Ok(Loaded {
             team,
+            team_digest,
             calendar,
             members,
         })
@@ -164,6 +172,15 @@ impl TeamActor {
                     && let Some((from, to)) = state.calendar.digest_span(fire.local_date)
                 {
                     queued |= self.send_digest(state, ms, from, to)?;
+                }
+            }
+        }
+        if let Some(chat) = state.team.digest_to.telegram_chat_id {
+            for fire in scheduler::due_fires(&state.team_digest, cursor, now, grace) {
+                if state.calendar.is_workday(fire.local_date)
+                    && let Some((from, to)) = state.calendar.digest_span(fire.local_date)
+                {
+                    chat::send_team_digest(&self.app, &state.team, from, to, chat)?;
                 }
             }
         }
@@ -236,6 +253,9 @@ impl TeamActor {
                 member: member.id,
                 prompt: prompt.id,
             });
+            if let Some(chat) = member.identities.telegram_chat_id {
+                chat::send_prompt(&self.app, &prompt, member.id, chat);
+            }
         }
         Ok(created)
     }
@@ -319,14 +339,13 @@ impl TeamActor {
         if dones.is_empty() {
             return Err(AppError::Invalid("the reply has no lines to record".into()));
         }
-        let outcome = self.app.store.record_reply(
-            self.team_id,
-            msg.member,
-            msg.day,
-            &dones,
-            &msg.source,
-            self.app.now(),
-        )?;
+        let store = &self.app.store;
+        let now = self.app.now();
+        let outcome = if msg.replace {
+            store.replace_reply(self.team_id, msg.member, msg.day, &dones, &msg.source, now)?
+        } else {
+            store.record_reply(self.team_id, msg.member, msg.day, &dones, &msg.source, now)?
+        };
         if let RecordOutcome::Recorded(ids) = &outcome {
             info!(team_id = self.team_id, member_id = msg.member, day = %msg.day, dones = ids.len(), channel = msg.source.channel.as_str(), "reply recorded");
             Metrics::inc(&self.app.metrics.replies_received);

@@ -15,6 +15,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/teams", web::post().to(create_team))
         .route("/teams", web::get().to(list_teams))
         .route("/teams/{team}", web::get().to(get_team))
+        .route("/teams/{team}", web::patch().to(patch_team))
+        .route("/teams/{team}/connect-codes", web::post().to(connect_code))
+        .route(
+            "/teams/{team}/members/{member}/link-codes",
+            web::post().to(link_code),
+        )
         .route("/teams/{team}/members", web::post().to(add_member))
         .route("/teams/{team}/members", web::get().to(list_members))
         .route("/teams/{team}/prompts", web::post().to(send_prompts))
@@ -140,6 +146,110 @@ async fn get_team(
     team: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(TeamView::from(app.store.find_team(&team)?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TeamPatch {
+    /// The Telegram group that receives the team's digest; `null` to stop.
+    #[serde(default, with = "double_option")]
+    telegram_chat_id: Option<Option<i64>>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+        Option::<i64>::deserialize(d).map(Some)
+    }
+}
+
+async fn patch_team(
+    _: Admin,
+    app: web::Data<App>,
+    team: web::Path<String>,
+    body: web::Json<TeamPatch>,
+) -> ApiResult<HttpResponse> {
+    let mut team = app.store.find_team(&team)?;
+    if let Some(chat) = body.telegram_chat_id {
+        team.digest_to.telegram_chat_id = chat;
+    }
+    app.store.update_team(&team)?;
+    app.store.flush()?;
+    app.team_actor(team.id)?
+        .do_send(crate::actors::team::Reload);
+    let mut view = serde_json::to_value(TeamView::from(team.clone()))
+        .map_err(|e| AppError::Invalid(e.to_string()))?;
+    view["telegram_chat_id"] = serde_json::json!(team.digest_to.telegram_chat_id);
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelBody {
+    channel: String,
+}
+
+/// A one-time code a member opens as `https://t.me/<bot>?start=<code>` to link their account.
+async fn link_code(
+    _: Admin,
+    app: web::Data<App>,
+    path: web::Path<(String, u64)>,
+    body: web::Json<ChannelBody>,
+) -> ApiResult<HttpResponse> {
+    let (team, member) = path.into_inner();
+    let team = app.store.find_team(&team)?;
+    let member = app.store.member(member)?;
+    if member.team_id != team.id {
+        return Err(
+            AppError::NotFound(format!("member {} in team {}", member.id, team.name)).into(),
+        );
+    }
+    let channel = crate::ops::chat_channel(&body.channel)?;
+    let code = crate::ops::create_link_code(
+        &app.store,
+        storage::LinkPurpose::Member {
+            member_id: member.id,
+        },
+        channel,
+        app.now(),
+    )?;
+    let link = deep_link(&app, channel, &code).await;
+    Ok(HttpResponse::Created().json(serde_json::json!({ "code": code, "link": link })))
+}
+
+/// A one-time code an admin sends as `/connect CODE` in a group to make it get the team's digest.
+async fn connect_code(
+    _: Admin,
+    app: web::Data<App>,
+    team: web::Path<String>,
+    body: web::Json<ChannelBody>,
+) -> ApiResult<HttpResponse> {
+    let team = app.store.find_team(&team)?;
+    let channel = crate::ops::chat_channel(&body.channel)?;
+    let code = crate::ops::create_link_code(
+        &app.store,
+        storage::LinkPurpose::TeamChat { team_id: team.id },
+        channel,
+        app.now(),
+    )?;
+    Ok(HttpResponse::Created()
+        .json(serde_json::json!({ "code": code, "command": format!("/connect {code}") })))
+}
+
+async fn deep_link(app: &App, channel: storage::Channel, code: &str) -> Option<String> {
+    match channel {
+        storage::Channel::Telegram => {
+            let username = app
+                .telegram()?
+                .send(bots::telegram::BotUsername)
+                .await
+                .ok()?
+                .ok()?;
+            Some(format!("https://t.me/{username}?start={code}"))
+        }
+        _ => None,
+    }
 }
 
 #[derive(Deserialize)]

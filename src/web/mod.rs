@@ -26,6 +26,7 @@ pub fn start(
     app: App,
     control: ControlToken,
     sink: InboundSink,
+    telegram: Option<bots::telegram::TelegramWebhook>,
     listener: TcpListener,
 ) -> std::io::Result<Server> {
     let server = HttpServer::new(move || {
@@ -33,6 +34,7 @@ pub fn start(
             .app_data(web::Data::new(app.clone()))
             .app_data(web::Data::new(control.clone()))
             .app_data(web::Data::new(sink.clone()))
+            .app_data(web::Data::new(telegram.clone()))
             .app_data(
                 web::JsonConfig::default()
                     .limit(1 << 20)
@@ -46,6 +48,7 @@ pub fn start(
             .service(web::scope("/api/v1").configure(api::routes))
             .configure(inbound::routes)
             .configure(links::routes)
+            .route("/telegram/webhook", web::post().to(telegram_webhook))
     })
     .workers(2)
     .disable_signals()
@@ -53,6 +56,26 @@ pub fn start(
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// Telegram's webhook: verified by the secret header, answered only once the update is durable.
+async fn telegram_webhook(
+    req: actix_web::HttpRequest,
+    hook: web::Data<Option<bots::telegram::TelegramWebhook>>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let Some(hook) = hook.as_ref() else {
+        return HttpResponse::NotFound()
+            .json(serde_json::json!({ "error": "telegram is not in webhook mode" }));
+    };
+    let secret = req
+        .headers()
+        .get(bots::telegram::SECRET_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let outcome = hook.handle(secret, &body).await;
+    let status =
+        StatusCode::from_u16(outcome.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status).json(serde_json::json!({ "outcome": format!("{outcome:?}") }))
 }
 
 async fn healthz() -> HttpResponse {

@@ -58,6 +58,34 @@ impl Store {
         source: &Source,
         now: DateTime<Utc>,
     ) -> StorageResult<RecordOutcome> {
+        self.record(team, member, day, lines, source, now, false)
+    }
+
+    /// An edited message: its earlier dones (same `(channel, message_id)`) are marked deleted and
+    /// `lines` recorded in their place, in one transaction.
+    pub fn replace_reply(
+        &self,
+        team: TeamId,
+        member: MemberId,
+        day: NaiveDate,
+        lines: &[NewDone],
+        source: &Source,
+        now: DateTime<Utc>,
+    ) -> StorageResult<RecordOutcome> {
+        self.record(team, member, day, lines, source, now, true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        team: TeamId,
+        member: MemberId,
+        day: NaiveDate,
+        lines: &[NewDone],
+        source: &Source,
+        now: DateTime<Utc>,
+        replace: bool,
+    ) -> StorageResult<RecordOutcome> {
         let _w = self.write_gate();
         let ids: Vec<DoneId> = lines
             .iter()
@@ -94,7 +122,23 @@ impl Store {
         )
             .transaction(
                 |(dones_t, by_day, by_member, reply_keys, inbound, pending, counters)| -> TxResult<RecordOutcome> {
-                    let outcome = match rkey.as_ref().map(|k| reply_keys.get(k.as_slice())).transpose()?.flatten() {
+                    let previous = rkey.as_ref().map(|k| reply_keys.get(k.as_slice())).transpose()?.flatten();
+                    let previous = match (previous, replace) {
+                        (Some(prev), true) => {
+                            let prev: Vec<DoneId> = decode("reply_keys", &prev).or_else(abort)?;
+                            for id in prev {
+                                if let Some(old) = dones_t.get(id_key(id))? {
+                                    let mut d: Done = decode("dones", &old).or_else(abort)?;
+                                    d.deleted = true;
+                                    d.edited_at = Some(now);
+                                    dones_t.insert(&id_key(id), encode(&d).or_else(abort)?)?;
+                                }
+                            }
+                            None
+                        }
+                        (p, _) => p,
+                    };
+                    let outcome = match previous {
                         Some(prev) => {
                             let prev: Vec<DoneId> = decode("reply_keys", &prev).or_else(abort)?;
                             RecordOutcome::Duplicate(prev)

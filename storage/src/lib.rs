@@ -23,6 +23,7 @@ mod codec;
 mod dones;
 mod error;
 mod inbound;
+mod links;
 mod members;
 pub mod model;
 mod outbox;
@@ -37,6 +38,7 @@ use std::sync::{RwLock, RwLockReadGuard};
 pub use backup::{backup_to, restore_from};
 pub use dones::{NewDone, RecordOutcome};
 pub use error::{StorageError, StorageResult};
+pub use links::Linked;
 pub use model::*;
 pub use outbox::{NewOutboxMessage, OutboxCounts};
 

@@ -296,3 +296,18 @@ pub struct ApiToken {
     pub label: String,
     pub created_at: DateTime<Utc>,
 }
+
+/// A one-time code: `/start CODE` links a member's chat account, `/connect CODE` a team's group chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkCode {
+    pub purpose: LinkPurpose,
+    pub channel: Channel,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LinkPurpose {
+    Member { member_id: MemberId },
+    TeamChat { team_id: TeamId },
+}

@@ -304,3 +304,93 @@ fn a_second_open_of_the_same_directory_is_refused_clearly() {
         Ok(_) => panic!("expected Locked, got a second handle"),
     }
 }
+
+#[test]
+fn an_edit_replaces_the_dones_of_its_message() {
+    let s = Store::temporary().unwrap();
+    let tm = team(&s, "Core");
+    let m = member(&s, tm.id, "ada@example.com");
+    let line = |t: &str| NewDone {
+        text: t.into(),
+        kind: DoneKind::Done,
+        tags: vec![],
+        mentions: vec![],
+    };
+    let source = Source {
+        channel: Channel::Telegram,
+        message_id: Some("5551:42".into()),
+        prompt_id: None,
+        inbound_id: None,
+    };
+    s.record_reply(tm.id, m.id, day(), &[line("a"), line("b")], &source, t(19))
+        .unwrap();
+    let edited = s
+        .replace_reply(tm.id, m.id, day(), &[line("a2")], &source, t(20))
+        .unwrap();
+    assert!(matches!(edited, RecordOutcome::Recorded(ref ids) if ids.len() == 1));
+    let texts: Vec<String> = s
+        .team_dones(tm.id, day(), day())
+        .unwrap()
+        .into_iter()
+        .map(|d| d.text)
+        .collect();
+    assert_eq!(texts, ["a2"]);
+    // The edit is now the message's set: a redelivery of it is a duplicate.
+    let again = s
+        .record_reply(tm.id, m.id, day(), &[line("a2")], &source, t(21))
+        .unwrap();
+    assert_eq!(again, RecordOutcome::Duplicate(edited.ids().to_vec()));
+}
+
+#[test]
+fn link_codes_work_once_and_expire() {
+    let s = Store::temporary().unwrap();
+    let tm = team(&s, "Core");
+    let m = member(&s, tm.id, "ada@example.com");
+    let code = LinkCode {
+        purpose: LinkPurpose::Member { member_id: m.id },
+        channel: Channel::Telegram,
+        expires_at: t(20),
+    };
+    s.create_link_code("abc", &code).unwrap();
+    assert!(
+        matches!(s.consume_link_code("abc", "5551", t(19)).unwrap(), Linked::Member(ref m) if m.identities.telegram_chat_id == Some(5551))
+    );
+    assert!(
+        s.consume_link_code("abc", "5551", t(19))
+            .unwrap_err()
+            .is_not_found(),
+        "single use"
+    );
+    assert_eq!(
+        s.member_by_identity(Channel::Telegram, "5551")
+            .unwrap()
+            .map(|m| m.id),
+        Some(m.id)
+    );
+    s.create_link_code("late", &code).unwrap();
+    assert!(
+        s.consume_link_code("late", "1", t(21))
+            .unwrap_err()
+            .is_not_found(),
+        "expired"
+    );
+    s.unlink_identity(m.id, Channel::Telegram).unwrap();
+    assert_eq!(
+        s.member_by_identity(Channel::Telegram, "5551").unwrap(),
+        None
+    );
+    let group = LinkCode {
+        purpose: LinkPurpose::TeamChat { team_id: tm.id },
+        channel: Channel::Telegram,
+        expires_at: t(20),
+    };
+    s.create_link_code("grp", &group).unwrap();
+    s.consume_link_code("grp", "-100123", t(19)).unwrap();
+    assert_eq!(
+        s.team(tm.id).unwrap().digest_to.telegram_chat_id,
+        Some(-100123)
+    );
+    assert!(s.mark_once("x").unwrap());
+    assert!(!s.mark_once("x").unwrap());
+}

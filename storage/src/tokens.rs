@@ -27,3 +27,17 @@ impl Store {
         self.t.tokens.len()
     }
 }
+
+impl Store {
+    /// Records `key` as done; `true` the first time, `false` ever after (idempotency of actions that
+    /// have no record of their own, such as a chat message to a team's group).
+    pub fn mark_once(&self, key: &str) -> StorageResult<bool> {
+        let _w = self.write_gate();
+        let k = format!("once.{key}");
+        Ok(self
+            .t
+            .meta
+            .compare_and_swap(k.as_bytes(), None::<&[u8]>, Some(&[1u8][..]))?
+            .is_ok())
+    }
+}

@@ -54,6 +54,10 @@ pub struct Trees {
     pub tokens: sled::Tree,
     /// counter name → i64 (outbox state counts, totals for /metrics).
     pub counters: sled::Tree,
+    /// one-time link code → [`crate::LinkCode`] (linking a chat account, connecting a group chat).
+    pub link_codes: sled::Tree,
+    /// platform ‖ 0 ‖ platform user/chat id → member id.
+    pub members_by_identity: sled::Tree,
 }
 
 pub(crate) const NAMES: &[&str] = &[
@@ -82,6 +86,8 @@ pub(crate) const NAMES: &[&str] = &[
     "inbound_by_message_id",
     "tokens",
     "counters",
+    "link_codes",
+    "members_by_identity",
 ];
 
 impl Trees {
@@ -113,6 +119,8 @@ impl Trees {
             inbound_by_message_id: t("inbound_by_message_id")?,
             tokens: t("tokens")?,
             counters: t("counters")?,
+            link_codes: t("link_codes")?,
+            members_by_identity: t("members_by_identity")?,
         })
     }
 }

@@ -1,0 +1,336 @@
+//! Telegram end to end: the real teloxide client inside donebot against the fake Bot API on
+//! 127.0.0.1, with a manual clock. Link → prompt at 18:00 local → reply → dones in the API →
+//! digest at 09:00 in the group chat; redelivered updates are one set of dones; edits replace;
+//! strangers get an explanation, never dones; a webhook with a wrong secret is refused.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bots::telegram::fake::{
+    FAKE_BOT_USERNAME, FAKE_TOKEN, FakeTelegram, FakeUser, IncomingMessage,
+};
+use bots::telegram::{TelegramConfig, TelegramMode, TelegramTuning};
+use common::{Donebot, NEW_YORK, WAIT, local};
+use donebot::clock::ManualClock;
+use donebot::events::Event;
+use donebot::server::Server;
+
+fn tuning() -> TelegramTuning {
+    TelegramTuning {
+        backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        poll_timeout: Duration::from_secs(5),
+        max_sends_per_second: None,
+        ..TelegramTuning::default()
+    }
+}
+
+async fn start(
+    data: &std::path::Path,
+    fake: &FakeTelegram,
+    mode: TelegramMode,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Donebot {
+    let mut settings = common::settings(data, None);
+    settings.telegram = Some(TelegramConfig {
+        token: FAKE_TOKEN.into(),
+        api_url: Some(fake.api_url().into()),
+        mode,
+        tuning: tuning(),
+    });
+    let clock = ManualClock::new(now);
+    let server = Server::start(settings, Arc::new(clock.clone()))
+        .await
+        .expect("donebot starts");
+    let events = server.app.events.subscribe();
+    let token = server
+        .first_admin_token
+        .clone()
+        .expect("a fresh data dir has a first token");
+    let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    Donebot {
+        server,
+        clock,
+        events,
+        http,
+        token,
+    }
+}
+
+/// Waits until the fake has `n` sent messages and returns the last.
+async fn nth_sent(fake: &FakeTelegram, n: usize) -> bots::telegram::fake::SentMessage {
+    match tokio::time::timeout(WAIT, fake.wait_sent(n)).await {
+        Ok(mut sent) => sent.pop().expect("n >= 1"),
+        Err(_) => panic!(
+            "timed out waiting for message {n}; sent so far: {:#?}",
+            fake.sent()
+        ),
+    }
+}
+
+#[actix_rt::test]
+async fn link_prompt_reply_digest_in_a_group() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("debug")
+        .with_test_writer()
+        .try_init();
+    let fake = FakeTelegram::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Monday 2026-03-09, 12:00 in New York.
+    let mut d = start(
+        dir.path(),
+        &fake,
+        TelegramMode::Polling,
+        local(NEW_YORK, "2026-03-09", 12, 0),
+    )
+    .await;
+    let team = d.create_team("Core", "America/New_York").await;
+    let ada = d.add_member(team, "Ada", "ada@example.com").await;
+    let ada_tg = FakeUser::new(5551, "Ada");
+
+    // Link: a one-time code as a deep link, opened in the private chat.
+    let (status, v) = d
+        .post(
+            &format!("/api/v1/teams/{team}/members/{ada}/link-codes"),
+            Some(serde_json::json!({"channel": "telegram"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let code = v["code"].as_str().unwrap().to_string();
+    assert_eq!(
+        v["link"],
+        format!("https://t.me/{FAKE_BOT_USERNAME}?start={code}")
+    );
+    fake.inject_message(IncomingMessage::private(
+        ada_tg.clone(),
+        &format!("/start {code}"),
+    ));
+    let welcome = nth_sent(&fake, 1).await;
+    assert_eq!(welcome.chat_id, "5551");
+    assert!(welcome.text.contains("linked"), "{}", welcome.text);
+    // The code is single-use: a second try is refused with an explanation.
+    fake.inject_message(IncomingMessage::private(
+        FakeUser::new(777, "Eve"),
+        &format!("/start {code}"),
+    ));
+    assert!(nth_sent(&fake, 2).await.text.contains("not found"));
+    // A stranger's plain message gets the explanation and records nothing.
+    fake.inject_message(IncomingMessage::private(
+        FakeUser::new(778, "Mallory"),
+        "shipped everything",
+    ));
+    assert!(
+        nth_sent(&fake, 3)
+            .await
+            .text
+            .contains("don't know this account")
+    );
+
+    // 18:00 in New York: the prompt arrives as a private message asking for a reply.
+    d.set_clock(local(NEW_YORK, "2026-03-09", 18, 0)).await;
+    let prompt = nth_sent(&fake, 4).await;
+    assert_eq!(prompt.chat_id, "5551");
+    assert!(
+        prompt.text.starts_with("What did you get done today?"),
+        "{}",
+        prompt.text
+    );
+    assert_eq!(
+        prompt
+            .reply_markup
+            .as_ref()
+            .and_then(|m| m["force_reply"].as_bool()),
+        Some(true)
+    );
+
+    // The reply to the prompt becomes dones of the prompt's day.
+    let reply = fake.inject_message(
+        IncomingMessage::private(
+            ada_tg.clone(),
+            "- shipped <the> release & #launch\ngoal: write docs",
+        )
+        .replying_to(prompt.message_id),
+    );
+    d.wait_for("dones from telegram", |e| {
+        matches!(e, Event::DonesRecorded { member, .. } if *member == ada).then_some(())
+    })
+    .await;
+    let dones = d.dones(team, "2026-03-09").await;
+    let texts: Vec<&str> = dones.iter().map(|d| d["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["shipped <the> release & #launch", "write docs"]);
+    assert_eq!(dones[0]["source"], "telegram");
+    assert_eq!(dones[0]["tags"], serde_json::json!(["launch"]));
+    assert_eq!(dones[1]["kind"], "goal");
+    let ack = nth_sent(&fake, 5).await;
+    assert!(ack.text.contains("2 dones"), "{}", ack.text);
+
+    // The same update delivered again: confirmed, but one set of dones.
+    let again = fake.inject_update(reply.update.clone());
+    tokio::time::timeout(WAIT, fake.wait_confirmed(again + 1))
+        .await
+        .expect("redelivery confirmed");
+    assert_eq!(d.dones(team, "2026-03-09").await.len(), 2);
+
+    // An edit replaces the message's dones.
+    fake.inject_edit(
+        reply.message_id,
+        IncomingMessage::private(ada_tg.clone(), "shipped the release"),
+    );
+    d.wait_for("edited dones", |e| {
+        matches!(e, Event::DonesRecorded { member, .. } if *member == ada).then_some(())
+    })
+    .await;
+    let dones = d.dones(team, "2026-03-09").await;
+    assert_eq!(
+        dones
+            .iter()
+            .map(|d| d["text"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["shipped the release"]
+    );
+
+    // The group gets the digest after an admin's /connect code.
+    let (status, v) = d
+        .post(
+            &format!("/api/v1/teams/{team}/connect-codes"),
+            Some(serde_json::json!({"channel": "telegram"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let connect = v["command"].as_str().unwrap().to_string();
+    fake.inject_message(IncomingMessage::in_group(
+        -100_123,
+        ada_tg.clone(),
+        &connect,
+    ));
+    let sent_before = fake.sent().len() + 1;
+    assert!(
+        nth_sent(&fake, sent_before)
+            .await
+            .text
+            .contains("morning digest")
+    );
+    // More work, with markup that must be escaped in the digest.
+    fake.inject_message(IncomingMessage::private(
+        ada_tg.clone(),
+        "/done fixed <script> & stuff",
+    ));
+    d.wait_for("a /done", |e| {
+        matches!(e, Event::DonesRecorded { .. }).then_some(())
+    })
+    .await;
+
+    d.set_clock(local(NEW_YORK, "2026-03-10", 9, 0)).await;
+    let digest = tokio::time::timeout(WAIT, async {
+        loop {
+            let digest = fake
+                .sent()
+                .into_iter()
+                .find(|m| m.chat_id == "-100123" && m.text.contains("got done"));
+            if let Some(m) = digest {
+                return m;
+            }
+            fake.wait_sent(fake.sent().len() + 1).await;
+        }
+    })
+    .await
+    .expect("the digest reaches the group");
+    assert!(digest.text.contains("Ada"), "{}", digest.text);
+    assert!(
+        digest.text.contains("shipped the release"),
+        "{}",
+        digest.text
+    );
+    assert!(
+        digest.text.contains("fixed &lt;script&gt; &amp; stuff"),
+        "{}",
+        digest.text
+    );
+    assert!(!digest.text.contains("<script>"));
+    assert_eq!(digest.parse_mode.as_deref(), Some("HTML"));
+    d.stop().await;
+}
+
+#[actix_rt::test]
+async fn webhook_with_a_wrong_secret_records_nothing() {
+    let fake = FakeTelegram::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mode = TelegramMode::Webhook {
+        url: "http://127.0.0.1:9/telegram/webhook".into(),
+        secret: "s3cret_token".into(),
+    };
+    let mut d = start(
+        dir.path(),
+        &fake,
+        mode,
+        local(NEW_YORK, "2026-03-09", 12, 0),
+    )
+    .await;
+    let hook = tokio::time::timeout(WAIT, fake.wait_webhook())
+        .await
+        .expect("setWebhook called");
+    assert_eq!(hook.secret_token.as_deref(), Some("s3cret_token"));
+    let team = d.create_team("Core", "America/New_York").await;
+    let ada = d.add_member(team, "Ada", "ada@example.com").await;
+    let (_, v) = d
+        .post(
+            &format!("/api/v1/teams/{team}/members/{ada}/link-codes"),
+            Some(serde_json::json!({"channel": "telegram"})),
+        )
+        .await;
+    let code = v["code"].as_str().unwrap().to_string();
+    let ada_tg = FakeUser::new(5551, "Ada");
+
+    let post = |secret: Option<&'static str>, body: Vec<u8>| {
+        let mut req = d
+            .http
+            .post(d.url("/telegram/webhook"))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(s) = secret {
+            req = req.header(bots::telegram::SECRET_HEADER, s);
+        }
+        req.send()
+    };
+    let link = fake.inject_message(IncomingMessage::private(
+        ada_tg.clone(),
+        &format!("/start {code}"),
+    ));
+    assert_eq!(
+        post(Some("wrong"), link.body()).await.unwrap().status(),
+        401
+    );
+    assert_eq!(post(None, link.body()).await.unwrap().status(), 401);
+    assert_eq!(
+        post(Some("s3cret_token"), link.body())
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let reply = fake.inject_message(IncomingMessage::private(ada_tg, "shipped it"));
+    assert_eq!(
+        post(Some("nope"), reply.body()).await.unwrap().status(),
+        401
+    );
+    assert!(
+        d.dones(team, "2026-03-09").await.is_empty(),
+        "a refused webhook records nothing"
+    );
+    assert_eq!(
+        post(Some("s3cret_token"), reply.body())
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    d.wait_for("dones", |e| {
+        matches!(e, Event::DonesRecorded { .. }).then_some(())
+    })
+    .await;
+    assert_eq!(d.dones(team, "2026-03-09").await.len(), 1);
+    d.stop().await;
+}
