@@ -111,7 +111,18 @@ pub fn add_member(
         now,
     };
     let prompt_time = describe_cron(&team.prompt_cron);
-    let email = render::welcome(&ctx, team, &member, &prompt_time);
+    let telegram_code = match settings.telegram {
+        Some(_) => Some(create_link_code(
+            store,
+            storage::LinkPurpose::Member {
+                member_id: member.id,
+            },
+            storage::Channel::Telegram,
+            now,
+        )?),
+        None => None,
+    };
+    let email = render::welcome(&ctx, team, &member, &prompt_time, telegram_code.as_deref());
     enqueue_email(
         store,
         &email,
