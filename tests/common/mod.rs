@@ -227,9 +227,26 @@ impl Donebot {
     /// Starts donebot on `data` at `now`. Must run inside an actix system.
     pub async fn start(data: &Path, smtp_port: Option<u16>, now: DateTime<Utc>) -> Donebot {
         let clock = ManualClock::new(now);
-        let server = Server::start(settings(data, smtp_port), Arc::new(clock.clone()))
-            .await
-            .expect("donebot starts");
+        // Right after a stop in this process, sled may still hold its file lock for a moment: its
+        // background threads drop their handles on the database asynchronously. Retry (bounded).
+        let server = tokio::time::timeout(WAIT, async {
+            loop {
+                match Server::start(settings(data, smtp_port), Arc::new(clock.clone())).await {
+                    Ok(server) => return server,
+                    Err(e)
+                        if matches!(
+                            e.downcast_ref::<storage::StorageError>(),
+                            Some(storage::StorageError::Locked { .. })
+                        ) =>
+                    {
+                        tokio::task::yield_now().await
+                    }
+                    Err(e) => panic!("donebot starts: {e:#}"),
+                }
+            }
+        })
+        .await
+        .expect("the data directory is released in time");
         let events = server.app.events.subscribe();
         let token = match &server.first_admin_token {
             Some(t) => t.clone(),
