@@ -7,6 +7,12 @@
 //! permanent one (5xx). It wakes when told (`Wake`), on every scheduler tick, and at the earliest
 //! due time. On start-up, messages a crash left in `sending` are queued again: delivery is
 //! at-least-once, and each message keeps its Message-ID so a rare duplicate is recognisable.
+//!
+//! Group commit bounds those duplicates: a slot whose send finished is not given a new message
+//! until a flush that began after its outcome was recorded has completed. Every message that was
+//! delivered but whose `sent` may not be durable therefore still holds one of the `concurrency`
+//! slots, so a SIGKILL re-sends at most `concurrency` messages. One flush covers every outcome
+//! recorded while the previous one ran, so the fsync cost is shared by a whole batch.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +44,12 @@ pub struct Drain;
 pub struct OutboxActor {
     app: App,
     transport: Arc<Transport>,
+    /// Sends started and not finished.
     in_flight: usize,
+    /// Sends finished and recorded, waiting for a flush to start; their slots are not free yet.
+    unflushed: usize,
+    /// Sends covered by the flush that is running, if one is; their slots free when it ends.
+    flushing: Option<usize>,
     draining: bool,
     drained: Vec<tokio::sync::oneshot::Sender<()>>,
     timer: Option<SpawnHandle>,
@@ -50,6 +61,8 @@ impl OutboxActor {
             app,
             transport: Arc::new(transport),
             in_flight: 0,
+            unflushed: 0,
+            flushing: None,
             draining: false,
             drained: Vec::new(),
             timer: None,
@@ -57,11 +70,15 @@ impl OutboxActor {
     }
 
     fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.flushing.is_none() && self.unflushed > 0 {
+            self.start_flush(ctx);
+        }
         if self.draining {
             return;
         }
         let limit = self.app.settings.outbox.concurrency;
-        let free = limit.saturating_sub(self.in_flight);
+        let busy = self.in_flight + self.unflushed + self.flushing.unwrap_or(0);
+        let free = limit.saturating_sub(busy);
         let now = self.app.now();
         if free > 0 {
             match self.app.store.claim_due(now, free) {
@@ -78,6 +95,21 @@ impl OutboxActor {
         self.arm_timer(ctx, now);
     }
 
+    /// Makes the recorded outcomes durable; the slots they held free up when the flush is done.
+    fn start_flush(&mut self, ctx: &mut Context<Self>) {
+        self.flushing = Some(std::mem::take(&mut self.unflushed));
+        let store = self.app.store.clone();
+        let fut = async move { store.flush_async().await };
+        ctx.spawn(fut.into_actor(self).map(|result, act, ctx| {
+            if let Err(e) = result {
+                // sled flushes on its own as well; a failed flush only widens the duplicate bound.
+                error!(error = %e, "cannot flush the outbox");
+            }
+            act.flushing = None;
+            act.pump(ctx);
+        }));
+    }
+
     fn start_send(&mut self, ctx: &mut Context<Self>, message: OutboxMessage, body: Vec<u8>) {
         self.in_flight += 1;
         let transport = self.transport.clone();
@@ -85,6 +117,7 @@ impl OutboxActor {
         let fut = async move { transport.send(&from, &to, &body).await };
         ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
             act.in_flight -= 1;
+            act.unflushed += 1;
             act.complete(&message, result);
             if act.draining && act.in_flight == 0 {
                 for tx in act.drained.drain(..) {
@@ -102,20 +135,22 @@ impl OutboxActor {
             Ok(receipt) => {
                 info!(outbox_id = m.id, kind = ?m.kind, to = ?m.envelope_to, reply = %receipt.reply, "email sent");
                 Metrics::inc(&self.app.metrics.emails_sent);
+                let recorded = store.mark_sent(m.id, now, &receipt.reply);
                 self.app.emit(Event::EmailSent {
                     outbox: m.id,
                     kind: m.kind,
                 });
-                store.mark_sent(m.id, now, &receipt.reply)
+                recorded
             }
             Err(e) if e.is_permanent() => {
                 warn!(outbox_id = m.id, to = ?m.envelope_to, reply = %e, "email failed permanently");
                 Metrics::inc(&self.app.metrics.emails_failed);
+                let recorded = store.mark_failed(m.id, now, &e.to_string());
                 self.app.emit(Event::EmailFailed {
                     outbox: m.id,
                     reply: e.to_string(),
                 });
-                store.mark_failed(m.id, now, &e.to_string())
+                recorded
             }
             Err(e) => {
                 let age = now - m.created_at;
@@ -128,20 +163,22 @@ impl OutboxActor {
                     );
                     warn!(outbox_id = m.id, to = ?m.envelope_to, %reply, "email failed");
                     Metrics::inc(&self.app.metrics.emails_failed);
+                    let recorded = store.mark_failed(m.id, now, &reply);
                     self.app.emit(Event::EmailFailed {
                         outbox: m.id,
-                        reply: reply.clone(),
+                        reply,
                     });
-                    store.mark_failed(m.id, now, &reply)
+                    recorded
                 } else {
                     let retry_at = now + self.backoff(m.attempts);
                     info!(outbox_id = m.id, to = ?m.envelope_to, reply = %e, %retry_at, "email deferred");
                     Metrics::inc(&self.app.metrics.emails_deferred);
+                    let recorded = store.mark_deferred(m.id, retry_at, &e.to_string());
                     self.app.emit(Event::EmailDeferred {
                         outbox: m.id,
                         reply: e.to_string(),
                     });
-                    store.mark_deferred(m.id, retry_at, &e.to_string())
+                    recorded
                 }
             }
         };
