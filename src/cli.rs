@@ -68,6 +68,24 @@ pub enum Command {
     /// Received mail.
     #[command(subcommand)]
     Inbound(InboundCmd),
+    /// Measure the real code paths against real peers (see `src/bench/`).
+    #[command(subcommand)]
+    Bench(BenchCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// Enqueue N prompts and deliver them through the outbox to an SMTP server (e.g. smtp-sink);
+    /// uses `--data` if given (it must have an empty outbox), else a temporary directory.
+    Outbox {
+        /// The SMTP server, `127.0.0.1:PORT` (plain SMTP).
+        #[arg(long, value_name = "HOST:PORT")]
+        smtp: String,
+        #[arg(long, default_value_t = 10_000)]
+        messages: u64,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -352,6 +370,22 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     store.flush()?;
                     println!("outbox message {} is {} again", m.id, m.state.as_str());
                 }
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCmd::Outbox {
+            smtp,
+            messages,
+            concurrency,
+        }) => {
+            let report = crate::bench::outbox::run(crate::bench::outbox::Options {
+                smtp,
+                messages,
+                concurrency,
+                data: cli.data.clone(),
+            })?;
+            for line in report.lines() {
+                println!("{line}");
             }
             Ok(())
         }

@@ -1,0 +1,285 @@
+//! `donebot bench outbox`: how fast the outbox delivers, end to end, with every durable transition.
+//!
+//! It creates a data directory (a fresh temporary one unless `--data` names one), enqueues N
+//! evening prompts rendered and encoded exactly as the team actor does it (`render::prompt`, then
+//! `ops::outbox_message`, which runs `bots::email::message::build`), flushes them, and then starts
+//! the real [`OutboxActor`] against the SMTP server given with `--smtp`. The clock stops when every
+//! message is recorded `sent` or `failed` and the database is flushed: the figure includes the
+//! claim (`queued → sending`), the SMTP exchange and the outcome (`sending → sent`), as in
+//! production. Enqueueing is timed separately.
+//!
+//! The benchmark is bounded: it gives up when no message changes state for [`STALL_LIMIT`].
+//! What it deliberately does not measure: scheduling (which prompts are due) and chat channels.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::Actor;
+use anyhow::{Context as _, bail};
+use bots::email::send::{SmtpOptions, Transport};
+use chrono::Utc;
+use storage::{
+    DigestDestinations, Identities, Member, MemberState, OutboxCounts, OutboxKind, Role, Store,
+    Team,
+};
+
+use crate::actors::outbox::{Drain, OutboxActor};
+use crate::app::App;
+use crate::clock::SystemClock;
+use crate::config::{Config, Settings};
+use crate::domain::render;
+use crate::ops;
+
+/// No message changed state for this long: the SMTP server is gone; stop and say so.
+pub const STALL_LIMIT: Duration = Duration::from_secs(60);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `host:port` of the SMTP server (plain SMTP, no TLS, no AUTH: a sink on loopback).
+    pub smtp: String,
+    pub messages: u64,
+    pub concurrency: usize,
+    /// Data directory to use (kept afterwards); `None`: a temporary one, removed afterwards.
+    pub data: Option<PathBuf>,
+}
+
+/// What a run measured.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub messages: u64,
+    pub enqueue: Duration,
+    pub send: Duration,
+    pub counts: OutboxCounts,
+    pub body_bytes: usize,
+    pub peak_rss_kib: Option<u64>,
+}
+
+fn rate(n: u64, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(1e-9)
+}
+
+impl Report {
+    /// The lines `donebot bench outbox` prints; the last one is the figure.
+    pub fn lines(&self) -> Vec<String> {
+        let c = &self.counts;
+        vec![
+            format!(
+                "enqueue: {} messages in {:.2} s = {:.0} messages/s (avg body {} bytes)",
+                self.messages,
+                self.enqueue.as_secs_f64(),
+                rate(self.messages, self.enqueue),
+                self.body_bytes
+            ),
+            format!(
+                "states: sent {} failed {} deferred {} queued {} sending {}",
+                c.sent, c.failed, c.deferred, c.queued, c.sending
+            ),
+            match self.peak_rss_kib {
+                Some(k) => format!("peak RSS (VmHWM): {:.1} MiB", k as f64 / 1024.0),
+                None => "peak RSS (VmHWM): unknown".to_owned(),
+            },
+            format!(
+                "outbox: {} messages in {:.2} s = {:.0} messages/s",
+                self.messages,
+                self.send.as_secs_f64(),
+                rate(self.messages, self.send)
+            ),
+        ]
+    }
+}
+
+/// Runs the benchmark in its own actix system. Progress goes to stderr.
+pub fn run(opts: Options) -> anyhow::Result<Report> {
+    if opts.messages == 0 || opts.concurrency == 0 {
+        bail!("--messages and --concurrency must be at least 1");
+    }
+    let (dir, temporary) = match &opts.data {
+        Some(d) => (d.clone(), false),
+        None => (temp_dir()?, true),
+    };
+    let result = actix_rt::System::new().block_on(run_in(&opts, &dir));
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+fn temp_dir() -> anyhow::Result<PathBuf> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!("donebot-bench-{}-{nanos}", std::process::id()));
+    std::fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+fn settings(opts: &Options, dir: &Path) -> anyhow::Result<Settings> {
+    let mut config = Config {
+        data_dir: dir.to_owned(),
+        ..Config::default()
+    };
+    config.email.smtp_url = Some(format!("smtp://{}", opts.smtp));
+    config.outbox.concurrency = opts.concurrency;
+    // A sink should not defer; if it does, retry soon rather than stall the run for a minute.
+    config.outbox.first_retry_seconds = 1;
+    config.inbound_smtp.listen = String::new();
+    Ok(config.validate("donebot bench outbox")?)
+}
+
+async fn run_in(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
+    let settings = settings(opts, dir)?;
+    let store = Store::open(dir)?;
+    if store.outbox_counts()? != OutboxCounts::default() {
+        bail!(
+            "{} already has an outbox; the benchmark needs a fresh data directory",
+            dir.display()
+        );
+    }
+    let app = App::new(store, settings, Arc::new(SystemClock))?;
+
+    eprintln!(
+        "enqueueing {} prompts into {}",
+        opts.messages,
+        dir.display()
+    );
+    let started = Instant::now();
+    let body_bytes = enqueue_prompts(&app, opts.messages)?;
+    app.store.flush_async().await?;
+    let enqueue = started.elapsed();
+    eprintln!(
+        "enqueued in {:.2} s; sending to {} with concurrency {}",
+        enqueue.as_secs_f64(),
+        opts.smtp,
+        opts.concurrency
+    );
+
+    let transport = Transport::new(
+        app.settings.smtp_url.as_deref(),
+        &app.settings.eml_dir(),
+        SmtpOptions {
+            timeout: app.settings.smtp_timeout,
+            pool_size: u32::try_from(opts.concurrency).unwrap_or(u32::MAX),
+            hello_name: Some("bench.donebot.localhost".to_owned()),
+        },
+    )?;
+    let started = Instant::now();
+    let outbox = OutboxActor::new(app.clone(), transport).start();
+    app.set_outbox(outbox.clone());
+    let counts = wait_until_done(&app, opts.messages, started).await?;
+    outbox
+        .send(Drain)
+        .await
+        .context("the outbox actor stopped")?;
+    app.store.flush_async().await?;
+    let send = started.elapsed();
+    let counts = app.store.outbox_counts().unwrap_or(counts);
+    Ok(Report {
+        messages: opts.messages,
+        enqueue,
+        send,
+        counts,
+        body_bytes,
+        peak_rss_kib: super::peak_rss_kib(),
+    })
+}
+
+/// Enqueues `n` prompts, one member each, through the production render and build path.
+/// Returns the average body size in bytes.
+fn enqueue_prompts(app: &App, n: u64) -> anyhow::Result<usize> {
+    let now = Utc::now();
+    let day = now.date_naive();
+    let team = Team {
+        id: 1,
+        name: "Platform team".to_owned(),
+        timezone: "Europe/Berlin".to_owned(),
+        prompt_cron: app.settings.prompt_cron.clone(),
+        digest_cron: app.settings.digest_cron.clone(),
+        working_days: vec![],
+        holidays: vec![],
+        digest_to: DigestDestinations::default(),
+        created_at: now,
+    };
+    let ctx = render::Ctx {
+        settings: &app.settings,
+        signer: &app.signer,
+        now,
+    };
+    let mut total = 0usize;
+    for i in 0..n {
+        let member = Member {
+            id: i + 1,
+            team_id: team.id,
+            name: format!("Member {i}"),
+            email: format!("member-{i}@example.org"),
+            timezone: None,
+            identities: Identities::default(),
+            prompt_channels: vec![],
+            state: MemberState::Active,
+            role: Role::Member,
+            created_at: now,
+        };
+        let token = app.signer.reply_token(i + 1, member.id, day);
+        let reply_to = format!("reply+{token}@{}", app.settings.domain);
+        let email = render::prompt(&ctx, &team, &member, i + 1, day, &reply_to);
+        let message = ops::outbox_message(
+            &email,
+            format!("prompt:{}:{day}:email", member.id),
+            OutboxKind::Prompt,
+            Some(team.id),
+            Some(member.id),
+            now,
+        )?;
+        total += message.body.len();
+        app.store.enqueue(&message, now)?;
+        if (i + 1) % 100_000 == 0 {
+            eprintln!("  enqueued {}", i + 1);
+        }
+    }
+    Ok(total / usize::try_from(n).unwrap_or(usize::MAX).max(1))
+}
+
+/// Waits until every message is `sent` or `failed`, printing progress every second. Bounded by
+/// [`STALL_LIMIT`] without progress.
+async fn wait_until_done(app: &App, n: u64, started: Instant) -> anyhow::Result<OutboxCounts> {
+    let mut poll = tokio::time::interval(Duration::from_millis(20));
+    let mut last_done = 0;
+    let mut last_change = Instant::now();
+    let mut last_print = Instant::now();
+    loop {
+        poll.tick().await;
+        let c = app.store.outbox_counts()?;
+        let done = c.sent + c.failed;
+        if done >= n {
+            return Ok(c);
+        }
+        if done != last_done {
+            last_done = done;
+            last_change = Instant::now();
+        } else if last_change.elapsed() > STALL_LIMIT {
+            bail!(
+                "no progress for {} s (sent {}, failed {}, deferred {}, queued {}, sending {}): is the SMTP server at {} still up?",
+                STALL_LIMIT.as_secs(),
+                c.sent,
+                c.failed,
+                c.deferred,
+                c.queued,
+                c.sending,
+                app.settings.smtp_url.as_deref().unwrap_or("?")
+            );
+        }
+        if last_print.elapsed() >= Duration::from_secs(1) {
+            last_print = Instant::now();
+            eprintln!(
+                "  {:>7.1} s: sent {} failed {} deferred {} ({:.0}/s)",
+                started.elapsed().as_secs_f64(),
+                c.sent,
+                c.failed,
+                c.deferred,
+                rate(done, started.elapsed())
+            );
+        }
+    }
+}
