@@ -26,6 +26,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/teams/{team}/prompts", web::post().to(send_prompts))
         .route("/teams/{team}/digests", web::post().to(send_digest))
         .route("/teams/{team}/dones", web::get().to(list_dones))
+        .route("/teams/{team}/dones/{done}", web::patch().to(edit_done))
+        .route("/teams/{team}/dones/{done}", web::delete().to(delete_done))
+        .route("/teams/{team}/export", web::get().to(export))
         .route("/tokens", web::post().to(create_token))
         .route("/backups", web::post().to(backup));
 }
@@ -359,6 +362,151 @@ async fn list_dones(
         .map(Into::into)
         .collect();
     Ok(HttpResponse::Ok().json(dones))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DoneEdit {
+    text: String,
+}
+
+/// The done, if it belongs to the team.
+fn team_done(app: &App, team: &str, done: u64) -> Result<(Team, Done), AppError> {
+    let team = app.store.find_team(team)?;
+    let d = app.store.done(done)?;
+    if d.team_id != team.id || d.deleted {
+        return Err(AppError::NotFound(format!(
+            "done {done} in team {}",
+            team.name
+        )));
+    }
+    Ok((team, d))
+}
+
+/// Replaces a done's text; kind, tags and mentions are derived from it again.
+async fn edit_done(
+    _: Admin,
+    app: web::Data<App>,
+    path: web::Path<(String, u64)>,
+    body: web::Json<DoneEdit>,
+) -> ApiResult<HttpResponse> {
+    let (team, id) = path.into_inner();
+    team_done(&app, &team, id)?;
+    let parsed = crate::domain::lines::parse_line(&body.text)
+        .ok_or_else(|| AppError::Invalid("the text is empty".into()))?;
+    let done = app.store.update_done(id, app.now(), |d| {
+        d.text = parsed.text.clone();
+        d.kind = parsed.kind;
+        d.tags = parsed.tags.clone();
+        d.mentions = parsed.mentions.clone();
+    })?;
+    app.store.flush()?;
+    Ok(HttpResponse::Ok().json(DoneView::from(done)))
+}
+
+async fn delete_done(
+    _: Admin,
+    app: web::Data<App>,
+    path: web::Path<(String, u64)>,
+) -> ApiResult<HttpResponse> {
+    let (team, id) = path.into_inner();
+    team_done(&app, &team, id)?;
+    app.store.update_done(id, app.now(), |d| d.deleted = true)?;
+    app.store.flush()?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    format: Option<String>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+}
+
+/// All of a team's dones (or a range of days) as JSON or CSV, with member names.
+async fn export(
+    _: Admin,
+    app: web::Data<App>,
+    team: web::Path<String>,
+    q: web::Query<ExportQuery>,
+) -> ApiResult<HttpResponse> {
+    let team = app.store.find_team(&team)?;
+    let from = q.from.unwrap_or(NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or(NaiveDate::MIN));
+    let to = q.to.unwrap_or(NaiveDate::MAX);
+    let members: std::collections::HashMap<u64, Member> = app
+        .store
+        .members_of(team.id)?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+    let dones = app.store.team_dones(
+        team.id,
+        from.max(NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or(from)),
+        to,
+    )?;
+    match q.format.as_deref().unwrap_or("json") {
+        "json" => {
+            let rows: Vec<serde_json::Value> = dones
+                .into_iter()
+                .map(|d| {
+                    let name = members
+                        .get(&d.member_id)
+                        .map(|m| m.name.clone())
+                        .unwrap_or_default();
+                    let mut v = serde_json::to_value(DoneView::from(d)).unwrap_or_default();
+                    v["member"] = serde_json::Value::String(name);
+                    v
+                })
+                .collect();
+            Ok(HttpResponse::Ok().json(rows))
+        }
+        "csv" => {
+            let mut out =
+                String::from("id,date,member_id,member,email,kind,text,tags,source,created_at\r\n");
+            for d in dones {
+                let (name, email) = members
+                    .get(&d.member_id)
+                    .map(|m| (m.name.as_str(), m.email.as_str()))
+                    .unwrap_or(("", ""));
+                let fields = [
+                    d.id.to_string(),
+                    d.day.to_string(),
+                    d.member_id.to_string(),
+                    name.to_string(),
+                    email.to_string(),
+                    d.kind.as_str().to_string(),
+                    d.text.clone(),
+                    d.tags.join(" "),
+                    d.source.channel.as_str().to_string(),
+                    d.created_at.to_rfc3339(),
+                ];
+                let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+                out.push_str(&line.join(","));
+                out.push_str("\r\n");
+            }
+            Ok(HttpResponse::Ok()
+                .content_type("text/csv; charset=utf-8")
+                .body(out))
+        }
+        other => Err(
+            AppError::Invalid(format!("unknown format {other:?} (expected json or csv)")).into(),
+        ),
+    }
+}
+
+/// RFC 4180 quoting; a leading `=`, `+`, `-`, `@` is prefixed with `'` so spreadsheets do not run it.
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
 }
 
 #[derive(Deserialize)]

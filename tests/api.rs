@@ -1,0 +1,213 @@
+//! The JSON API beyond the email loop: editing and deleting dones, exports, authentication, and
+//! an OpenAPI document that lists every route the server has.
+
+mod common;
+
+use common::{Donebot, NEW_YORK, local, reply_mail};
+use donebot::events::Event;
+
+async fn with_dones(dir: &std::path::Path) -> (Donebot, u64) {
+    let mut d = Donebot::start(dir, None, local(NEW_YORK, "2026-03-09", 19, 0)).await;
+    let team = d.create_team("Core", "America/New_York").await;
+    d.add_member(team, "Ada", "ada@example.com").await;
+    let raw = reply_mail(
+        "ada@example.com",
+        "donebot@done.example.com",
+        "r1@example.com",
+        "- shipped, \"v2\"\n=SUM(A1)\ngoal: docs #writing",
+        "Mon, 9 Mar 2026 19:00:00 -0400",
+    );
+    let resp = d
+        .http
+        .post(d.url("/inbound/email"))
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    d.wait_for("dones", |e| {
+        matches!(e, Event::DonesRecorded { .. }).then_some(())
+    })
+    .await;
+    (d, team)
+}
+
+#[actix_rt::test]
+async fn dones_are_edited_deleted_and_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, team) = with_dones(dir.path()).await;
+    let dones = d.dones(team, "2026-03-09").await;
+    assert_eq!(dones.len(), 3);
+    let id = dones[0]["id"].as_u64().unwrap();
+
+    let resp = d
+        .http
+        .patch(d.url(&format!("/api/v1/teams/{team}/dones/{id}")))
+        .bearer_auth(&d.token)
+        .json(&serde_json::json!({"text": "blocker: waiting on #legal"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let edited: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        (edited["text"].as_str(), edited["kind"].as_str()),
+        (Some("waiting on #legal"), Some("blocker"))
+    );
+    assert_eq!(edited["tags"], serde_json::json!(["legal"]));
+
+    let gone = dones[1]["id"].as_u64().unwrap();
+    let resp = d
+        .http
+        .delete(d.url(&format!("/api/v1/teams/{team}/dones/{gone}")))
+        .bearer_auth(&d.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let resp = d
+        .http
+        .delete(d.url(&format!("/api/v1/teams/{team}/dones/{gone}")))
+        .bearer_auth(&d.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404, "a deleted done is gone");
+    let texts: Vec<String> = d
+        .dones(team, "2026-03-09")
+        .await
+        .iter()
+        .map(|d| d["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(texts, ["waiting on #legal", "docs #writing"]);
+
+    let csv = d
+        .http
+        .get(d.url(&format!("/api/v1/teams/{team}/export?format=csv")))
+        .bearer_auth(&d.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "id,date,member_id,member,email,kind,text,tags,source,created_at"
+    );
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(
+        lines[1].contains(",2026-03-09,")
+            && lines[1].contains(",Ada,ada@example.com,blocker,waiting on #legal,legal,email,"),
+        "{}",
+        lines[1]
+    );
+
+    let json: serde_json::Value = d
+        .http
+        .get(d.url(&format!(
+            "/api/v1/teams/{team}/export?from=2026-03-09&to=2026-03-09"
+        )))
+        .bearer_auth(&d.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 2);
+    assert_eq!(json[1]["member"], "Ada");
+    assert_eq!(json[1]["kind"], "goal");
+    d.stop().await;
+}
+
+#[actix_rt::test]
+async fn csv_export_quotes_and_defuses_formulas() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, team) = with_dones(dir.path()).await;
+    let csv = d
+        .http
+        .get(d.url(&format!("/api/v1/teams/{team}/export?format=csv")))
+        .bearer_auth(&d.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains(",\"shipped, \"\"v2\"\"\","), "{csv}");
+    assert!(csv.contains(",'=SUM(A1),"), "{csv}");
+    d.stop().await;
+}
+
+#[actix_rt::test]
+async fn the_api_wants_an_admin_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Donebot::start(dir.path(), None, local(NEW_YORK, "2026-03-09", 12, 0)).await;
+    let no_token = d.http.get(d.url("/api/v1/teams")).send().await.unwrap();
+    assert_eq!(no_token.status(), 401);
+    let wrong = d
+        .http
+        .get(d.url("/api/v1/teams"))
+        .bearer_auth("dbt_nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let body: serde_json::Value = wrong.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("unknown token"));
+    let (status, _) = d
+        .post(
+            "/api/v1/teams",
+            Some(serde_json::json!({"name": "X", "timezone": "Mars/Base"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        d.http.get(d.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+    d.stop().await;
+}
+
+#[actix_rt::test]
+async fn openapi_describes_every_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Donebot::start(dir.path(), None, local(NEW_YORK, "2026-03-09", 12, 0)).await;
+    let doc: serde_json::Value = d
+        .http
+        .get(d.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/teams", "post"),
+        ("/teams", "get"),
+        ("/teams/{team}", "get"),
+        ("/teams/{team}", "patch"),
+        ("/teams/{team}/members", "post"),
+        ("/teams/{team}/members", "get"),
+        ("/teams/{team}/members/{member}/link-codes", "post"),
+        ("/teams/{team}/connect-codes", "post"),
+        ("/teams/{team}/prompts", "post"),
+        ("/teams/{team}/digests", "post"),
+        ("/teams/{team}/dones", "get"),
+        ("/teams/{team}/dones/{done}", "patch"),
+        ("/teams/{team}/dones/{done}", "delete"),
+        ("/teams/{team}/export", "get"),
+        ("/tokens", "post"),
+        ("/backups", "post"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is not described"
+        );
+    }
+    d.stop().await;
+}
