@@ -15,6 +15,9 @@
 //! - state that can be re-derived is not flushed on its own: dones recorded from an inbound message
 //!   are re-derived from the inbound log (idempotently) if lost, and outbox transitions are recovered
 //!   on start-up ([`Store::recover_outbox`]).
+//! - the outbox's `sent` marks are group-committed by its caller (the outbox actor in the app): a
+//!   send slot is reused only after a flush that covers the outcome of its previous message, so a
+//!   crash re-sends at most `[outbox] concurrency` messages (proved by `tests/outbox_crash.rs`).
 //!
 //! This crate knows nothing of chat, email or schedules: it stores what it is given.
 
