@@ -85,6 +85,9 @@ impl Server {
             &settings.eml_dir(),
             SmtpOptions {
                 timeout: settings.smtp_timeout,
+                // One connection per send slot; the default (4) would cap the outbox below its
+                // configured concurrency.
+                pool_size: u32::try_from(settings.outbox.concurrency).unwrap_or(u32::MAX),
                 ..SmtpOptions::default()
             },
         )
