@@ -119,6 +119,14 @@ pub enum MemberCmd {
         #[arg(long, value_name = "ZONE")]
         tz: Option<String>,
     },
+    /// A one-time code that links the member's chat account (`/start CODE`); printed last.
+    LinkCode {
+        team: String,
+        /// The member's id or email address.
+        member: String,
+        #[arg(long, default_value = "telegram")]
+        channel: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -261,6 +269,57 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             for t in store.teams()? {
                 println!("{}\t{}\t{}", t.id, t.name, t.timezone);
             }
+            Ok(())
+        }
+        Command::Member(MemberCmd::LinkCode {
+            team,
+            member,
+            channel,
+        }) => {
+            let s = settings()?;
+            let (member_id, code) = with_store(
+                &s,
+                |store| {
+                    let team = store.find_team(&team).map_err(AppError::from)?;
+                    let member = find_member(store, team.id, &member)?;
+                    let channel = ops::chat_channel(&channel)?;
+                    let purpose = storage::LinkPurpose::Member {
+                        member_id: member.id,
+                    };
+                    Ok((
+                        member.id,
+                        ops::create_link_code(store, purpose, channel, chrono::Utc::now())?,
+                    ))
+                },
+                |api| {
+                    let team_v = api.get(&format!("/api/v1/teams/{team}/members"))?;
+                    let id = team_v
+                        .as_array()
+                        .and_then(|ms| {
+                            ms.iter().find(|m| {
+                                m["id"].as_u64().map(|i| i.to_string()) == Some(member.clone())
+                                    || m["email"]
+                                        .as_str()
+                                        .is_some_and(|e| e.eq_ignore_ascii_case(&member))
+                            })
+                        })
+                        .and_then(|m| m["id"].as_u64())
+                        .ok_or_else(|| {
+                            anyhow::Error::new(AppError::NotFound(format!(
+                                "member {member} in team {team}"
+                            )))
+                        })?;
+                    let v = api.post(
+                        &format!("/api/v1/teams/{team}/members/{id}/link-codes"),
+                        serde_json::json!({ "channel": channel }),
+                    )?;
+                    Ok((id, v["code"].as_str().unwrap_or_default().to_string()))
+                },
+            )?;
+            println!(
+                "member {member_id}: send /start {code} to the bot (valid {} days), code {code}",
+                ops::LINK_CODE_DAYS
+            );
             Ok(())
         }
         Command::Member(MemberCmd::Add {
@@ -536,6 +595,20 @@ fn with_store<T>(
     }
 }
 
+/// A member of `team` by id or email address.
+fn find_member(store: &Store, team: u64, member: &str) -> Result<storage::Member, Failure> {
+    let found = match member.parse::<u64>() {
+        Ok(id) => store.member(id).ok(),
+        Err(_) => store
+            .members_by_email(member)?
+            .into_iter()
+            .find(|m| m.team_id == team),
+    };
+    found
+        .filter(|m| m.team_id == team)
+        .ok_or_else(|| invalid(format!("no member {member:?} in that team")))
+}
+
 fn running_server(data_dir: &Path) -> Option<ControlInfo> {
     let bytes = std::fs::read(data_dir.join(CONTROL_FILE)).ok()?;
     serde_json::from_slice(&bytes).ok()
@@ -557,12 +630,21 @@ impl Api {
         })
     }
 
+    fn get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        self.call(self.client.get(format!("http://{}{path}", self.info.web)))
+    }
+
     fn post(&self, path: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
-        let resp = self
-            .client
-            .post(format!("http://{}{path}", self.info.web))
+        self.call(
+            self.client
+                .post(format!("http://{}{path}", self.info.web))
+                .json(&body),
+        )
+    }
+
+    fn call(&self, req: reqwest::blocking::RequestBuilder) -> anyhow::Result<serde_json::Value> {
+        let resp = req
             .bearer_auth(&self.info.token)
-            .json(&body)
             .send()
             .with_context(|| format!("cannot reach the running server at {}", self.info.web))?;
         let status = resp.status();
