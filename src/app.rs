@@ -36,7 +36,7 @@ pub struct Inner {
     pub events: broadcast::Sender<Event>,
     teams: Mutex<HashMap<TeamId, Addr<TeamActor>>>,
     outbox: OnceLock<Addr<OutboxActor>>,
-    telegram: OnceLock<Addr<TelegramChannel>>,
+    telegram: Mutex<Option<Addr<TelegramChannel>>>,
 }
 
 impl std::ops::Deref for App {
@@ -58,7 +58,7 @@ impl App {
             events: broadcast::channel(1024).0,
             teams: Mutex::new(HashMap::new()),
             outbox: OnceLock::new(),
-            telegram: OnceLock::new(),
+            telegram: Mutex::new(None),
         })))
     }
 
@@ -76,11 +76,15 @@ impl App {
     }
 
     pub(crate) fn set_telegram(&self, addr: Addr<TelegramChannel>) {
-        let _ = self.telegram.set(addr);
+        *self.telegram.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
     }
 
-    pub fn telegram(&self) -> Option<&Addr<TelegramChannel>> {
-        self.telegram.get()
+    /// The Telegram channel, when configured (and until shutdown).
+    pub fn telegram(&self) -> Option<Addr<TelegramChannel>> {
+        self.telegram
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Tells the outbox there is something new to send.
@@ -119,6 +123,11 @@ impl App {
     /// them their clones of the app (the supervisor restarts only an actor that is still addressed).
     pub(crate) fn forget_team_actors(&self) {
         self.lock_teams().clear();
+        // The chat channels lead back to the app through their sink (the chat actor).
+        self.telegram
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
     }
 
     /// How many clones of this app are alive (the server's own included).

@@ -259,7 +259,7 @@ fn plural(n: usize) -> String {
 /// Sends a prompt to a member's Telegram chat and records the delivery, so a reply to it is matched.
 /// A blocked bot unlinks the account (the member still gets the prompt by email).
 pub fn send_prompt(app: &App, prompt: &Prompt, member: u64, chat: i64) {
-    let Some(tg) = app.telegram().cloned() else {
+    let Some(tg) = app.telegram() else {
         tracing::debug!(
             member_id = member,
             "telegram is not configured; prompt not sent there"
@@ -320,7 +320,7 @@ pub fn send_team_digest(
     to: NaiveDate,
     chat: i64,
 ) -> Result<(), AppError> {
-    let Some(tg) = app.telegram().cloned() else {
+    let Some(tg) = app.telegram() else {
         return Ok(());
     };
     if !app

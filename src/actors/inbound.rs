@@ -27,7 +27,7 @@ use crate::events::Event;
 use crate::metrics::Metrics;
 use crate::ops;
 
-/// A reply token is honoured this long after its prompt's day.
+/// A reply token is honoured this long after its prompt went out.
 const TOKEN_LIFETIME_DAYS: i64 = 30;
 
 /// Process one record of the inbound log.
@@ -253,8 +253,7 @@ fn resolve(
         {
             return Err(refused());
         }
-        let today = app.now().date_naive();
-        if today - prompt.day > Duration::days(TOKEN_LIFETIME_DAYS) {
+        if app.now() - prompt.due_at > Duration::days(TOKEN_LIFETIME_DAYS) {
             return Err(Failure::Refused(format!(
                 "reply token of {} has expired",
                 prompt.day
