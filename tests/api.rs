@@ -211,3 +211,57 @@ async fn openapi_describes_every_route() {
     }
     d.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_reply_token_expires_thirty_days_after_its_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Donebot::start(dir.path(), None, local(NEW_YORK, "2026-03-09", 18, 30)).await;
+    let team = d.create_team("Core", "America/New_York").await;
+    d.add_member(team, "Ada", "ada@example.com").await;
+    let (status, v) = d.post(&format!("/api/v1/teams/{team}/prompts"), None).await;
+    assert_eq!((status, v["sent"].as_u64()), (200, Some(1)));
+    d.wait_for("the prompt email", |e| {
+        matches!(
+            e,
+            Event::EmailSent {
+                kind: storage::OutboxKind::Prompt,
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .await;
+    let prompt = common::eml_files(&dir.path().join("outbox-eml"))
+        .into_iter()
+        .find(|m| m.header("X-Donebot-Kind").as_deref() == Some("prompt"))
+        .expect("the prompt .eml");
+    let reply_to = prompt.reply_to();
+
+    // 31 days later, from another address so that only the token could match it.
+    d.clock.advance(chrono::Duration::days(31));
+    let raw = reply_mail(
+        "someone@else.example",
+        &reply_to,
+        "late@example.com",
+        "very late work",
+        "Fri, 10 Apr 2026 09:00:00 -0400",
+    );
+    let resp = d
+        .http
+        .post(d.url("/inbound/email"))
+        .header("X-Envelope-To", reply_to.as_str())
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "accepted into the log first");
+    let error = d
+        .wait_for("the refusal", |e| match e {
+            Event::InboundFailed { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(error.contains("expired"), "{error}");
+    assert!(d.dones(team, "2026-03-09").await.is_empty());
+    d.stop().await;
+}
