@@ -432,7 +432,9 @@ async fn export(
     q: web::Query<ExportQuery>,
 ) -> ApiResult<HttpResponse> {
     let team = app.store.find_team(&team)?;
-    let from = q.from.unwrap_or(NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or(NaiveDate::MIN));
+    let from = q
+        .from
+        .unwrap_or(NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or(NaiveDate::MIN));
     let to = q.to.unwrap_or(NaiveDate::MAX);
     let members: std::collections::HashMap<u64, Member> = app
         .store
