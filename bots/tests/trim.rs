@@ -219,13 +219,23 @@ proptest! {
     #[test]
     fn quoted_lines_never_come_out(lines in proptest::collection::vec(line(), 0..30)) {
         let input = lines.join("\n");
-        let quoted: Vec<&str> =
-            lines.iter().map(|l| l.trim()).filter(|l| l.starts_with('>')).collect();
+        let is_quote = |l: &str| l.starts_with('>') && !bots::email::trim::is_banner(l);
+        let quoted: Vec<&str> = lines.iter().map(|l| l.trim()).filter(|l| is_quote(l)).collect();
         for out in trim_reply(&input).lines() {
-            prop_assert!(!out.trim_start().starts_with('>'), "quote came out: {out:?}");
+            prop_assert!(!is_quote(out.trim()), "quote came out: {out:?}");
             prop_assert!(!quoted.contains(&out.trim()), "quoted line came out: {out:?}");
         }
     }
+}
+
+#[test]
+fn a_banner_between_arrows_is_not_a_quote() {
+    let reply = "Visit us now\n>>> >>>  http://www.example.com <<<\nthanks";
+    assert_eq!(trim_reply(reply), reply);
+    assert_eq!(
+        trim_reply("shipped it\n\n>> quoted <\n> more"),
+        "shipped it"
+    );
 }
 
 #[test]

@@ -168,8 +168,17 @@ pub(crate) fn is_blank(line: &str) -> bool {
     line.trim().is_empty()
 }
 
+/// A `>` line, except a banner whose arrows point at its content from both sides
+/// (`>>> http://example.com <<<`), which is text the person (or their template) wrote.
 pub(crate) fn is_quoted(line: &str) -> bool {
-    line.trim_start().starts_with('>')
+    let t = line.trim();
+    t.starts_with('>') && !is_banner(t)
+}
+
+pub fn is_banner(trimmed: &str) -> bool {
+    trimmed.starts_with(">>")
+        && trimmed.ends_with("<<")
+        && !trimmed.trim_matches(['>', '<', ' ']).is_empty()
 }
 
 /// The walk: returns the lines the person typed, in order.
