@@ -250,6 +250,34 @@ async fn link_prompt_reply_digest_in_a_group() {
     );
     assert!(!digest.text.contains("<script>"));
     assert_eq!(digest.parse_mode.as_deref(), Some("HTML"));
+
+    // Sent on demand through the API: once per day and destination, the group included.
+    let (status, v) = d
+        .post(
+            &format!("/api/v1/teams/{team}/digests"),
+            Some(serde_json::json!({"date": "2026-03-09"})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["sent"].as_u64()),
+        (200, Some(0)),
+        "Monday's digest went out already: {v}"
+    );
+    let before = fake.sent().len();
+    let (status, v) = d
+        .post(
+            &format!("/api/v1/teams/{team}/digests"),
+            Some(serde_json::json!({"date": "2026-03-10"})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["sent"].as_u64()),
+        (200, Some(2)),
+        "Ada's email and the group: {v}"
+    );
+    let group = nth_sent(&fake, before + 1).await;
+    assert_eq!(group.chat_id, "-100123");
+    assert!(group.text.contains("got done"), "{}", group.text);
     d.stop().await;
 }
 

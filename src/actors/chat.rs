@@ -312,22 +312,23 @@ pub fn send_prompt(app: &App, prompt: &Prompt, member: u64, chat: i64) {
     });
 }
 
-/// Posts the digest of `from..=to` into a team's Telegram group, once per team and day.
+/// Posts the digest of `from..=to` into a team's Telegram group, once per team and day. Returns
+/// whether it was queued now (false: Telegram is off, or it went out before).
 pub fn send_team_digest(
     app: &App,
     team: &Team,
     from: NaiveDate,
     to: NaiveDate,
     chat: i64,
-) -> Result<(), AppError> {
+) -> Result<bool, AppError> {
     let Some(tg) = app.telegram() else {
-        return Ok(());
+        return Ok(false);
     };
     if !app
         .store
         .mark_once(&format!("telegram.digest.{}.{to}", team.id))?
     {
-        return Ok(());
+        return Ok(false);
     }
     let dones = app.store.team_dones(team.id, from, to)?;
     let members = app.store.members_of(team.id)?;
@@ -382,5 +383,5 @@ pub fn send_team_digest(
             Err(e) => warn!(team_id, error = %e, "telegram channel unavailable"),
         }
     });
-    Ok(())
+    Ok(true)
 }

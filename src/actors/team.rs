@@ -464,6 +464,18 @@ impl Handler<SendDigestNow> for TeamActor {
                     sent += 1;
                 }
             }
+            if let Some(chat) = state.team.digest_to.telegram_chat_id {
+                let today = now.with_timezone(&state.team_digest.tz()).date_naive();
+                let span = match msg.day {
+                    Some(day) => Some((day, day)),
+                    None => state.calendar.digest_span(today),
+                };
+                if let Some((from, to)) = span
+                    && chat::send_team_digest(&this.app, &state.team, from, to, chat)?
+                {
+                    sent += 1;
+                }
+            }
             Ok(sent)
         });
         self.app.wake_outbox();
