@@ -86,6 +86,15 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+    /// Send N replies into an in-process server's SMTP listener over C sessions and wait until
+    /// their dones are recorded; uses `--data` if given (it must be fresh), else a temporary
+    /// directory.
+    Inbound {
+        #[arg(long, default_value_t = 10_000)]
+        messages: u64,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -439,6 +448,20 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         }) => {
             let report = crate::bench::outbox::run(crate::bench::outbox::Options {
                 smtp,
+                messages,
+                concurrency,
+                data: cli.data.clone(),
+            })?;
+            for line in report.lines() {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCmd::Inbound {
+            messages,
+            concurrency,
+        }) => {
+            let report = crate::bench::inbound::run(crate::bench::inbound::Options {
                 messages,
                 concurrency,
                 data: cli.data.clone(),

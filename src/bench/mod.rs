@@ -5,6 +5,7 @@
 //! owns only the set-up (a fresh data directory, synthetic records) and the reporting; it adds
 //! nothing to the code paths it measures.
 
+pub mod inbound;
 pub mod outbox;
 
 /// Peak resident set size of this process (`VmHWM` in `/proc/self/status`), in KiB, where the
@@ -15,4 +16,19 @@ pub fn peak_rss_kib() -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// A fresh directory under the system's temporary directory for one benchmark run.
+pub(crate) fn temp_dir(kind: &str) -> anyhow::Result<std::path::PathBuf> {
+    use anyhow::Context as _;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "donebot-bench-{kind}-{}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
 }
