@@ -1,38 +1,48 @@
-//! The outgoing mail transport: hands encoded messages to an SMTP relay (lettre's pooled async
-//! client) or, with no relay configured, writes them as `.eml` files for a human or a test to read.
+//! The outgoing mail transport: hands encoded messages to an SMTP relay through donebot's own
+//! connection pool ([`pool`], lettre's SMTP client over sockets opened here) or, with no relay
+//! configured, writes them as `.eml` files for a human or a test to read.
 //!
-//! This module owns the `smtp_url` syntax, the connection pool and the mapping of every way a
-//! delivery attempt can fail onto one question the outbox can act on: would trying again help?
-//! ([`SendError::is_transient`] / [`SendError::is_permanent`], after lettre's own error.) It does
-//! not retry, queue or remember anything: the outbox owns that state.
+//! This module owns the `smtp_url` syntax, the bound on connections in use and the mapping of every
+//! way a delivery attempt can fail onto one question the outbox can act on: would trying again
+//! help? ([`SendError::is_transient`] / [`SendError::is_permanent`], after lettre's own error.) It
+//! does not retry, queue or remember anything: the outbox owns that state.
 //!
-//! Invariants: every [`Transport::send`] is bounded by [`SmtpOptions::timeout`] (lettre bounds only
-//! the TCP connect on tokio, so the whole exchange is wrapped here); after a timeout the pool is
-//! replaced, because a connection abandoned mid-command would answer the next message with the
-//! previous one's reply. An `.eml` file is either absent or complete: it is written under a temporary
-//! name, fsynced, then linked into place.
+//! Why not lettre's `AsyncSmtpTransport` pool: it cannot be given a `TCP_NODELAY` socket, and
+//! lettre writes the DATA body and the final `\r\n.\r\n` separately, so with Nagle on every
+//! message waited ~40 ms for a delayed ACK (~325 messages/s at concurrency 16 on loopback; see
+//! docs/bench-outbox.md). [`pool`] opens the socket, sets nodelay and hands it to lettre.
+//!
+//! Invariants: every [`Transport::send`] is bounded by [`SmtpOptions::timeout`] (connect, greeting,
+//! TLS, AUTH, commands and the DATA reply, all inside one deadline); a connection goes back to the
+//! pool only after a send that succeeded, so one abandoned mid-command (timeout) or left in an
+//! unknown state (error) never answers the next message with the previous one's reply. An `.eml`
+//! file is either absent or complete: it is written under a temporary name, fsynced, then linked
+//! into place.
 
 use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use lettre::Address;
 use lettre::address::Envelope;
+use lettre::transport::smtp;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::TlsParameters;
 use lettre::transport::smtp::extension::ClientId;
-use lettre::transport::smtp::{self, PoolConfig};
-use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::sync::Semaphore;
+
+mod pool;
+
+use pool::{Pool, PoolConfig, Security};
 
 /// How the SMTP client behaves; the defaults suit a relay on the same network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmtpOptions {
     /// Bound on one whole delivery attempt: connect, greeting, commands and the DATA reply.
     pub timeout: Duration,
-    /// Most connections open at once (and kept idle in the pool).
+    /// Most connections in use at once, and most kept idle in the pool between sends.
     pub pool_size: u32,
     /// The name sent with `EHLO`; `None` uses this machine's hostname.
     pub hello_name: Option<String>,
@@ -294,15 +304,13 @@ pub enum Transport {
     EmlDir(PathBuf),
 }
 
-/// An SMTP relay behind lettre's connection pool.
+/// An SMTP relay behind donebot's connection pool.
 pub struct SmtpRelay {
     url: SmtpUrl,
     opts: SmtpOptions,
-    tls: Tls,
-    /// Built on first use, because lettre's pool spawns its reaper on the current tokio runtime;
-    /// emptied after a timeout so the next send starts from a fresh pool.
-    pool: Mutex<Option<Arc<AsyncSmtpTransport<Tokio1Executor>>>>,
-    /// lettre's pool caps idle connections only; this caps connections in use.
+    /// Boxed: the TLS and AUTH settings would make every `Transport` as large as this relay.
+    pool: Box<Pool>,
+    /// The pool caps idle connections only; this caps connections in use.
     permits: Semaphore,
 }
 
@@ -311,13 +319,14 @@ impl fmt::Debug for SmtpRelay {
         f.debug_struct("SmtpRelay")
             .field("url", &self.url)
             .field("opts", &self.opts)
-            .finish_non_exhaustive()
+            .field("pool", &self.pool)
+            .finish()
     }
 }
 
 impl Transport {
     /// `smtp_url: None` writes `.eml` files into `eml_dir` (created if missing); otherwise see
-    /// [`parse_smtp_url`]. Needs no runtime: the SMTP pool is built on the first send.
+    /// [`parse_smtp_url`]. Needs no runtime: connections are opened by the first sends.
     pub fn new(
         smtp_url: Option<&str>,
         eml_dir: &Path,
@@ -336,27 +345,38 @@ impl Transport {
                 "pool_size must be at least 1".to_owned(),
             ));
         }
-        let tls = match url.tls {
-            TlsMode::None => Tls::None,
-            mode => {
-                let params =
-                    TlsParameters::new(url.host.clone()).map_err(|e| TransportError::Tls {
-                        host: url.host.clone(),
-                        reason: e.to_string(),
-                    })?;
-                if mode == TlsMode::Implicit {
-                    Tls::Wrapper(params)
-                } else {
-                    Tls::Required(params)
-                }
-            }
+        let tls_params = || {
+            TlsParameters::new(url.host.clone()).map_err(|e| TransportError::Tls {
+                host: url.host.clone(),
+                reason: e.to_string(),
+            })
         };
+        let security = match url.tls {
+            TlsMode::None => Security::Plain,
+            TlsMode::StartTls => Security::StartTls(tls_params()?),
+            TlsMode::Implicit => Security::Implicit(tls_params()?),
+        };
+        let pool = Box::new(Pool::new(PoolConfig {
+            host: url.host.clone(),
+            port: url.port,
+            security,
+            hello: opts
+                .hello_name
+                .clone()
+                .map(ClientId::Domain)
+                .unwrap_or_default(),
+            credentials: url
+                .credentials
+                .as_ref()
+                .map(|(user, pass)| Credentials::new(user.clone(), pass.clone())),
+            timeout: opts.timeout,
+            max_idle: opts.pool_size as usize,
+        }));
         Ok(Transport::Smtp(SmtpRelay {
             permits: Semaphore::new(opts.pool_size as usize),
             url,
             opts,
-            tls,
-            pool: Mutex::new(None),
+            pool,
         }))
     }
 
@@ -396,11 +416,20 @@ impl SmtpRelay {
             .acquire()
             .await
             .map_err(|_| SendError::Connection("transport closed".to_owned()))?;
-        let pool = self.pool();
         // lettre ends DATA with "\r\n.\r\n" itself; without this the server would store one
         // extra empty line after a message that already ends with CRLF.
         let body = raw.strip_suffix(b"\r\n").unwrap_or(raw);
-        match tokio::time::timeout(self.opts.timeout, pool.send_raw(envelope, body)).await {
+        let attempt = async {
+            let mut conn = self.pool.checkout().await?;
+            // On an error `conn` is dropped here, never checked in.
+            let response = conn
+                .send(envelope, body)
+                .await
+                .map_err(|e| SendError::from_smtp(e, self.opts.timeout))?;
+            self.pool.checkin(conn);
+            Ok(response)
+        };
+        match tokio::time::timeout(self.opts.timeout, attempt).await {
             Ok(Ok(response)) => {
                 let code: u16 = response.code().into();
                 let text = response.message().collect::<Vec<_>>().join(" ");
@@ -408,46 +437,13 @@ impl SmtpRelay {
                     reply: format!("{code} {text}"),
                 })
             }
-            Ok(Err(err)) => Err(SendError::from_smtp(err, self.opts.timeout)),
+            Ok(Err(err)) => Err(err),
             Err(_elapsed) => {
-                tracing::info!(host = %self.url.host, "smtp send timed out; replacing the pool");
-                self.replace_pool(&pool);
+                // Dropping `attempt` dropped its connection mid-exchange.
+                tracing::info!(host = %self.url.host, "smtp send timed out; connection dropped");
                 Err(SendError::Timeout(self.opts.timeout))
             }
         }
-    }
-
-    fn pool(&self) -> Arc<AsyncSmtpTransport<Tokio1Executor>> {
-        // A poisoned lock only means another send panicked between two plain assignments; the
-        // Option inside is still a valid pool or None.
-        let mut slot = self.pool.lock().unwrap_or_else(|p| p.into_inner());
-        slot.get_or_insert_with(|| Arc::new(self.build_pool()))
-            .clone()
-    }
-
-    fn replace_pool(&self, stale: &Arc<AsyncSmtpTransport<Tokio1Executor>>) {
-        let mut slot = self.pool.lock().unwrap_or_else(|p| p.into_inner());
-        if slot
-            .as_ref()
-            .is_some_and(|current| Arc::ptr_eq(current, stale))
-        {
-            *slot = None;
-        }
-    }
-
-    fn build_pool(&self) -> AsyncSmtpTransport<Tokio1Executor> {
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.url.host)
-            .port(self.url.port)
-            .tls(self.tls.clone())
-            .timeout(Some(self.opts.timeout))
-            .pool_config(PoolConfig::new().max_size(self.opts.pool_size));
-        if let Some(name) = &self.opts.hello_name {
-            builder = builder.hello_name(ClientId::Domain(name.clone()));
-        }
-        if let Some((user, pass)) = &self.url.credentials {
-            builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
-        }
-        builder.build()
     }
 }
 
