@@ -4,8 +4,8 @@
 //!
 //! Every peer listens on 127.0.0.1:0 and every test runs under an overall timeout. mailin-embedded
 //! has no stop call: each test's server lives on two detached pool threads that block in `accept`
-//! and end with the test process; the client side (lettre's pool) is dropped with each test's
-//! runtime, which closes its connections and frees those threads.
+//! and end with the test process; the client side (the transport's pool) is dropped with each
+//! test's runtime, which closes its connections and frees those threads.
 
 use std::net::TcpListener as StdTcpListener;
 use std::path::Path;
@@ -215,8 +215,7 @@ async fn delivers_exact_bytes() {
             "the server stored exactly the built bytes"
         );
         assert_eq!(log.messages[1].data, built.raw);
-        // Not asserted: that the second send reused the connection. lettre returns a connection
-        // to its pool from a spawned task, so reuse depends on scheduling.
+        // That the second send reused the connection: sequential_sends_share_one_connection.
     })
     .await;
 }
@@ -261,6 +260,115 @@ async fn permanent_replies_are_permanent_with_the_reply_text() {
             assert_eq!(err.code(), Some(code), "{to}");
             assert_eq!(err.to_string(), text, "{to}");
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sequential_sends_share_one_connection() {
+    bounded(async {
+        let (port, log) = start_mx();
+        let transport = smtp(&format!("smtp://127.0.0.1:{port}"), Duration::from_secs(10));
+        for _ in 0..3 {
+            send_to(&transport, "someone@example.org").await.unwrap();
+        }
+        let log = log.lock().unwrap();
+        assert_eq!(log.messages.len(), 3);
+        assert_eq!(log.connections, 1, "a finished send returns its connection");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_rejected_send_does_not_return_its_connection() {
+    bounded(async {
+        let (port, log) = start_mx();
+        let transport = smtp(&format!("smtp://127.0.0.1:{port}"), Duration::from_secs(10));
+        send_to(&transport, "ok@example.org").await.unwrap();
+        send_to(&transport, "rcpt-450@example.org")
+            .await
+            .unwrap_err();
+        send_to(&transport, "ok@example.org").await.unwrap();
+        assert_eq!(log.lock().unwrap().connections, 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_sends_open_at_most_pool_size_connections() {
+    bounded(async {
+        let (port, log) = start_mx();
+        let transport = smtp(&format!("smtp://127.0.0.1:{port}"), Duration::from_secs(10));
+        let send = || send_to(&transport, "someone@example.org");
+        let results = tokio::join!(send(), send(), send(), send(), send(), send());
+        for result in <[_; 6]>::from(results) {
+            result.unwrap();
+        }
+        let log = log.lock().unwrap();
+        assert_eq!(log.messages.len(), 6);
+        assert!(
+            (1..=2).contains(&log.connections),
+            "pool_size is 2: {} connections",
+            log.connections
+        );
+    })
+    .await;
+}
+
+/// A peer that takes each connection through one message and accepts it; on the first
+/// connection it then says `421` and hangs up, the way a relay ends an idle or used-up session.
+/// Reports each hang-up on `closed`.
+async fn one_message_then_421(
+    listener: TcpListener,
+    closed: tokio::sync::mpsc::UnboundedSender<usize>,
+) {
+    for connection in 0.. {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (read, mut write) = stream.into_split();
+        let mut read = BufReader::new(read);
+        write.write_all(b"220 relay.test ESMTP\r\n").await.unwrap();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if read.read_line(&mut line).await.unwrap() == 0 {
+                break;
+            }
+            let reply: &[u8] = match line.get(..4).map(str::to_ascii_uppercase).as_deref() {
+                Some("EHLO") => b"250-relay.test\r\n250 8BITMIME\r\n",
+                Some("DATA") => b"354 go ahead\r\n",
+                Some("QUIT") => b"221 bye\r\n",
+                _ => b"250 OK\r\n",
+            };
+            write.write_all(reply).await.unwrap();
+            if reply.starts_with(b"354") {
+                while line != ".\r\n" {
+                    line.clear();
+                    assert_ne!(read.read_line(&mut line).await.unwrap(), 0);
+                }
+                write.write_all(b"250 2.0.0 queued\r\n").await.unwrap();
+                if connection == 0 {
+                    write.write_all(b"421 4.4.2 closing\r\n").await.unwrap();
+                    break;
+                }
+            }
+        }
+        drop((read, write));
+        let _ = closed.send(connection);
+    }
+}
+
+#[tokio::test]
+async fn an_idle_connection_the_server_closed_is_not_reused() {
+    bounded(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (closed_tx, mut closed) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(one_message_then_421(listener, closed_tx));
+        let transport = smtp(&format!("smtp://127.0.0.1:{port}"), Duration::from_secs(10));
+        send_to(&transport, "someone@example.org").await.unwrap();
+        assert_eq!(closed.recv().await, Some(0), "the relay hung up");
+        // The pooled connection has a 421 and an EOF waiting: it is dropped, a new one is used.
+        send_to(&transport, "someone@example.org").await.unwrap();
     })
     .await;
 }
