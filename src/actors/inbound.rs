@@ -1,7 +1,9 @@
 //! The inbound actor: every received email becomes durable first, then dones or a command.
 //!
 //! `InboundMail` (from the SMTP listener or an HTTP endpoint) is written to the inbound log and
-//! flushed before the answer goes back, so the sender's `250`/`200` always means "on disk". The
+//! committed before the answer goes back, so the sender's `250`/`200` always means "on disk". The
+//! commit is a group commit (`storage::Store::commit`): sessions accepting at the same time wait
+//! for one shared flush that began after all their writes, instead of one fsync each. The
 //! message is then processed from the log: parsed and trimmed (off the actor's thread), matched to
 //! a member and day, and recorded by that team's actor in the same transaction that marks the log
 //! record processed. Start-up processes whatever a crash left pending. Nothing is ever dropped: a
@@ -76,15 +78,18 @@ impl Handler<InboundMail> for InboundActor {
             let message_id = header_message_id(&mail.raw);
             let now = app.now();
             let store = app.store.clone();
+            // Write, then wait for a flush that began after the write (shared with every
+            // session accepting at the same time): only then may the sender hear `250`/`200`.
             let accepted = tokio::task::spawn_blocking(move || {
-                store.accept_inbound(
+                let written = store.accept_inbound(
                     mail.via,
                     &mail.mail_from,
                     &mail.rcpt_to,
                     message_id.as_deref(),
                     &mail.raw,
                     now,
-                )
+                )?;
+                store.commit(written)
             })
             .await
             .map_err(|e| InboundRefused::Transient(format!("storage task failed: {e}")))?

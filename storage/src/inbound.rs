@@ -1,8 +1,11 @@
 //! The inbound log: every accepted message, durable before it is acknowledged, processed from here.
 //!
-//! `pending → processed | failed`. A message is acknowledged to its sender only after
-//! [`Store::accept_inbound`] returned (it flushes); processing then reads it back from the log, so a
-//! crash between receipt and processing loses nothing: start-up processes what is still pending.
+//! `pending → processed | failed`. A message is acknowledged to its sender only once it is durable:
+//! [`Store::accept_inbound`] writes it and returns an [`Unflushed`] receipt, and [`Store::commit`]
+//! opens that receipt only after a flush that began after the write (one flush is shared by every
+//! session accepting at the same time; see [`crate::commit`]). Processing then reads the message
+//! back from the log, so a crash between receipt and processing loses nothing: start-up processes
+//! what is still pending.
 
 use chrono::{DateTime, Utc};
 use sled::Transactional;
@@ -10,7 +13,7 @@ use sled::transaction::TransactionalTree;
 
 use crate::codec::{decode, encode, id_key, key_id};
 use crate::error::{StorageError, StorageResult, TxResult, abort};
-use crate::{InboundId, InboundRecord, InboundState, Store};
+use crate::{InboundId, InboundRecord, InboundState, Store, Unflushed};
 
 pub(crate) fn set_state_tx(
     inbound: &TransactionalTree,
@@ -41,9 +44,11 @@ pub struct Accepted {
 }
 
 impl Store {
-    /// Appends a received message to the log and flushes it to disk. Only after this returns may
-    /// the message be acknowledged. A message whose Message-ID was accepted before is not stored
-    /// twice: the earlier record's id comes back with `duplicate: true`.
+    /// Appends a received message to the log, without flushing: the receipt must go through
+    /// [`Store::commit`] (which shares one flush among concurrent callers) before the message may
+    /// be acknowledged. A message whose Message-ID was accepted before is not stored twice: the
+    /// earlier record's id comes back with `duplicate: true` (committed too, since the earlier
+    /// write may still be waiting for its own flush).
     pub fn accept_inbound(
         &self,
         via: &str,
@@ -52,7 +57,7 @@ impl Store {
         message_id: Option<&str>,
         raw: &[u8],
         now: DateTime<Utc>,
-    ) -> StorageResult<Accepted> {
+    ) -> StorageResult<Unflushed<Accepted>> {
         let accepted = {
             let _w = self.write_gate();
             let id = self.next_id()?;
@@ -95,8 +100,7 @@ impl Store {
                     },
                 )?
         };
-        self.flush()?;
-        Ok(accepted)
+        Ok(Unflushed(accepted))
     }
 
     pub fn inbound(&self, id: InboundId) -> StorageResult<InboundRecord> {

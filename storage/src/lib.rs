@@ -9,9 +9,13 @@
 //! sled applies writes in order and flushes its log every 500 ms by itself; after a crash the database
 //! comes back as a prefix of the writes that were made. On top of that:
 //! - whatever is acknowledged to the outside world is flushed (fsync) *before* the acknowledgement:
-//!   an accepted inbound mail ([`Store::accept_inbound`]) before SMTP `250` / HTTP `200`, and every
-//!   admin write made through the API or CLI ([`Store::flush`] is called by the caller before it
-//!   answers);
+//!   an accepted inbound mail before SMTP `250` / HTTP `200`, and every admin write made through
+//!   the API or CLI ([`Store::flush`] is called by the caller before it answers);
+//! - accepted inbound mail is group-committed ([`commit`]): [`Store::accept_inbound`] writes without
+//!   flushing and hands back an [`Unflushed`] result, which only [`Store::commit`] opens, after a
+//!   flush that began after the write has finished. Concurrent SMTP sessions therefore share one
+//!   fsync, and still none of them is answered `250` before its message is on disk
+//!   (`tests/crash.rs` kills the server right after a `250`);
 //! - state that can be re-derived is not flushed on its own: dones recorded from an inbound message
 //!   are re-derived from the inbound log (idempotently) if lost, and outbox transitions are recovered
 //!   on start-up ([`Store::recover_outbox`]).
@@ -23,6 +27,7 @@
 
 mod backup;
 mod codec;
+mod commit;
 mod dones;
 mod error;
 mod inbound;
@@ -39,6 +44,7 @@ use std::path::Path;
 use std::sync::{RwLock, RwLockReadGuard};
 
 pub use backup::{backup_to, restore_from};
+pub use commit::Unflushed;
 pub use dones::{NewDone, RecordOutcome};
 pub use error::{StorageError, StorageResult};
 pub use links::Linked;
@@ -54,6 +60,8 @@ pub struct Store {
     gate: std::sync::Arc<RwLock<()>>,
     /// Added to sled's generated ids; non-zero after a restore (see `backup`).
     id_floor: u64,
+    /// Flushes shared by the writes that must be durable before they are acknowledged.
+    commit: std::sync::Arc<commit::GroupCommit>,
 }
 
 impl Store {
@@ -88,6 +96,7 @@ impl Store {
             t,
             id_floor,
             gate: std::sync::Arc::new(RwLock::new(())),
+            commit: std::sync::Arc::default(),
         })
     }
 

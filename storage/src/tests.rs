@@ -144,6 +144,7 @@ fn a_reply_is_recorded_once_and_marks_its_inbound_record() {
             b"raw",
             t(19),
         )
+        .and_then(|w| s.commit(w))
         .unwrap();
     assert!(!acc.duplicate);
     assert_eq!(s.pending_inbound().unwrap(), vec![acc.id]);
@@ -156,6 +157,7 @@ fn a_reply_is_recorded_once_and_marks_its_inbound_record() {
             b"raw",
             t(19),
         )
+        .and_then(|w| s.commit(w))
         .unwrap();
     assert_eq!(
         again,
