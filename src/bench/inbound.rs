@@ -365,6 +365,13 @@ DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.org; s=20230601;
 \tb=Kx3vYq9cLr1mWd0pT2fHs8nZbQ4eJt7uVi6oXa5gRk3lMy0wCz9dPh2sFj8vNe1qUx4t\r\n\
 \t BrW6yAm7cHk0iLo5gSp3dTf9eZn2jVq8uXw1aRb4sMc6kNl0hOy7pQz3vGt5iJe9fKu2xD\r\n\
 \t Wa1sLm8nBo4cQr6tYv0zXh3gEj5kPi7uMd9lFy2wNb4oTc6eRq8sVa0xHz1yJg3mKl5nOp==\r\n\
+Authentication-Results: mx.donebot.localhost;\r\n\
+\tdkim=pass header.i=@example.org header.s=20230601 header.b=Kx3vYq9c;\r\n\
+\tspf=pass (mx.donebot.localhost: domain of {MEMBER_EMAIL} designates 192.0.2.41 as\r\n\
+\t permitted sender) smtp.mailfrom={MEMBER_EMAIL};\r\n\
+\tdmarc=pass (p=QUARANTINE sp=QUARANTINE dis=NONE) header.from=example.org\r\n\
+X-Received: by 2002:a17:907:9689:b0:ab2:c1e4:{i:x} with SMTP id\r\n\
+\t gc9-20020a1709079689b0ab2c1e4c1d2mr{i:x}ejc.41; {day} 18:{min:02}:{sec:02} -0700 (PDT)\r\n\
 X-Google-Smtp-Source: AGHT+IFq3bT0Yk9sEr2uWx5nMa7dLc1pVh8zRj4oKg6iNf0eBy{i:x}\r\n\
 MIME-Version: 1.0\r\n\
 References: <prompt.{i}@donebot.localhost>\r\n\
