@@ -101,6 +101,7 @@ pub fn add_member(
         timezone,
         identities: Identities::default(),
         prompt_channels: vec![],
+        digest_channels: vec![],
         state: MemberState::Active,
         role: Role::Member,
         created_at: now,

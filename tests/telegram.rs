@@ -70,6 +70,24 @@ async fn nth_sent(fake: &FakeTelegram, n: usize) -> bots::telegram::fake::SentMe
     }
 }
 
+/// Waits until the fake has sent a message that `want` picks.
+async fn sent_where(
+    fake: &FakeTelegram,
+    want: impl Fn(&bots::telegram::fake::SentMessage) -> bool,
+) -> bots::telegram::fake::SentMessage {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let sent = fake.sent();
+            if let Some(m) = sent.iter().find(|m| want(m)) {
+                return m.clone();
+            }
+            fake.wait_sent(sent.len() + 1).await;
+        }
+    })
+    .await
+    .expect("the message was sent in time")
+}
+
 #[actix_rt::test]
 async fn link_prompt_reply_digest_in_a_group() {
     let _ = tracing_subscriber::fmt()
@@ -116,13 +134,16 @@ async fn link_prompt_reply_digest_in_a_group() {
         &format!("/start {code}"),
     ));
     assert!(nth_sent(&fake, 2).await.text.contains("not found"));
+    // Ada also wants the morning digest in her private chat.
+    fake.inject_message(IncomingMessage::private(ada_tg.clone(), "/digest here"));
+    assert!(nth_sent(&fake, 3).await.text.contains("digest here too"));
     // A stranger's plain message gets the explanation and records nothing.
     fake.inject_message(IncomingMessage::private(
         FakeUser::new(778, "Mallory"),
         "shipped everything",
     ));
     assert!(
-        nth_sent(&fake, 3)
+        nth_sent(&fake, 4)
             .await
             .text
             .contains("don't know this account")
@@ -130,7 +151,7 @@ async fn link_prompt_reply_digest_in_a_group() {
 
     // 18:00 in New York: the prompt arrives as a private message asking for a reply.
     d.set_clock(local(NEW_YORK, "2026-03-09", 18, 0)).await;
-    let prompt = nth_sent(&fake, 4).await;
+    let prompt = nth_sent(&fake, 5).await;
     assert_eq!(prompt.chat_id, "5551");
     assert!(
         prompt.text.starts_with("What did you get done today?"),
@@ -163,7 +184,7 @@ async fn link_prompt_reply_digest_in_a_group() {
     assert_eq!(dones[0]["source"], "telegram");
     assert_eq!(dones[0]["tags"], serde_json::json!(["launch"]));
     assert_eq!(dones[1]["kind"], "goal");
-    let ack = nth_sent(&fake, 5).await;
+    let ack = nth_sent(&fake, 6).await;
     assert!(ack.text.contains("2 dones"), "{}", ack.text);
 
     // The same update delivered again: confirmed, but one set of dones.
@@ -250,6 +271,15 @@ async fn link_prompt_reply_digest_in_a_group() {
     );
     assert!(!digest.text.contains("<script>"));
     assert_eq!(digest.parse_mode.as_deref(), Some("HTML"));
+    let private = sent_where(&fake, |m| {
+        m.chat_id == "5551" && m.text.contains("What Core got done")
+    })
+    .await;
+    assert!(
+        private.text.contains("shipped the release"),
+        "{}",
+        private.text
+    );
 
     // Sent on demand through the API: once per day and destination, the group included.
     let (status, v) = d

@@ -136,7 +136,23 @@ async fn receive(app: &App, msg: &ChatReceived) -> Result<Option<String>, AppErr
             let mine: Vec<String> = app.store.team_dones(team.id, day, day)?.into_iter().filter(|d| d.member_id == member.id).map(|d| format!("- {}", d.text)).collect();
             Ok(Some(if mine.is_empty() { format!("Nothing recorded for {day} yet.") } else { format!("{day}:\n{}", mine.join("\n")) }))
         }
-        Some("help") => Ok(Some("Reply to my question with one line per thing you got done.\n/done TEXT adds one any time, /undo removes your last one, /today shows today's, /pause [until YYYY-MM-DD] and /resume.".into())),
+        Some("digest") => {
+            let on = match rest {
+                "here" | "on" => true,
+                "off" => false,
+                _ => return Err(AppError::Invalid("Usage: /digest here (also get the morning digest in this chat) or /digest off".into())),
+            };
+            let m = app.store.update_member(member.id, |m| {
+                m.digest_channels.retain(|c| *c != channel);
+                if on {
+                    m.digest_channels.push(channel);
+                }
+            })?;
+            app.store.flush()?;
+            app.team_actor(m.team_id)?.do_send(Reload);
+            Ok(Some(if on { "You'll get the morning digest here too.".into() } else { "No more digest here (it still comes by email).".into() }))
+        }
+        Some("help") => Ok(Some("Reply to my question with one line per thing you got done.\n/done TEXT adds one any time, /undo removes your last one, /today shows today's, /pause [until YYYY-MM-DD] and /resume, /digest here or off.".into())),
         Some(other) => Ok(Some(format!("I don't know /{other}. /help lists what I understand."))),
     }
 }
@@ -321,13 +337,49 @@ pub fn send_team_digest(
     to: NaiveDate,
     chat: i64,
 ) -> Result<bool, AppError> {
+    send_digest(
+        app,
+        team,
+        from,
+        to,
+        chat,
+        &format!("telegram.digest.{}.{to}", team.id),
+    )
+}
+
+/// The same digest in a member's private chat, for a member who asked for it (`/digest here`).
+pub fn send_member_digest(
+    app: &App,
+    team: &Team,
+    member: &Member,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<bool, AppError> {
+    match member.identities.telegram_chat_id {
+        Some(chat) if member.digest_channels.contains(&Channel::Telegram) => send_digest(
+            app,
+            team,
+            from,
+            to,
+            chat,
+            &format!("telegram.digest.member.{}.{to}", member.id),
+        ),
+        _ => Ok(false),
+    }
+}
+
+fn send_digest(
+    app: &App,
+    team: &Team,
+    from: NaiveDate,
+    to: NaiveDate,
+    chat: i64,
+    once_key: &str,
+) -> Result<bool, AppError> {
     let Some(tg) = app.telegram() else {
         return Ok(false);
     };
-    if !app
-        .store
-        .mark_once(&format!("telegram.digest.{}.{to}", team.id))?
-    {
+    if !app.store.mark_once(once_key)? {
         return Ok(false);
     }
     let dones = app.store.team_dones(team.id, from, to)?;
@@ -368,7 +420,7 @@ pub fn send_team_digest(
     };
     let text = format!("What {} got done on {span}", team.name);
     let send = ChatSend {
-        key: format!("digest:{}:{to}:telegram", team.id),
+        key: format!("{once_key}:telegram"),
         chat_id: chat.to_string(),
         kind: ChatKind::Digest,
         text,

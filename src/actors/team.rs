@@ -309,6 +309,8 @@ impl TeamActor {
             Some(member.id),
             now,
         )?;
+        let chat = chat::send_member_digest(&self.app, &state.team, member, from, to)?;
+        let created = created || chat;
         if created {
             info!(team_id = state.team.id, member_id = member.id, %from, %to, "digest queued");
             Metrics::inc(&self.app.metrics.digests_sent);

@@ -217,6 +217,7 @@ fn enqueue_prompts(app: &App, n: u64) -> anyhow::Result<usize> {
             timezone: None,
             identities: Identities::default(),
             prompt_channels: vec![],
+            digest_channels: vec![],
             state: MemberState::Active,
             role: Role::Member,
             created_at: now,

@@ -89,6 +89,9 @@ pub struct Member {
     /// Channels the prompt goes out on; email when empty.
     #[serde(default)]
     pub prompt_channels: Vec<Channel>,
+    /// Chat channels the member also wants the morning digest on (email always gets it).
+    #[serde(default)]
+    pub digest_channels: Vec<Channel>,
     pub state: MemberState,
     pub role: Role,
     pub created_at: DateTime<Utc>,

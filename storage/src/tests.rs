@@ -36,6 +36,7 @@ fn member(store: &Store, team: TeamId, email: &str) -> Member {
             timezone: None,
             identities: Identities::default(),
             prompt_channels: vec![],
+            digest_channels: vec![],
             state: MemberState::Active,
             role: Role::Member,
             created_at: t(0),
