@@ -43,6 +43,13 @@ pub struct EmailConfig {
     /// `smtp://host:port`, `smtps://user:pass@host`; unset: write `.eml` files to `DATA/outbox-eml/`.
     pub smtp_url: Option<String>,
     pub timeout_secs: u64,
+    /// DKIM: the selector (`s=`) of the public key published at `<selector>._domainkey.<domain>`.
+    pub dkim_selector: Option<String>,
+    /// DKIM: the private key file: an RSA key in PKCS#1 PEM, or an Ed25519 key as base64 of its
+    /// 32 bytes.
+    pub dkim_key_file: Option<PathBuf>,
+    /// DKIM: `rsa` (rsa-sha256) or `ed25519` (ed25519-sha256).
+    pub dkim_algorithm: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -150,6 +157,9 @@ impl Default for EmailConfig {
             from: None,
             smtp_url: None,
             timeout_secs: 60,
+            dkim_selector: None,
+            dkim_key_file: None,
+            dkim_algorithm: "rsa".into(),
         }
     }
 }
@@ -206,6 +216,8 @@ pub struct Settings {
     pub from_address: String,
     pub smtp_url: Option<String>,
     pub smtp_timeout: Duration,
+    /// Signs every outgoing email when set.
+    pub dkim: Option<DkimSettings>,
     pub inbound_smtp_listen: Option<SocketAddr>,
     pub inbound_max_bytes: usize,
     pub sendgrid_secret: Option<String>,
@@ -218,7 +230,27 @@ pub struct Settings {
     pub outbox: OutboxConfig,
 }
 
+/// A loaded DKIM key. Its `Debug` shows the selector only, never the key.
+#[derive(Clone)]
+pub struct DkimSettings {
+    pub selector: String,
+    pub config: std::sync::Arc<bots::email::message::DkimConfig>,
+}
+
+impl std::fmt::Debug for DkimSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DkimSettings")
+            .field("selector", &self.selector)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Settings {
+    /// The DKIM configuration outgoing mail is signed with, if any.
+    pub fn dkim(&self) -> Option<&bots::email::message::DkimConfig> {
+        self.dkim.as_ref().map(|d| d.config.as_ref())
+    }
+
     /// Where outgoing mail goes when no SMTP server is configured.
     pub fn eml_dir(&self) -> PathBuf {
         self.data_dir.join("outbox-eml")
@@ -286,6 +318,7 @@ impl Config {
             None => format!("http://{web_listen}"),
         };
         let domain = self.email.domain.trim().to_ascii_lowercase();
+        let dkim = self.dkim(&domain, source_name)?;
         if domain.is_empty() || !domain.contains('.') || domain.contains(['@', ' ']) {
             return Err(err(
                 "[email] domain",
@@ -336,6 +369,7 @@ impl Config {
             from_address,
             smtp_url,
             smtp_timeout: Duration::from_secs(self.email.timeout_secs.max(1)),
+            dkim,
             inbound_smtp_listen,
             inbound_max_bytes: self.inbound_smtp.max_message_bytes,
             sendgrid_secret: non_empty(&self.inbound_http.sendgrid_secret),
@@ -351,6 +385,54 @@ impl Config {
 }
 
 impl Config {
+    fn dkim(&self, domain: &str, source_name: &str) -> Result<Option<DkimSettings>, ConfigError> {
+        use bots::email::message::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
+        let err = |key: &str, message: String| ConfigError {
+            source_name: source_name.to_string(),
+            message: format!("[email] {key}: {message}"),
+        };
+        let (selector, file) = match (
+            non_empty(&self.email.dkim_selector),
+            &self.email.dkim_key_file,
+        ) {
+            (None, None) => return Ok(None),
+            (Some(s), Some(f)) => (s, f),
+            (None, Some(_)) => {
+                return Err(err("dkim_selector", "required with dkim_key_file".into()));
+            }
+            (Some(_), None) => {
+                return Err(err("dkim_key_file", "required with dkim_selector".into()));
+            }
+        };
+        let algorithm = match self.email.dkim_algorithm.as_str() {
+            "rsa" => DkimSigningAlgorithm::Rsa,
+            "ed25519" => DkimSigningAlgorithm::Ed25519,
+            other => {
+                return Err(err(
+                    "dkim_algorithm",
+                    format!("{other:?} (expected \"rsa\" or \"ed25519\")"),
+                ));
+            }
+        };
+        let key = std::fs::read_to_string(file)
+            .map_err(|e| err("dkim_key_file", format!("{}: {e}", file.display())))?;
+        let key = DkimSigningKey::new(key.trim(), algorithm).map_err(|e| {
+            err(
+                "dkim_key_file",
+                format!(
+                    "{}: not a usable {} key: {e}",
+                    file.display(),
+                    self.email.dkim_algorithm
+                ),
+            )
+        })?;
+        let config = DkimConfig::default_config(selector.clone(), domain.to_string(), key);
+        Ok(Some(DkimSettings {
+            selector,
+            config: std::sync::Arc::new(config),
+        }))
+    }
+
     fn telegram_config(
         &self,
         source_name: &str,
@@ -512,5 +594,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("[schedule] prompt"), "{e}");
+    }
+
+    #[test]
+    fn dkim_keys_are_loaded_once_and_errors_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("dkim.key");
+        std::fs::write(&key, data_encoding::BASE64.encode(&[9u8; 32])).unwrap();
+        let toml_text = format!(
+            "[email]\ndomain = \"done.example.com\"\ndkim_selector = \"sel1\"\ndkim_algorithm = \"ed25519\"\ndkim_key_file = {:?}\n",
+            key.display().to_string()
+        );
+        let s = load(&toml_text, &[]).unwrap();
+        assert!(s.dkim().is_some());
+        assert!(
+            !format!("{s:?}").contains("Ed25519"),
+            "the key never shows in Debug"
+        );
+
+        let e = load("[email]\ndkim_selector = \"sel1\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[email] dkim_key_file"), "{e}");
+        std::fs::write(&key, "not a key").unwrap();
+        let e = load(&toml_text.replace("ed25519", "rsa"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[email] dkim_key_file") && e.contains("not a usable rsa key"),
+            "{e}"
+        );
     }
 }

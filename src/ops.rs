@@ -8,6 +8,8 @@ use storage::{
     Role, Store, Team,
 };
 
+use bots::email::message::DkimConfig;
+
 use crate::config::{Settings, bare_address};
 use crate::domain::render;
 use crate::domain::token::Signer;
@@ -126,6 +128,7 @@ pub fn add_member(
     let email = render::welcome(&ctx, team, &member, &prompt_time, telegram_code.as_deref());
     enqueue_email(
         store,
+        settings.dkim(),
         &email,
         format!("welcome:{}", member.id),
         OutboxKind::Welcome,
@@ -140,6 +143,7 @@ pub fn add_member(
 /// Builds an email and puts it in the outbox under an idempotency key.
 pub fn enqueue_email(
     store: &Store,
+    dkim: Option<&DkimConfig>,
     email: &bots::email::message::OutgoingEmail,
     key: String,
     kind: OutboxKind,
@@ -147,19 +151,21 @@ pub fn enqueue_email(
     member_id: Option<u64>,
     now: DateTime<Utc>,
 ) -> AppResult<(u64, bool)> {
-    let message = outbox_message(email, key, kind, team_id, member_id, now)?;
+    let message = outbox_message(email, dkim, key, kind, team_id, member_id, now)?;
     Ok(store.enqueue(&message, now)?)
 }
 
 pub fn outbox_message(
     email: &bots::email::message::OutgoingEmail,
+    dkim: Option<&DkimConfig>,
     key: String,
     kind: OutboxKind,
     team_id: Option<u64>,
     member_id: Option<u64>,
     now: DateTime<Utc>,
 ) -> AppResult<NewOutboxMessage> {
-    let built = bots::email::message::build(email).map_err(|e| AppError::Invalid(e.to_string()))?;
+    let built = bots::email::message::build_signed(email, dkim)
+        .map_err(|e| AppError::Invalid(e.to_string()))?;
     Ok(NewOutboxMessage {
         key,
         kind,

@@ -744,3 +744,75 @@ fn invalid_fields_are_named_in_the_error() {
         "{err}"
     );
 }
+
+/// RFC 6376 "relaxed" body canonicalization.
+fn relaxed_body(body: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(body);
+    let mut lines: Vec<String> = text
+        .split("\r\n")
+        .map(|l| {
+            let collapsed: Vec<&str> = l.split([' ', '\t']).filter(|w| !w.is_empty()).collect();
+            let leading = if l.starts_with([' ', '\t']) && !collapsed.is_empty() {
+                " "
+            } else {
+                ""
+            };
+            format!("{leading}{}", collapsed.join(" "))
+        })
+        .collect();
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    let mut out = lines.join("\r\n").into_bytes();
+    if !out.is_empty() {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+#[test]
+fn dkim_signs_the_headers_and_the_exact_body() {
+    use message::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
+    use sha2::Digest;
+    let key = data_encoding::BASE64.encode(&[7u8; 32]);
+    let key = DkimSigningKey::new(&key, DkimSigningAlgorithm::Ed25519).unwrap();
+    let config = DkimConfig::default_config("donebot".into(), "example.com".into(), key);
+    let built =
+        message::build_signed(&email("Zoë Example <zoe@example.org>"), Some(&config)).unwrap();
+    let parsed = mailparse::parse_mail(&built.raw).unwrap();
+    let sig = parsed
+        .headers
+        .iter()
+        .find(|h| h.get_key_ref().eq_ignore_ascii_case("DKIM-Signature"))
+        .map(|h| h.get_value())
+        .expect("a DKIM-Signature header");
+    let tags: std::collections::HashMap<String, String> = sig
+        .split(';')
+        .filter_map(|t| t.split_once('='))
+        .map(|(k, v)| {
+            (
+                k.trim().to_string(),
+                v.split_whitespace().collect::<String>(),
+            )
+        })
+        .collect();
+    assert_eq!(tags["v"], "1");
+    assert_eq!(tags["a"], "ed25519-sha256");
+    assert_eq!(tags["d"], "example.com");
+    assert_eq!(tags["s"], "donebot");
+    let signed: Vec<String> = tags["h"]
+        .split(':')
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    for h in ["from", "subject", "to", "date"] {
+        assert!(signed.contains(&h.to_string()), "{h} is signed: {signed:?}");
+    }
+    // The body hash covers exactly the body that goes on the wire.
+    let split = built.raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let body_hash = sha2::Sha256::digest(relaxed_body(&built.raw[split..]));
+    assert_eq!(tags["bh"], data_encoding::BASE64.encode(&body_hash));
+    assert!(!tags["b"].is_empty());
+    // Unsigned when no key is configured.
+    let plain = message::build(&email("zoe@example.org")).unwrap();
+    assert!(!String::from_utf8_lossy(&plain.raw).contains("DKIM-Signature"));
+}

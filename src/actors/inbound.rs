@@ -382,6 +382,7 @@ fn command(
     let email = render::confirmation(&ctx, &member, inbound, &said);
     ops::enqueue_email(
         &app.store,
+        app.settings.dkim(),
         &email,
         format!("confirm:{inbound}"),
         OutboxKind::Confirmation,

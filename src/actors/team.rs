@@ -225,6 +225,7 @@ impl TeamActor {
         let email = render::prompt(&ctx, &state.team, member, prompt_id, day, &reply_to);
         let message = ops::outbox_message(
             &email,
+            self.app.settings.dkim(),
             format!("prompt:{}:{day}:email", member.id),
             OutboxKind::Prompt,
             Some(state.team.id),
@@ -302,6 +303,7 @@ impl TeamActor {
         let key = format!("digest:{}:{to}:{}", state.team.id, member.id);
         let (_, created) = ops::enqueue_email(
             &self.app.store,
+            self.app.settings.dkim(),
             &email,
             key,
             OutboxKind::Digest,

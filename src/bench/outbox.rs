@@ -227,6 +227,7 @@ fn enqueue_prompts(app: &App, n: u64) -> anyhow::Result<usize> {
         let email = render::prompt(&ctx, &team, &member, i + 1, day, &reply_to);
         let message = ops::outbox_message(
             &email,
+            None,
             format!("prompt:{}:{day}:email", member.id),
             OutboxKind::Prompt,
             Some(team.id),

@@ -92,8 +92,19 @@ const RESERVED_HEADERS: &[&str] = &[
     "Content-Transfer-Encoding",
 ];
 
+pub use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
+
 /// Encodes `email`. Deterministic except for the multipart boundary.
 pub fn build(email: &OutgoingEmail) -> Result<BuiltEmail, MessageError> {
+    build_signed(email, None)
+}
+
+/// Encodes `email` and, with a DKIM configuration, signs it (a `DKIM-Signature` header over
+/// From, Subject, To and Date, relaxed body canonicalization).
+pub fn build_signed(
+    email: &OutgoingEmail,
+    dkim: Option<&DkimConfig>,
+) -> Result<BuiltEmail, MessageError> {
     let from = mailbox("from", &email.from)?;
     let to = mailbox("to", &email.to)?;
     check_message_id("message_id", &email.message_id)?;
@@ -120,7 +131,7 @@ pub fn build(email: &OutgoingEmail) -> Result<BuiltEmail, MessageError> {
         builder = builder.raw_header(custom_header(name, value)?);
     }
 
-    let message = match &email.html {
+    let mut message = match &email.html {
         // lettre ends a single part with CRLF itself; drop the text's own final line break so
         // the body reads back exactly as given.
         None => builder.singlepart(SinglePart::plain(
@@ -137,6 +148,9 @@ pub fn build(email: &OutgoingEmail) -> Result<BuiltEmail, MessageError> {
         )),
     }
     .map_err(|e| MessageError::Build(e.to_string()))?;
+    if let Some(dkim) = dkim {
+        message.sign(dkim);
+    }
 
     let envelope = message.envelope();
     let envelope_from = envelope.from().map(ToString::to_string).unwrap_or_default();
