@@ -32,10 +32,11 @@ use crate::ops;
 /// A reply token is honoured this long after its prompt went out.
 const TOKEN_LIFETIME_DAYS: i64 = 30;
 
-/// Process one record of the inbound log.
+/// Process one record of the inbound log. The raw message comes along when the caller still holds
+/// it (just accepted), so it is not read back from the log; otherwise it is read from the log.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Process(pub InboundId);
+pub struct Process(pub InboundId, pub Option<Vec<u8>>);
 
 pub struct InboundActor {
     app: App,
@@ -60,7 +61,7 @@ impl Actor for InboundActor {
                     );
                 }
                 for id in ids {
-                    ctx.notify(Process(id));
+                    ctx.notify(Process(id, None));
                 }
             }
             Err(e) => warn!(error = %e, "cannot list pending inbound mail"),
@@ -80,7 +81,8 @@ impl Handler<InboundMail> for InboundActor {
             let store = app.store.clone();
             // Write, then wait for a flush that began after the write (shared with every
             // session accepting at the same time): only then may the sender hear `250`/`200`.
-            let accepted = tokio::task::spawn_blocking(move || {
+            // The raw message comes back out, so processing need not read it from the log again.
+            let (accepted, raw) = tokio::task::spawn_blocking(move || {
                 let written = store.accept_inbound(
                     mail.via,
                     &mail.mail_from,
@@ -89,14 +91,14 @@ impl Handler<InboundMail> for InboundActor {
                     &mail.raw,
                     now,
                 )?;
-                store.commit(written)
+                store.commit(written).map(|a| (a, mail.raw))
             })
             .await
             .map_err(|e| InboundRefused::Transient(format!("storage task failed: {e}")))?
             .map_err(|e| InboundRefused::Transient(e.to_string()))?;
             Metrics::inc(&app.metrics.inbound_accepted);
             if !accepted.duplicate {
-                me.do_send(Process(accepted.id));
+                me.do_send(Process(accepted.id, Some(raw)));
             }
             Ok(InboundAccepted { id: accepted.id })
         })
@@ -106,10 +108,10 @@ impl Handler<InboundMail> for InboundActor {
 impl Handler<Process> for InboundActor {
     type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, Process(id): Process, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, Process(id, raw): Process, _ctx: &mut Context<Self>) -> Self::Result {
         let app = self.app.clone();
         Box::pin(async move {
-            let result = process(&app, id).await;
+            let result = process(&app, id, raw).await;
             let state = match &result {
                 // Recorded dones mark the record themselves, in their own transaction.
                 Ok(Outcome::Recorded) => None,
@@ -185,23 +187,27 @@ impl From<AppError> for Failure {
     }
 }
 
-async fn process(app: &App, id: InboundId) -> Result<Outcome, Failure> {
+async fn process(app: &App, id: InboundId, raw: Option<Vec<u8>>) -> Result<Outcome, Failure> {
     let record = app.store.inbound(id).map_err(AppError::from)?;
-    let raw = app.store.inbound_body(id).map_err(AppError::from)?;
-    let parsed = tokio::task::spawn_blocking(move || bots::email::parse::parse(&raw))
-        .await
-        .map_err(|e| Failure::Retry(format!("parser task failed: {e}")))?
-        .map_err(|e| Failure::Broken(format!("unreadable message: {e}")))?;
+    let raw = match raw {
+        Some(raw) => raw,
+        None => app.store.inbound_body(id).map_err(AppError::from)?,
+    };
+    // Parsing and trimming share one trip to the blocking pool (trimming an automatic reply,
+    // which is then ignored, costs microseconds).
+    let (parsed, text) = tokio::task::spawn_blocking(move || {
+        bots::email::parse::parse(&raw).map(|parsed| {
+            let text = bots::email::trim::trim_reply(&parsed.text);
+            (parsed, text)
+        })
+    })
+    .await
+    .map_err(|e| Failure::Retry(format!("parser task failed: {e}")))?
+    .map_err(|e| Failure::Broken(format!("unreadable message: {e}")))?;
     if let Some(kind) = parsed.auto {
         return handle_auto(app, kind, &parsed, id);
     }
     let (member, prompt) = resolve(app, &record.rcpt_to, &parsed)?;
-    let text = {
-        let t = parsed.text.clone();
-        tokio::task::spawn_blocking(move || bots::email::trim::trim_reply(&t))
-            .await
-            .map_err(|e| Failure::Retry(format!("trimmer task failed: {e}")))?
-    };
     if let Some(outcome) = command(app, &member, &text, id)? {
         return Ok(Outcome::Done(outcome));
     }
