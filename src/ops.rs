@@ -141,6 +141,7 @@ pub fn add_member(
 }
 
 /// Builds an email and puts it in the outbox under an idempotency key.
+#[allow(clippy::too_many_arguments)] // the outbox record's fields, named at each call site
 pub fn enqueue_email(
     store: &Store,
     dkim: Option<&DkimConfig>,

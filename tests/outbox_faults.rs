@@ -294,6 +294,7 @@ async fn every_fault_ends_sent_or_failed_and_nothing_is_lost_or_doubled() {
     for (n, (to, fault, _, _)) in script.iter().enumerate() {
         let (id, new) = donebot::ops::enqueue_email(
             &store,
+            None,
             &email(to, n, *fault),
             format!("fault-test:{n}"),
             OutboxKind::Prompt,
