@@ -18,38 +18,7 @@ LIMIT=${LIMIT:-1800} # seconds, per run
 
 cd "$(dirname "$0")/.."
 
-if ! command -v smtp-sink >/dev/null || ! command -v smtp-source >/dev/null; then
-    echo "installing postfix (for smtp-sink and smtp-source only)" >&2
-    # policy-rc.d 101 keeps the package scripts from starting the Postfix daemon.
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null
-    rm -f /usr/sbin/policy-rc.d
-fi
-[ -x /usr/bin/time ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q time >/dev/null
-
-cargo build --release --quiet --bin donebot
-BIN=target/release/donebot
-
-WORK=$(mktemp -d)
-SINK_PID=
-cleanup() {
-    [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-# smtp-sink refuses to run as root without -u; postfix's own user is the natural one.
-SINK_USER=()
-[ "$(id -u)" = 0 ] && SINK_USER=(-u postfix)
-smtp-sink "${SINK_USER[@]}" -c "127.0.0.1:$PORT" 1000 >"$WORK/sink.log" 2>&1 &
-SINK_PID=$!
-for _ in $(seq 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-    sleep 0.1
-done
-
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+. scripts/lib-postfix-bench.sh
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
 echo "messages $N, concurrency $C, smtp-source message size $SIZE bytes, $RUNS runs each"
