@@ -328,11 +328,20 @@ impl TeamActor {
         now.with_timezone(&ms.tz).date_naive()
     }
 
-    fn record(&self, msg: &RecordReply) -> AppResult<RecordOutcome> {
-        let state = self
-            .state
+    /// The loaded state, or why there is none.
+    fn loaded(&self) -> AppResult<&Loaded> {
+        self.state
             .as_ref()
-            .ok_or_else(|| AppError::Unavailable(format!("team {} is not loaded", self.team_id)))?;
+            .ok_or_else(|| AppError::Unavailable(format!("team {} is not loaded", self.team_id)))
+    }
+
+    /// What a request gets when its handler panicked (the actor restarts; the caller may retry).
+    fn failed<T>() -> AppResult<T> {
+        Err(AppError::Unavailable("the team actor failed; retry".into()))
+    }
+
+    fn record(&self, msg: &RecordReply) -> AppResult<RecordOutcome> {
+        let state = self.loaded()?;
         if !state.members.iter().any(|m| m.member.id == msg.member) {
             return Err(AppError::NotFound(format!(
                 "member {} in team {}",
@@ -427,11 +436,8 @@ impl Handler<Reload> for TeamActor {
 impl Handler<SendPromptsNow> for TeamActor {
     type Result = AppResult<usize>;
     fn handle(&mut self, msg: SendPromptsNow, ctx: &mut Context<Self>) -> AppResult<usize> {
-        let unavailable = Err(AppError::Unavailable("the team actor failed; retry".into()));
-        let result = self.guarded(ctx, unavailable, |this| {
-            let state = this.state.as_ref().ok_or_else(|| {
-                AppError::Unavailable(format!("team {} is not loaded", this.team_id))
-            })?;
+        let result = self.guarded(ctx, Self::failed(), |this| {
+            let state = this.loaded()?;
             let now = this.app.now();
             let mut sent = 0;
             for ms in &state.members {
@@ -450,11 +456,8 @@ impl Handler<SendPromptsNow> for TeamActor {
 impl Handler<SendDigestNow> for TeamActor {
     type Result = AppResult<usize>;
     fn handle(&mut self, msg: SendDigestNow, ctx: &mut Context<Self>) -> AppResult<usize> {
-        let unavailable = Err(AppError::Unavailable("the team actor failed; retry".into()));
-        let result = self.guarded(ctx, unavailable, |this| {
-            let state = this.state.as_ref().ok_or_else(|| {
-                AppError::Unavailable(format!("team {} is not loaded", this.team_id))
-            })?;
+        let result = self.guarded(ctx, Self::failed(), |this| {
+            let state = this.loaded()?;
             let now = this.app.now();
             let mut sent = 0;
             for ms in &state.members {
@@ -490,8 +493,7 @@ impl Handler<SendDigestNow> for TeamActor {
 impl Handler<RecordReply> for TeamActor {
     type Result = AppResult<RecordOutcome>;
     fn handle(&mut self, msg: RecordReply, ctx: &mut Context<Self>) -> AppResult<RecordOutcome> {
-        let unavailable = Err(AppError::Unavailable("the team actor failed; retry".into()));
-        self.guarded(ctx, unavailable, |this| this.record(&msg))
+        self.guarded(ctx, Self::failed(), |this| this.record(&msg))
     }
 }
 

@@ -84,10 +84,7 @@ impl Report {
                 rate(self.messages, self.accepted)
             ),
             format!("dones recorded: {}", self.dones),
-            match self.peak_rss_kib {
-                Some(k) => format!("peak RSS (VmHWM): {:.1} MiB", k as f64 / 1024.0),
-                None => "peak RSS (VmHWM): unknown".to_owned(),
-            },
+            super::rss_line(self.peak_rss_kib),
             format!(
                 "inbound: {} messages in {:.2} s = {:.0} messages/s",
                 self.messages,

@@ -18,6 +18,14 @@ pub fn peak_rss_kib() -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// The report line for a peak RSS read by [`peak_rss_kib`].
+pub(crate) fn rss_line(peak_rss_kib: Option<u64>) -> String {
+    match peak_rss_kib {
+        Some(k) => format!("peak RSS (VmHWM): {:.1} MiB", k as f64 / 1024.0),
+        None => "peak RSS (VmHWM): unknown".to_owned(),
+    }
+}
+
 /// A fresh directory under the system's temporary directory for one benchmark run.
 pub(crate) fn temp_dir(kind: &str) -> anyhow::Result<std::path::PathBuf> {
     use anyhow::Context as _;

@@ -76,10 +76,7 @@ impl Report {
                 "states: sent {} failed {} deferred {} queued {} sending {}",
                 c.sent, c.failed, c.deferred, c.queued, c.sending
             ),
-            match self.peak_rss_kib {
-                Some(k) => format!("peak RSS (VmHWM): {:.1} MiB", k as f64 / 1024.0),
-                None => "peak RSS (VmHWM): unknown".to_owned(),
-            },
+            super::rss_line(self.peak_rss_kib),
             format!(
                 "outbox: {} messages in {:.2} s = {:.0} messages/s",
                 self.messages,
@@ -97,23 +94,13 @@ pub fn run(opts: Options) -> anyhow::Result<Report> {
     }
     let (dir, temporary) = match &opts.data {
         Some(d) => (d.clone(), false),
-        None => (temp_dir()?, true),
+        None => (super::temp_dir("outbox")?, true),
     };
     let result = actix_rt::System::new().block_on(run_in(&opts, &dir));
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
     result
-}
-
-fn temp_dir() -> anyhow::Result<PathBuf> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("donebot-bench-{}-{nanos}", std::process::id()));
-    std::fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir)
 }
 
 fn settings(opts: &Options, dir: &Path) -> anyhow::Result<Settings> {
