@@ -169,6 +169,7 @@ async fn register_webhook(shared: &Shared, url: url::Url, secret: String) {
                 }
             },
         };
+        // A real delay: setWebhook failed transiently; Telegram asks us to wait before trying again.
         tokio::time::sleep(wait).await;
     }
 }

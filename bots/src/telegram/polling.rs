@@ -45,6 +45,7 @@ pub(crate) async fn poll(shared: Arc<Shared>) {
                         deliverer.backoff(failures)
                     }
                 };
+                // A real delay: Telegram asked for it (429) or is failing; hammering it helps nobody.
                 tokio::time::sleep(wait).await;
                 continue;
             }
@@ -60,6 +61,7 @@ pub(crate) async fn poll(shared: Arc<Shared>) {
                 Delivery::Deferred(why) => {
                     failures += 1;
                     tracing::warn!(update_id = update.id.0, %why, failures, "telegram update deferred");
+                    // A real delay: the app is busy; give it time before the update is offered again.
                     tokio::time::sleep(deliverer.backoff(failures)).await;
                     break;
                 }

@@ -192,6 +192,7 @@ impl Deliverer {
                         )));
                     }
                     tracing::debug!(chat_id = chat_key, attempt, %why, "telegram send failed, retrying");
+                    // A real delay: backoff before retrying a transient failure of the Bot API.
                     tokio::time::sleep(self.backoff(attempt)).await;
                     attempt += 1;
                 }
@@ -238,6 +239,7 @@ impl Deliverer {
                     .max()
             };
             match closed_until {
+                // A real delay: Telegram told us (429 retry_after) not to send to this chat until then.
                 Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
                 _ => break,
             }
@@ -249,6 +251,7 @@ impl Deliverer {
                 gates.next_slot = slot + Duration::from_secs(1) / per_second.max(1);
                 slot
             };
+            // A real delay: pacing to Telegram's documented ~30 messages/s.
             tokio::time::sleep_until(slot).await;
         }
     }
