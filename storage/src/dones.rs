@@ -111,61 +111,109 @@ impl Store {
             .collect();
         let encoded: Vec<Vec<u8>> = dones.iter().map(encode).collect::<StorageResult<_>>()?;
         let rkey = reply_key(source);
-        let outcome = (
-            &self.t.dones,
-            &self.t.dones_by_team_day,
-            &self.t.dones_by_member,
-            &self.t.reply_keys,
-            &self.t.inbound,
-            &self.t.inbound_pending,
-            &self.t.counters,
-        )
-            .transaction(
-                |(dones_t, by_day, by_member, reply_keys, inbound, pending, counters)| -> TxResult<RecordOutcome> {
-                    let previous = rkey.as_ref().map(|k| reply_keys.get(k.as_slice())).transpose()?.flatten();
-                    let previous = match (previous, replace) {
-                        (Some(prev), true) => {
-                            let prev: Vec<DoneId> = decode("reply_keys", &prev).or_else(abort)?;
-                            for id in prev {
-                                if let Some(old) = dones_t.get(id_key(id))? {
-                                    let mut d: Done = decode("dones", &old).or_else(abort)?;
-                                    d.deleted = true;
-                                    d.edited_at = Some(now);
-                                    dones_t.insert(&id_key(id), encode(&d).or_else(abort)?)?;
+        let change_seq = self.next_id()?;
+        let (outcome, logged) =
+            (
+                &self.t.dones,
+                &self.t.dones_by_team_day,
+                &self.t.dones_by_member,
+                &self.t.reply_keys,
+                &self.t.inbound,
+                &self.t.inbound_pending,
+                &self.t.counters,
+                &self.t.search_changes,
+            )
+                .transaction(
+                    |(
+                        dones_t,
+                        by_day,
+                        by_member,
+                        reply_keys,
+                        inbound,
+                        pending,
+                        counters,
+                        changes,
+                    )|
+                     -> TxResult<(RecordOutcome, bool)> {
+                        // Every done this transaction writes, for the search index's change log.
+                        let mut changed: Vec<DoneId> = Vec::new();
+                        let previous = rkey
+                            .as_ref()
+                            .map(|k| reply_keys.get(k.as_slice()))
+                            .transpose()?
+                            .flatten();
+                        let previous = match (previous, replace) {
+                            (Some(prev), true) => {
+                                let prev: Vec<DoneId> =
+                                    decode("reply_keys", &prev).or_else(abort)?;
+                                changed.extend(&prev);
+                                for id in prev {
+                                    if let Some(old) = dones_t.get(id_key(id))? {
+                                        let mut d: Done = decode("dones", &old).or_else(abort)?;
+                                        d.deleted = true;
+                                        d.edited_at = Some(now);
+                                        dones_t.insert(&id_key(id), encode(&d).or_else(abort)?)?;
+                                    }
                                 }
+                                None
                             }
-                            None
-                        }
-                        (p, _) => p,
-                    };
-                    let outcome = match previous {
-                        Some(prev) => {
-                            let prev: Vec<DoneId> = decode("reply_keys", &prev).or_else(abort)?;
-                            RecordOutcome::Duplicate(prev)
-                        }
-                        None => {
-                            for (d, bytes) in dones.iter().zip(&encoded) {
-                                dones_t.insert(&id_key(d.id), bytes.as_slice())?;
-                                by_day.insert(team_day_key(team, day, d.id), &[])?;
-                                by_member.insert(key(&[&id_key(member), &id_key(d.id)]), &[])?;
-                            }
-                            if let Some(k) = &rkey {
-                                reply_keys.insert(k.as_slice(), encode(&ids).or_else(abort)?)?;
-                            }
-                            crate::outbox::counter_add(counters, "dones.recorded", ids.len() as i64)?;
-                            RecordOutcome::Recorded(ids.clone())
-                        }
-                    };
-                    if let Some(inbound_id) = source.inbound_id {
-                        let note = match &outcome {
-                            RecordOutcome::Recorded(ids) => format!("recorded {} dones", ids.len()),
-                            RecordOutcome::Duplicate(_) => "duplicate of an earlier message".into(),
+                            (p, _) => p,
                         };
-                        crate::inbound::set_state_tx(inbound, pending, inbound_id, InboundState::Processed { at: now, outcome: note })?;
-                    }
-                    Ok(outcome)
-                },
-            )?;
+                        let outcome = match previous {
+                            Some(prev) => {
+                                let prev: Vec<DoneId> =
+                                    decode("reply_keys", &prev).or_else(abort)?;
+                                RecordOutcome::Duplicate(prev)
+                            }
+                            None => {
+                                for (d, bytes) in dones.iter().zip(&encoded) {
+                                    dones_t.insert(&id_key(d.id), bytes.as_slice())?;
+                                    by_day.insert(team_day_key(team, day, d.id), &[])?;
+                                    by_member
+                                        .insert(key(&[&id_key(member), &id_key(d.id)]), &[])?;
+                                }
+                                if let Some(k) = &rkey {
+                                    reply_keys
+                                        .insert(k.as_slice(), encode(&ids).or_else(abort)?)?;
+                                }
+                                crate::outbox::counter_add(
+                                    counters,
+                                    "dones.recorded",
+                                    ids.len() as i64,
+                                )?;
+                                changed.extend(&ids);
+                                RecordOutcome::Recorded(ids.clone())
+                            }
+                        };
+                        if let Some(inbound_id) = source.inbound_id {
+                            let note = match &outcome {
+                                RecordOutcome::Recorded(ids) => {
+                                    format!("recorded {} dones", ids.len())
+                                }
+                                RecordOutcome::Duplicate(_) => {
+                                    "duplicate of an earlier message".into()
+                                }
+                            };
+                            crate::inbound::set_state_tx(
+                                inbound,
+                                pending,
+                                inbound_id,
+                                InboundState::Processed {
+                                    at: now,
+                                    outcome: note,
+                                },
+                            )?;
+                        }
+                        let logged = !changed.is_empty();
+                        if logged {
+                            crate::search::log_change(changes, change_seq, now, &changed)?;
+                        }
+                        Ok((outcome, logged))
+                    },
+                )?;
+        if logged {
+            self.search_changed(change_seq);
+        }
         Ok(outcome)
     }
 
@@ -221,22 +269,28 @@ impl Store {
         change: impl Fn(&mut Done),
     ) -> StorageResult<Done> {
         let _w = self.write_gate();
-        Ok(self.t.dones.transaction(|dones| -> TxResult<Done> {
-            let Some(old) = dones.get(id_key(id))? else {
-                return abort(StorageError::NotFound(format!("done {id}")));
-            };
-            let mut d: Done = decode("dones", &old).or_else(abort)?;
-            let before = (d.id, d.team_id, d.member_id, d.day);
-            change(&mut d);
-            if (d.id, d.team_id, d.member_id, d.day) != before {
-                return abort(StorageError::Conflict(
-                    "a done's id, team, member and day cannot change".into(),
-                ));
-            }
-            d.edited_at = Some(now);
-            dones.insert(&id_key(id), encode(&d).or_else(abort)?)?;
-            Ok(d)
-        })?)
+        let change_seq = self.next_id()?;
+        let done = (&self.t.dones, &self.t.search_changes).transaction(
+            |(dones, changes)| -> TxResult<Done> {
+                let Some(old) = dones.get(id_key(id))? else {
+                    return abort(StorageError::NotFound(format!("done {id}")));
+                };
+                let mut d: Done = decode("dones", &old).or_else(abort)?;
+                let before = (d.id, d.team_id, d.member_id, d.day);
+                change(&mut d);
+                if (d.id, d.team_id, d.member_id, d.day) != before {
+                    return abort(StorageError::Conflict(
+                        "a done's id, team, member and day cannot change".into(),
+                    ));
+                }
+                d.edited_at = Some(now);
+                dones.insert(&id_key(id), encode(&d).or_else(abort)?)?;
+                crate::search::log_change(changes, change_seq, now, &[id])?;
+                Ok(d)
+            },
+        )?;
+        self.search_changed(change_seq);
+        Ok(done)
     }
 
     /// A named counter (`dones.recorded`, `prompts.created`, `outbox.sent`, …).

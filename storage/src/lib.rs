@@ -23,6 +23,10 @@
 //!   send slot is reused only after a flush that covers the outcome of its previous message, so a
 //!   crash re-sends at most `[outbox] concurrency` messages (proved by `tests/outbox_crash.rs`).
 //!
+//! The full-text search index of dones ([`search`], tantivy, in `DATA/search`) is derived from the
+//! database: every write of a done also appends to a change log in the same transaction, and an
+//! indexer thread started with [`Store::start_search`] folds that log into the index.
+//!
 //! This crate knows nothing of chat, email or schedules: it stores what it is given.
 
 mod backup;
@@ -36,11 +40,12 @@ mod members;
 pub mod model;
 mod outbox;
 mod prompts;
+pub mod search;
 mod teams;
 mod tokens;
 pub mod trees;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{RwLock, RwLockReadGuard};
 
 pub use backup::{backup_to, restore_from};
@@ -50,6 +55,7 @@ pub use error::{StorageError, StorageResult};
 pub use links::Linked;
 pub use model::*;
 pub use outbox::{NewOutboxMessage, OutboxCounts};
+pub use search::{Search, SearchError, SearchHit, SearchQuery, SearchResults};
 
 /// The database of one data directory. Cheap to clone; every clone is the same database.
 #[derive(Clone)]
@@ -62,6 +68,10 @@ pub struct Store {
     id_floor: u64,
     /// Flushes shared by the writes that must be durable before they are acknowledged.
     commit: std::sync::Arc<commit::GroupCommit>,
+    /// The data directory (`None` for a temporary database): the search index lives in it.
+    dir: Option<PathBuf>,
+    /// Tells the search indexer that the change log grew (see [`search`]).
+    changes: std::sync::Arc<search::ChangeSignal>,
 }
 
 impl Store {
@@ -78,25 +88,28 @@ impl Store {
             .flush_every_ms(Some(500))
             .open()
             .map_err(|e| StorageError::from_open(e, dir))?;
-        Self::from_db(db)
+        Self::from_db(db, Some(dir.to_path_buf()))
     }
 
     /// A throwaway in-memory database, for tests and benchmarks.
     pub fn temporary() -> StorageResult<Store> {
         let db = sled::Config::new().temporary(true).open()?;
-        Self::from_db(db)
+        Self::from_db(db, None)
     }
 
-    fn from_db(db: sled::Db) -> StorageResult<Store> {
+    fn from_db(db: sled::Db, dir: Option<PathBuf>) -> StorageResult<Store> {
         let t = trees::Trees::open(&db)?;
         codec::check_schema(&t.meta)?;
         let id_floor = codec::id_floor(&t.meta)?;
+        let changes = std::sync::Arc::new(search::ChangeSignal::new(&t.search_changes)?);
         Ok(Store {
             db,
             t,
             id_floor,
             gate: std::sync::Arc::new(RwLock::new(())),
             commit: std::sync::Arc::default(),
+            dir,
+            changes,
         })
     }
 

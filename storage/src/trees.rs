@@ -58,6 +58,10 @@ pub struct Trees {
     pub link_codes: sled::Tree,
     /// platform ‖ 0 ‖ platform user/chat id → member id.
     pub members_by_identity: sled::Tree,
+    /// The search index's change log: sequence → unix millis ‖ done ids. Appended in the same
+    /// transaction as every write of a done, removed once the index has committed it (see
+    /// [`crate::search`]).
+    pub search_changes: sled::Tree,
 }
 
 pub(crate) const NAMES: &[&str] = &[
@@ -88,6 +92,7 @@ pub(crate) const NAMES: &[&str] = &[
     "counters",
     "link_codes",
     "members_by_identity",
+    "search_changes",
 ];
 
 impl Trees {
@@ -121,6 +126,7 @@ impl Trees {
             counters: t("counters")?,
             link_codes: t("link_codes")?,
             members_by_identity: t("members_by_identity")?,
+            search_changes: t("search_changes")?,
         })
     }
 }
