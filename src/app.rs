@@ -1,5 +1,5 @@
-//! The running application's shared context: storage, settings, clock, signer, metrics, the event
-//! stream, and the addresses of the actors. Cheap to clone (an `Arc`).
+//! The running application's shared context: storage and its search index, settings, clock,
+//! signer, metrics, the event stream, and the addresses of the actors. Cheap to clone (an `Arc`).
 //!
 //! Operations that only touch storage (creating a team, adding a member) live in [`crate::ops`] so
 //! the CLI can run them on a stopped server; the methods here add what a running server must do
@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use actix::Addr;
 use bots::telegram::TelegramChannel;
 use chrono::NaiveDate;
-use storage::{Member, Store, Team, TeamId};
+use storage::{Member, Search, Store, Team, TeamId};
 use tokio::sync::broadcast;
 
 use crate::actors::outbox::{OutboxActor, Wake};
@@ -29,6 +29,8 @@ pub struct App(Arc<Inner>);
 
 pub struct Inner {
     pub store: Store,
+    /// Full-text search of dones; its indexer thread runs for as long as the app.
+    pub search: Search,
     pub settings: Settings,
     pub clock: Arc<dyn Clock>,
     pub signer: Signer,
@@ -49,8 +51,12 @@ impl std::ops::Deref for App {
 impl App {
     pub fn new(store: Store, settings: Settings, clock: Arc<dyn Clock>) -> AppResult<App> {
         let signer = ops::signer(&store)?;
+        let search = store
+            .start_search()
+            .map_err(|e| AppError::Unavailable(format!("cannot start the search index: {e}")))?;
         Ok(App(Arc::new(Inner {
             store,
+            search,
             settings,
             clock,
             signer,

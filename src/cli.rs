@@ -50,6 +50,24 @@ pub enum Command {
     /// Members.
     #[command(subcommand)]
     Member(MemberCmd),
+    /// Search a team's dones, newest first: one line per done (id, date, member id, kind, text).
+    Search {
+        team: String,
+        /// Words, all of which must match; also "a phrase", -word, a OR b, tag:x, kind:goal.
+        #[arg(allow_hyphen_values = true)]
+        query: Vec<String>,
+        /// A member's id or email address.
+        #[arg(long)]
+        member: Option<String>,
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: Option<NaiveDate>,
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        to: Option<NaiveDate>,
+        #[arg(long)]
+        tag: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// Print what a person wrote in an email (quotes and signatures removed).
     Trim {
         /// A raw email or plain text; `-` or nothing for standard input.
@@ -366,6 +384,67 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             println!("member {id} {email}");
             Ok(())
         }
+        Command::Search {
+            team,
+            query,
+            member,
+            from,
+            to,
+            tag,
+            limit,
+        } => {
+            let s = settings()?;
+            let words = query.join(" ");
+            let (total, rows) = with_store(
+                &s,
+                |store| {
+                    search_local(
+                        store,
+                        &team,
+                        &words,
+                        member.as_deref(),
+                        from,
+                        to,
+                        tag.as_deref(),
+                        limit,
+                    )
+                },
+                |api| {
+                    let mut params = vec![("q", words.clone()), ("limit", limit.to_string())];
+                    params.extend(member.clone().map(|m| ("member", m)));
+                    params.extend(from.map(|d| ("from", d.to_string())));
+                    params.extend(to.map(|d| ("to", d.to_string())));
+                    params.extend(tag.clone().map(|t| ("tag", t)));
+                    let v = api.get(&format!(
+                        "/api/v1/teams/{team}/search?{}",
+                        serde_urlencoded::to_string(&params)?
+                    ))?;
+                    let rows = v["results"]
+                        .as_array()
+                        .map(|hits| {
+                            hits.iter()
+                                .map(|h| {
+                                    format!(
+                                        "{}\t{}\t{}\t{}\t{}",
+                                        h["id"],
+                                        h["date"].as_str().unwrap_or_default(),
+                                        h["member_id"],
+                                        h["kind"].as_str().unwrap_or_default(),
+                                        h["text"].as_str().unwrap_or_default()
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    Ok((v["total"].as_u64().unwrap_or_default(), rows))
+                },
+            )?;
+            for row in &rows {
+                println!("{row}");
+            }
+            eprintln!("({} of {total} matching dones)", rows.len());
+            Ok(())
+        }
         Command::Backup { dir } => {
             let s = settings()?;
             let abs = std::path::absolute(&dir).with_context(|| format!("{}", dir.display()))?;
@@ -616,6 +695,64 @@ fn with_store<T>(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// `donebot search` on a stopped server's data directory: the index catches up with the change
+/// log (or is rebuilt) first, then answers.
+#[allow(clippy::too_many_arguments)]
+fn search_local(
+    store: &Store,
+    team: &str,
+    words: &str,
+    member: Option<&str>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    tag: Option<&str>,
+    limit: usize,
+) -> Result<(u64, Vec<String>), Failure> {
+    let team = store.find_team(team).map_err(AppError::from)?;
+    let member = member
+        .map(|m| find_member(store, team.id, m).map(|m| m.id))
+        .transpose()?;
+    if !(1..=storage::search::MAX_LIMIT).contains(&limit) {
+        return Err(invalid(format!(
+            "--limit must be between 1 and {}",
+            storage::search::MAX_LIMIT
+        )));
+    }
+    let search = store.start_search()?;
+    if !search.wait_caught_up(std::time::Duration::from_secs(600))? {
+        return Err(anyhow!("the search index did not catch up in 10 minutes").into());
+    }
+    let query = storage::SearchQuery {
+        member,
+        from,
+        to,
+        tag: tag.map(str::to_string),
+        limit,
+        ..storage::SearchQuery::team(team.id).words(words)
+    };
+    let found = search.query(&query).map_err(|e| match e {
+        storage::SearchError::InvalidQuery(msg) => invalid(msg),
+        other => other.into(),
+    })?;
+    search.stop();
+    let rows = found
+        .hits
+        .iter()
+        .map(|h| {
+            let d = &h.done;
+            format!(
+                "{}\t{}\t{}\t{}\t{}",
+                d.id,
+                d.day,
+                d.member_id,
+                d.kind.as_str(),
+                d.text
+            )
+        })
+        .collect();
+    Ok((found.total as u64, rows))
 }
 
 /// A member of `team` by id or email address.

@@ -190,6 +190,9 @@ impl Server {
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
         }
+        // The indexer folds in what is left of its change log, commits and lets go of the index.
+        let search = self.app.search.clone();
+        let _ = tokio::task::spawn_blocking(move || search.stop()).await;
         if let Err(e) = self.app.store.flush_async().await {
             warn!(error = %e, "final flush failed");
         }

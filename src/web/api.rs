@@ -29,6 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/teams/{team}/dones/{done}", web::patch().to(edit_done))
         .route("/teams/{team}/dones/{done}", web::delete().to(delete_done))
         .route("/teams/{team}/export", web::get().to(export))
+        .route("/teams/{team}/search", web::get().to(search))
         .route("/tokens", web::post().to(create_token))
         .route("/backups", web::post().to(backup));
 }
@@ -418,6 +419,105 @@ async fn delete_done(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct SearchParams {
+    #[serde(default)]
+    q: String,
+    /// A member's id or email address.
+    member: Option<String>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    tag: Option<String>,
+    kind: Option<String>,
+    limit: Option<usize>,
+    #[serde(default)]
+    offset: usize,
+}
+
+#[derive(Serialize)]
+struct SearchHitView {
+    #[serde(flatten)]
+    done: DoneView,
+    /// The text with the matched words in `<b>…</b>`, HTML-escaped (absent without `q`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snippet: Option<String>,
+}
+
+/// Full-text search of a team's dones, newest first; a done is findable within a second of
+/// being recorded.
+async fn search(
+    _: Admin,
+    app: web::Data<App>,
+    team: web::Path<String>,
+    p: web::Query<SearchParams>,
+) -> ApiResult<HttpResponse> {
+    let p = p.into_inner();
+    let team = app.store.find_team(&team)?;
+    let member = match p.member.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(m) => Some(match m.parse::<u64>() {
+            Ok(id) => id,
+            Err(_) => app
+                .store
+                .members_by_email(m)?
+                .into_iter()
+                .find(|x| x.team_id == team.id)
+                .map(|x| x.id)
+                .ok_or_else(|| AppError::NotFound(format!("member {m} in team {}", team.name)))?,
+        }),
+    };
+    let kind = match p.kind.as_deref() {
+        None | Some("") => None,
+        Some("done") => Some(storage::DoneKind::Done),
+        Some("goal") => Some(storage::DoneKind::Goal),
+        Some("blocker") => Some(storage::DoneKind::Blocker),
+        Some(other) => {
+            return Err(AppError::Invalid(format!(
+                "unknown kind {other:?} (expected done, goal or blocker)"
+            ))
+            .into());
+        }
+    };
+    let limit = p.limit.unwrap_or(20);
+    if !(1..=storage::search::MAX_LIMIT).contains(&limit) {
+        return Err(AppError::Invalid(format!(
+            "limit must be between 1 and {}",
+            storage::search::MAX_LIMIT
+        ))
+        .into());
+    }
+    let query = storage::SearchQuery {
+        team: team.id,
+        words: p.q,
+        member,
+        from: p.from,
+        to: p.to,
+        tag: p.tag.filter(|t| !t.trim().is_empty()),
+        kind,
+        limit,
+        offset: p.offset,
+    };
+    let engine = app.search.clone();
+    let found = web::block(move || engine.query(&query))
+        .await
+        .map_err(|e| AppError::Unavailable(e.to_string()))?
+        .map_err(|e| match e {
+            storage::SearchError::InvalidQuery(msg) => AppError::Invalid(msg),
+            storage::SearchError::Storage(e) => AppError::from(e),
+            other => AppError::Unavailable(other.to_string()),
+        })?;
+    let results: Vec<SearchHitView> = found
+        .hits
+        .into_iter()
+        .map(|h| SearchHitView {
+            done: h.done.into(),
+            snippet: h.snippet,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "total": found.total, "results": results })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ExportQuery {
     format: Option<String>,
     from: Option<NaiveDate>,
@@ -599,6 +699,14 @@ pub async fn metrics(app: web::Data<App>) -> ApiResult<HttpResponse> {
             "donebot_dones_total",
             "Dones recorded (all time)",
             app.store.counter("dones.recorded")? as f64,
+        ),
+        (
+            "donebot_search_lag_seconds",
+            "Age of the oldest done change not yet searchable (0: the index is up to date)",
+            app.store
+                .search_backlog_since()?
+                .map(|t| (app.now() - t).num_milliseconds().max(0) as f64 / 1000.0)
+                .unwrap_or(0.0),
         ),
     ]);
     Ok(HttpResponse::Ok()
