@@ -19,9 +19,11 @@
 //! - state that can be re-derived is not flushed on its own: dones recorded from an inbound message
 //!   are re-derived from the inbound log (idempotently) if lost, and outbox transitions are recovered
 //!   on start-up ([`Store::recover_outbox`]).
-//! - the outbox's `sent` marks are group-committed by its caller (the outbox actor in the app): a
-//!   send slot is reused only after a flush that covers the outcome of its previous message, so a
-//!   crash re-sends at most `[outbox] concurrency` messages (proved by `tests/outbox_crash.rs`).
+//! - the outbox's transitions are group-committed by its caller (the outbox actor in the app): a
+//!   batch of claims is flushed before any of them is handed to the transport, and a batch of
+//!   outcomes (`sent`, …) is written in one transaction and flushed while further sends go on.
+//!   Sends in flight plus outcomes not yet durable never exceed twice `[outbox] concurrency`, so
+//!   a crash re-sends at most that many messages (proved by `tests/outbox_crash.rs`).
 //!
 //! The full-text search index of dones ([`search`], tantivy, in `DATA/search`) is derived from the
 //! database: every write of a done also appends to a change log in the same transaction, and an
@@ -54,8 +56,16 @@ pub use dones::{NewDone, RecordOutcome};
 pub use error::{StorageError, StorageResult};
 pub use links::Linked;
 pub use model::*;
-pub use outbox::{NewOutboxMessage, OutboxCounts};
+pub use outbox::{MAX_BATCH, NewOutboxMessage, OutboxCounts, SendOutcome};
+pub use prompts::NewPrompt;
 pub use search::{Search, SearchError, SearchHit, SearchQuery, SearchResults};
+
+/// Bytes of sled's page cache. sled's default (1 GiB) kept the whole outbox of a million prompts
+/// in memory (920 MiB peak) and made every write slower (larger LRU, more allocator work: a
+/// 100,000-prompt `donebot bench outbox` used 37 s of CPU with it, 27 s with 64 MiB, see
+/// docs/bench-outbox.md). What donebot reads back is recent (due messages, today's dones), so a
+/// small cache loses little.
+const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
 
 /// The database of one data directory. Cheap to clone; every clone is the same database.
 #[derive(Clone)]
@@ -86,6 +96,7 @@ impl Store {
         let db = sled::Config::new()
             .path(dir.join("db"))
             .flush_every_ms(Some(500))
+            .cache_capacity(CACHE_CAPACITY)
             .open()
             .map_err(|e| StorageError::from_open(e, dir))?;
         Self::from_db(db, Some(dir.to_path_buf()))

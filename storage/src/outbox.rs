@@ -171,6 +171,61 @@ macro_rules! outbox_tx {
     };
 }
 
+/// How a send ended, as recorded by [`Store::record_outcomes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Accepted by the next hop, with its reply.
+    Sent { reply: String },
+    /// A transient failure: queued again for `retry_at`.
+    Deferred {
+        retry_at: DateTime<Utc>,
+        reply: String,
+    },
+    /// A permanent failure, or transient ones for too long.
+    Failed { reply: String },
+}
+
+impl SendOutcome {
+    fn apply(&self, m: &mut OutboxMessage, at: DateTime<Utc>) {
+        m.state = match self {
+            SendOutcome::Sent { reply } => OutboxState::Sent {
+                at,
+                reply: reply.clone(),
+            },
+            SendOutcome::Deferred { retry_at, reply } => {
+                m.due_at = *retry_at;
+                OutboxState::Deferred {
+                    reply: reply.clone(),
+                }
+            }
+            SendOutcome::Failed { reply } => OutboxState::Failed {
+                at,
+                reply: reply.clone(),
+            },
+        };
+    }
+}
+
+/// `queued`/`deferred` → `sending`, counting the attempt; anything else is not due.
+fn claim(m: &mut OutboxMessage, now: DateTime<Utc>) -> Result<(), StorageError> {
+    match m.state {
+        OutboxState::Queued | OutboxState::Deferred { .. } => {
+            m.state = OutboxState::Sending { since: now };
+            m.attempts += 1;
+            Ok(())
+        }
+        _ => Err(StorageError::Conflict(format!(
+            "outbox message {} is {}, not due",
+            m.id,
+            m.state.as_str()
+        ))),
+    }
+}
+
+/// Upper bound on the messages written by one transaction of the batch operations, so that a
+/// huge batch neither holds sled's transaction lock for long nor builds an unbounded write set.
+pub const MAX_BATCH: usize = 1024;
+
 impl Store {
     /// Enqueues a message unless its key was enqueued before. Returns its id and whether it is new.
     pub fn enqueue(
@@ -183,8 +238,35 @@ impl Store {
         Ok(outbox_tx!(self, |tx| tx.enqueue(id, m, now))?)
     }
 
-    /// Claims up to `limit` messages due at `now`: each moves to `sending` before it is returned
-    /// with its body. The caller must report each one with `mark_sent`/`mark_deferred`/`mark_failed`.
+    /// Enqueues many messages, each unless its key was enqueued before (also earlier in the same
+    /// batch), in one transaction per [`MAX_BATCH`] messages. Returns, in order, each message's
+    /// id and whether it is new. Each chunk is atomic; a failure leaves later chunks unwritten.
+    pub fn enqueue_many(
+        &self,
+        messages: &[NewOutboxMessage],
+        now: DateTime<Utc>,
+    ) -> StorageResult<Vec<(OutboxId, bool)>> {
+        let _w = self.write_gate();
+        let mut out = Vec::with_capacity(messages.len());
+        for chunk in messages.chunks(MAX_BATCH) {
+            let ids: Vec<OutboxId> = chunk
+                .iter()
+                .map(|_| self.next_id())
+                .collect::<StorageResult<_>>()?;
+            let done = outbox_tx!(self, |tx| {
+                ids.iter()
+                    .zip(chunk)
+                    .map(|(&id, m)| tx.enqueue(id, m, now))
+                    .collect::<TxResult<Vec<_>>>()
+            })?;
+            out.extend(done);
+        }
+        Ok(out)
+    }
+
+    /// Claims up to `limit` messages due at `now`, oldest due first: all of them move to `sending`
+    /// in one transaction before they are returned with their bodies. The caller must report each
+    /// one with [`Store::record_outcomes`] (or `mark_sent`/`mark_deferred`/`mark_failed`).
     pub fn claim_due(
         &self,
         now: DateTime<Utc>,
@@ -192,39 +274,71 @@ impl Store {
     ) -> StorageResult<Vec<(OutboxMessage, Vec<u8>)>> {
         let _w = self.write_gate();
         let end = due_key(now, u64::MAX);
-        let mut claimed = Vec::new();
-        for k in self.t.outbox_due.range(..=end).keys().take(limit) {
-            let id = key_id("outbox_due", &k?)?;
-            let result = outbox_tx!(self, |tx| tx.transition(id, &|m| {
-                match m.state {
-                    OutboxState::Queued | OutboxState::Deferred { .. } => {
-                        m.state = OutboxState::Sending { since: now };
-                        m.attempts += 1;
-                        Ok(())
-                    }
-                    _ => Err(StorageError::Conflict(format!(
-                        "outbox message {} is {}, not due",
-                        m.id,
-                        m.state.as_str()
-                    ))),
-                }
-            }));
-            match result {
-                Ok(m) => {
-                    let body = self.t.outbox_bodies.get(id_key(id))?.ok_or_else(|| {
-                        StorageError::Corrupt {
-                            tree: "outbox_bodies",
-                            reason: format!("message {id} has no body"),
-                        }
-                    })?;
-                    claimed.push((m, body.to_vec()));
-                }
-                // Claimed by someone else between the scan and the transaction.
-                Err(sled::transaction::TransactionError::Abort(StorageError::Conflict(_))) => {}
-                Err(e) => return Err(e.into()),
-            }
+        let ids: Vec<OutboxId> = self
+            .t
+            .outbox_due
+            .range(..=end)
+            .keys()
+            .take(limit.min(MAX_BATCH))
+            .map(|k| key_id("outbox_due", &k?))
+            .collect::<StorageResult<_>>()?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(claimed)
+        let claimed = outbox_tx!(self, |tx| {
+            let mut claimed = Vec::with_capacity(ids.len());
+            for &id in &ids {
+                match tx.transition(id, &|m| claim(m, now)) {
+                    Ok(m) => claimed.push(m),
+                    // Claimed by someone else between the scan and the transaction; `transition`
+                    // wrote nothing for it.
+                    Err(sled::transaction::ConflictableTransactionError::Abort(
+                        StorageError::Conflict(_),
+                    )) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(claimed)
+        })?;
+        claimed
+            .into_iter()
+            .map(|m| {
+                let body = self.t.outbox_bodies.get(id_key(m.id))?.ok_or_else(|| {
+                    StorageError::Corrupt {
+                        tree: "outbox_bodies",
+                        reason: format!("message {} has no body", m.id),
+                    }
+                })?;
+                Ok((m, body.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Records how sends ended, at `at`: each message moves from `sending` to `sent`, `deferred`
+    /// or `failed`, all of them in one transaction (per [`MAX_BATCH`]). Not flushed: the caller
+    /// decides when the outcomes must be durable (see the outbox actor's group commit).
+    pub fn record_outcomes(
+        &self,
+        at: DateTime<Utc>,
+        outcomes: &[(OutboxId, SendOutcome)],
+    ) -> StorageResult<Vec<OutboxMessage>> {
+        let _w = self.write_gate();
+        let mut recorded = Vec::with_capacity(outcomes.len());
+        for chunk in outcomes.chunks(MAX_BATCH) {
+            let done = outbox_tx!(self, |tx| {
+                chunk
+                    .iter()
+                    .map(|(id, outcome)| {
+                        tx.transition(*id, &|m| {
+                            outcome.apply(m, at);
+                            Ok(())
+                        })
+                    })
+                    .collect::<TxResult<Vec<_>>>()
+            })?;
+            recorded.extend(done);
+        }
+        Ok(recorded)
     }
 
     fn finish(
@@ -236,19 +350,26 @@ impl Store {
         Ok(outbox_tx!(self, |tx| tx.transition(id, change))?)
     }
 
+    fn record_one(
+        &self,
+        id: OutboxId,
+        at: DateTime<Utc>,
+        outcome: SendOutcome,
+    ) -> StorageResult<OutboxMessage> {
+        self.finish(id, &|m| {
+            outcome.apply(m, at);
+            Ok(())
+        })
+    }
+
     pub fn mark_sent(
         &self,
         id: OutboxId,
         at: DateTime<Utc>,
         reply: &str,
     ) -> StorageResult<OutboxMessage> {
-        self.finish(id, &|m| {
-            m.state = OutboxState::Sent {
-                at,
-                reply: reply.to_owned(),
-            };
-            Ok(())
-        })
+        let reply = reply.to_owned();
+        self.record_one(id, at, SendOutcome::Sent { reply })
     }
 
     pub fn mark_deferred(
@@ -257,13 +378,8 @@ impl Store {
         retry_at: DateTime<Utc>,
         reply: &str,
     ) -> StorageResult<OutboxMessage> {
-        self.finish(id, &|m| {
-            m.state = OutboxState::Deferred {
-                reply: reply.to_owned(),
-            };
-            m.due_at = retry_at;
-            Ok(())
-        })
+        let reply = reply.to_owned();
+        self.record_one(id, retry_at, SendOutcome::Deferred { retry_at, reply })
     }
 
     pub fn mark_failed(
@@ -272,13 +388,8 @@ impl Store {
         at: DateTime<Utc>,
         reply: &str,
     ) -> StorageResult<OutboxMessage> {
-        self.finish(id, &|m| {
-            m.state = OutboxState::Failed {
-                at,
-                reply: reply.to_owned(),
-            };
-            Ok(())
-        })
+        let reply = reply.to_owned();
+        self.record_one(id, at, SendOutcome::Failed { reply })
     }
 
     /// Operator retry: a failed (or deferred) message is queued again, due now.
@@ -297,6 +408,41 @@ impl Store {
         })
     }
 
+    /// Claimed messages that were never handed to the transport (a draining sender's read-ahead)
+    /// go back to `queued`, due at `now`, and their claim is not counted as an attempt. A message
+    /// that is no longer `sending` is left alone.
+    pub fn return_unsent(&self, ids: &[OutboxId], now: DateTime<Utc>) -> StorageResult<()> {
+        let _w = self.write_gate();
+        for chunk in ids.chunks(MAX_BATCH) {
+            outbox_tx!(self, |tx| {
+                for &id in chunk {
+                    let unclaim = |m: &mut OutboxMessage| match m.state {
+                        OutboxState::Sending { .. } => {
+                            m.state = OutboxState::Queued;
+                            m.due_at = now;
+                            m.attempts = m.attempts.saturating_sub(1);
+                            Ok(())
+                        }
+                        _ => Err(StorageError::Conflict(format!(
+                            "outbox message {} is {}",
+                            m.id,
+                            m.state.as_str()
+                        ))),
+                    };
+                    match tx.transition(id, &unclaim) {
+                        Ok(_)
+                        | Err(sled::transaction::ConflictableTransactionError::Abort(
+                            StorageError::Conflict(_),
+                        )) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
     /// Start-up: messages a crash left in `sending` are queued again, due now. Delivery is
     /// therefore at-least-once; each keeps its Message-ID so a duplicate is recognisable.
     pub fn recover_outbox(&self, now: DateTime<Utc>) -> StorageResult<usize> {
@@ -307,10 +453,16 @@ impl Store {
             .keys()
             .map(|k| key_id("outbox_inflight", &k?))
             .collect::<StorageResult<_>>()?;
-        for &id in &ids {
-            self.finish(id, &|m| {
-                m.state = OutboxState::Queued;
-                m.due_at = now;
+        let _w = self.write_gate();
+        for chunk in ids.chunks(MAX_BATCH) {
+            outbox_tx!(self, |tx| {
+                for &id in chunk {
+                    tx.transition(id, &|m| {
+                        m.state = OutboxState::Queued;
+                        m.due_at = now;
+                        Ok(())
+                    })?;
+                }
                 Ok(())
             })?;
         }
@@ -384,3 +536,6 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

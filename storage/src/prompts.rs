@@ -8,6 +8,23 @@ use crate::error::{StorageError, StorageResult, TxResult, abort};
 use crate::outbox::{NewOutboxMessage, OutboxTx};
 use crate::{Delivery, MemberId, Prompt, PromptId, Store};
 
+/// A prompt to create with the outbox messages that carry it (see [`Store::create_prompts`]).
+#[derive(Debug, Clone)]
+pub struct NewPrompt {
+    pub prompt: Prompt,
+    /// One per email delivery, matched to it by Message-ID.
+    pub messages: Vec<NewOutboxMessage>,
+}
+
+/// A [`NewPrompt`] with its ids given and its record encoded, ready for the transaction.
+struct Pending {
+    prompt: Prompt,
+    md_key: Vec<u8>,
+    bytes: Vec<u8>,
+    outbox_ids: Vec<u64>,
+    messages: Vec<NewOutboxMessage>,
+}
+
 fn member_day_key(member: MemberId, day: NaiveDate) -> Vec<u8> {
     key(&[&id_key(member), &day_bytes(day)])
 }
@@ -23,17 +40,59 @@ impl Store {
     /// is returned with `false`. Each email delivery's `outbox_id` is filled in here, in order.
     pub fn create_prompt(
         &self,
-        mut prompt: Prompt,
+        prompt: Prompt,
         messages: &[NewOutboxMessage],
         now: DateTime<Utc>,
     ) -> StorageResult<(Prompt, bool)> {
+        let batch = [NewPrompt {
+            prompt,
+            messages: messages.to_vec(),
+        }];
+        self.create_prompts(batch, now)?
+            .pop()
+            .ok_or_else(|| StorageError::NotFound("the prompt just created".into()))
+    }
+
+    /// [`Store::create_prompt`] for many prompts (a team's evening, say): one transaction per
+    /// [`MAX_BATCH`](crate::outbox::MAX_BATCH) prompts, each prompt created unless its member
+    /// already has one for that day (also earlier in the same batch). Returns, in order, each
+    /// prompt as stored and whether it is new. Each chunk is atomic.
+    pub fn create_prompts(
+        &self,
+        batch: impl IntoIterator<Item = NewPrompt>,
+        now: DateTime<Utc>,
+    ) -> StorageResult<Vec<(Prompt, bool)>> {
         let _w = self.write_gate();
+        let mut batch = batch.into_iter().peekable();
+        let mut out = Vec::new();
+        while batch.peek().is_some() {
+            let chunk: Vec<Pending> = batch
+                .by_ref()
+                .take(crate::outbox::MAX_BATCH)
+                .map(|p| self.pending(p))
+                .collect::<StorageResult<_>>()?;
+            let existing = self.create_chunk(&chunk, now)?;
+            for (p, existing) in chunk.into_iter().zip(existing) {
+                out.push(match existing {
+                    Some(id) => (self.prompt(id)?, false),
+                    None => (p.prompt, true),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Gives the prompt's messages their outbox ids and encodes it.
+    fn pending(&self, new: NewPrompt) -> StorageResult<Pending> {
+        let NewPrompt {
+            mut prompt,
+            messages,
+        } = new;
         let outbox_ids: Vec<u64> = messages
             .iter()
             .map(|_| self.next_id())
             .collect::<StorageResult<_>>()?;
-        let md_key = member_day_key(prompt.member_id, prompt.day);
-        for (id, m) in outbox_ids.iter().zip(messages) {
+        for (id, m) in outbox_ids.iter().zip(&messages) {
             if let Some(slot) = prompt
                 .deliveries
                 .iter_mut()
@@ -42,8 +101,23 @@ impl Store {
                 slot.outbox_id = Some(*id);
             }
         }
-        let prompt_bytes = encode(&prompt)?;
-        let result = (
+        Ok(Pending {
+            md_key: member_day_key(prompt.member_id, prompt.day),
+            bytes: encode(&prompt)?,
+            prompt,
+            outbox_ids,
+            messages,
+        })
+    }
+
+    /// Writes a chunk in one transaction. Returns, per prompt, the id of the prompt that already
+    /// existed for its member and day (nothing written), or `None` (created).
+    fn create_chunk(
+        &self,
+        chunk: &[Pending],
+        now: DateTime<Utc>,
+    ) -> StorageResult<Vec<Option<PromptId>>> {
+        Ok((
             &self.t.prompts,
             &self.t.prompts_by_member_day,
             &self.t.prompts_by_message_id,
@@ -55,29 +129,34 @@ impl Store {
             &self.t.counters,
         )
             .transaction(
-                |(prompts, by_day, by_mid, outbox, bodies, due, inflight, keys, counters)| -> TxResult<Option<PromptId>> {
-                    if let Some(existing) = by_day.get(md_key.as_slice())? {
-                        return Ok(Some(key_id("prompts_by_member_day", &existing).or_else(abort)?));
-                    }
-                    prompts.insert(&id_key(prompt.id), prompt_bytes.as_slice())?;
-                    by_day.insert(md_key.as_slice(), &id_key(prompt.id))?;
-                    for d in &prompt.deliveries {
-                        if let Some(mid) = &d.message_id {
-                            by_mid.insert(mid.as_bytes(), &id_key(prompt.id))?;
-                        }
-                    }
+                |(prompts, by_day, by_mid, outbox, bodies, due, inflight, keys, counters)| -> TxResult<Vec<Option<PromptId>>> {
                     let tx = OutboxTx { outbox, bodies, due, inflight, keys, counters };
-                    for (id, m) in outbox_ids.iter().zip(messages) {
-                        tx.enqueue(*id, m, now)?;
+                    let mut result = Vec::with_capacity(chunk.len());
+                    let mut created = 0;
+                    for p in chunk {
+                        if let Some(existing) = by_day.get(p.md_key.as_slice())? {
+                            result.push(Some(key_id("prompts_by_member_day", &existing).or_else(abort)?));
+                            continue;
+                        }
+                        prompts.insert(&id_key(p.prompt.id), p.bytes.as_slice())?;
+                        by_day.insert(p.md_key.as_slice(), &id_key(p.prompt.id))?;
+                        for d in &p.prompt.deliveries {
+                            if let Some(mid) = &d.message_id {
+                                by_mid.insert(mid.as_bytes(), &id_key(p.prompt.id))?;
+                            }
+                        }
+                        for (id, m) in p.outbox_ids.iter().zip(&p.messages) {
+                            tx.enqueue(*id, m, now)?;
+                        }
+                        created += 1;
+                        result.push(None);
                     }
-                    crate::outbox::counter_add(counters, "prompts.created", 1)?;
-                    Ok(None)
+                    if created > 0 {
+                        crate::outbox::counter_add(counters, "prompts.created", created)?;
+                    }
+                    Ok(result)
                 },
-            )?;
-        match result {
-            Some(existing) => Ok((self.prompt(existing)?, false)),
-            None => Ok((prompt, true)),
-        }
+            )?)
     }
 
     pub fn prompt(&self, id: PromptId) -> StorageResult<Prompt> {

@@ -1,0 +1,252 @@
+//! The batch operations of the outbox: one transaction per batch, with the same indexes,
+//! counters and idempotency as the one-message operations.
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+
+use crate::{
+    Channel, Delivery, NewOutboxMessage, NewPrompt, OutboxCounts, OutboxKind, OutboxState, Prompt,
+    SendOutcome, Store,
+};
+
+fn t(min: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 9, 18, min, 0).unwrap()
+}
+
+fn mail(key: &str, due: DateTime<Utc>) -> NewOutboxMessage {
+    NewOutboxMessage {
+        key: key.into(),
+        kind: OutboxKind::Prompt,
+        team_id: Some(1),
+        member_id: None,
+        envelope_from: "bot@example.com".into(),
+        envelope_to: vec![format!("{key}@example.org")],
+        message_id: format!("{key}@example.com"),
+        body: format!("Subject: {key}\r\n\r\nhello\r\n").into_bytes(),
+        due_at: due,
+    }
+}
+
+fn counts(s: &Store) -> (u64, u64, u64, u64, u64) {
+    let OutboxCounts {
+        queued,
+        sending,
+        sent,
+        deferred,
+        failed,
+    } = s.outbox_counts().unwrap();
+    (queued, sending, sent, deferred, failed)
+}
+
+#[test]
+fn a_batch_enqueues_each_key_once_even_within_the_batch() {
+    let s = Store::temporary().unwrap();
+    let (a, _) = s.enqueue(&mail("a", t(0)), t(0)).unwrap();
+    let batch = [
+        mail("a", t(0)),
+        mail("b", t(1)),
+        mail("b", t(2)),
+        mail("c", t(0)),
+    ];
+    let got = s.enqueue_many(&batch, t(0)).unwrap();
+    assert_eq!(got[0], (a, false), "enqueued before the batch");
+    assert!(got[1].1 && got[3].1);
+    assert_eq!(got[2], (got[1].0, false), "earlier in the same batch");
+    assert_eq!(counts(&s), (3, 0, 0, 0, 0));
+    // b keeps the due time of its first enqueue.
+    assert_eq!(s.outbox_message(got[1].0).unwrap().due_at, t(1));
+    assert_eq!(s.next_outbox_due().unwrap(), Some(t(0)));
+}
+
+#[test]
+fn a_batch_larger_than_one_transaction_is_written_whole() {
+    let s = Store::temporary().unwrap();
+    let batch: Vec<_> = (0..crate::MAX_BATCH + 3)
+        .map(|i| mail(&format!("m{i}"), t(0)))
+        .collect();
+    let got = s.enqueue_many(&batch, t(0)).unwrap();
+    assert_eq!(got.len(), batch.len());
+    assert!(got.iter().all(|(_, new)| *new));
+    assert_eq!(s.outbox_counts().unwrap().queued, batch.len() as u64);
+}
+
+#[test]
+fn claims_are_due_first_and_outcomes_are_recorded_in_one_batch() {
+    let s = Store::temporary().unwrap();
+    let batch = [
+        mail("late", t(5)),
+        mail("a", t(1)),
+        mail("b", t(2)),
+        mail("c", t(3)),
+    ];
+    let ids: Vec<_> = s
+        .enqueue_many(&batch, t(0))
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let (late, a, b, c) = (ids[0], ids[1], ids[2], ids[3]);
+
+    let claimed = s.claim_due(t(4), 2).unwrap();
+    assert_eq!(
+        claimed.iter().map(|(m, _)| m.id).collect::<Vec<_>>(),
+        [a, b],
+        "oldest due first, at most the limit"
+    );
+    assert_eq!(claimed[0].1, b"Subject: a\r\n\r\nhello\r\n");
+    assert!(
+        claimed
+            .iter()
+            .all(|(m, _)| m.attempts == 1 && m.state == OutboxState::Sending { since: t(4) })
+    );
+    assert_eq!(counts(&s), (2, 2, 0, 0, 0));
+    let rest = s.claim_due(t(4), 10).unwrap();
+    assert_eq!(
+        rest.iter().map(|(m, _)| m.id).collect::<Vec<_>>(),
+        [c],
+        "not yet due and already claimed messages are left"
+    );
+
+    let recorded = s
+        .record_outcomes(
+            t(6),
+            &[
+                (
+                    a,
+                    SendOutcome::Sent {
+                        reply: "250 ok".into(),
+                    },
+                ),
+                (
+                    b,
+                    SendOutcome::Deferred {
+                        retry_at: t(9),
+                        reply: "451 later".into(),
+                    },
+                ),
+                (
+                    c,
+                    SendOutcome::Failed {
+                        reply: "550 no".into(),
+                    },
+                ),
+            ],
+        )
+        .unwrap();
+    assert_eq!(recorded.len(), 3);
+    assert_eq!(
+        s.outbox_message(a).unwrap().state,
+        OutboxState::Sent {
+            at: t(6),
+            reply: "250 ok".into()
+        }
+    );
+    assert_eq!(s.outbox_message(b).unwrap().due_at, t(9));
+    assert_eq!(counts(&s), (1, 0, 1, 1, 1));
+    // The deferred message is due again at its retry time, after `late`.
+    let again = s.claim_due(t(10), 10).unwrap();
+    assert_eq!(
+        again.iter().map(|(m, _)| m.id).collect::<Vec<_>>(),
+        [late, b]
+    );
+    assert_eq!(again[1].0.attempts, 2);
+}
+
+#[test]
+fn unsent_claims_go_back_to_the_queue_without_counting_an_attempt() {
+    let s = Store::temporary().unwrap();
+    let got = s
+        .enqueue_many(&[mail("a", t(0)), mail("b", t(0))], t(0))
+        .unwrap();
+    let (a, b) = (got[0].0, got[1].0);
+    let claimed = s.claim_due(t(1), 10).unwrap();
+    assert_eq!(claimed.len(), 2);
+    s.mark_sent(a, t(2), "250 ok").unwrap();
+    // a is no longer `sending`: left alone.
+    s.return_unsent(&[a, b], t(3)).unwrap();
+    assert!(matches!(
+        s.outbox_message(a).unwrap().state,
+        OutboxState::Sent { .. }
+    ));
+    let back = s.outbox_message(b).unwrap();
+    assert_eq!(
+        (back.state, back.attempts, back.due_at),
+        (OutboxState::Queued, 0, t(3))
+    );
+    assert_eq!(counts(&s), (1, 0, 1, 0, 0));
+}
+
+#[test]
+fn recovery_requeues_every_message_left_sending() {
+    let s = Store::temporary().unwrap();
+    let batch: Vec<_> = (0..5).map(|i| mail(&format!("m{i}"), t(0))).collect();
+    s.enqueue_many(&batch, t(0)).unwrap();
+    assert_eq!(s.claim_due(t(1), 10).unwrap().len(), 5);
+    assert_eq!(s.recover_outbox(t(2)).unwrap(), 5);
+    assert_eq!(counts(&s), (5, 0, 0, 0, 0));
+    assert!(
+        s.claim_due(t(2), 10)
+            .unwrap()
+            .iter()
+            .all(|(m, _)| m.attempts == 2)
+    );
+}
+
+fn new_prompt(s: &Store, member: u64, day: NaiveDate) -> NewPrompt {
+    let id = s.new_prompt_id().unwrap();
+    let message = NewOutboxMessage {
+        member_id: Some(member),
+        ..mail(&format!("prompt:{member}:{day}:email"), t(0))
+    };
+    NewPrompt {
+        prompt: Prompt {
+            id,
+            team_id: 1,
+            member_id: member,
+            day,
+            due_at: t(0),
+            created_at: t(0),
+            deliveries: vec![Delivery {
+                channel: Channel::Email,
+                outbox_id: None,
+                message_id: Some(message.message_id.clone()),
+            }],
+        },
+        messages: vec![message],
+    }
+}
+
+#[test]
+fn a_team_of_prompts_is_created_in_a_batch_once_per_member_and_day() {
+    let s = Store::temporary().unwrap();
+    let day = NaiveDate::from_ymd_opt(2026, 3, 9).unwrap();
+    let (first, created) = s
+        .create_prompt(new_prompt(&s, 1, day).prompt, &[], t(0))
+        .unwrap();
+    assert!(created);
+    let batch = vec![
+        new_prompt(&s, 1, day),
+        new_prompt(&s, 2, day),
+        new_prompt(&s, 3, day),
+        new_prompt(&s, 2, day),
+    ];
+    let got = s.create_prompts(batch, t(0)).unwrap();
+    assert_eq!(got.len(), 4);
+    assert_eq!((got[0].0.id, got[0].1), (first.id, false));
+    assert!(got[1].1 && got[2].1);
+    assert_eq!(
+        (got[3].0.id, got[3].1),
+        (got[1].0.id, false),
+        "the same member and day earlier in the batch"
+    );
+    // Each created prompt carries its outbox message, queued, and is found by its day.
+    for (p, _) in &got[1..3] {
+        let outbox = p.deliveries[0].outbox_id.expect("outbox id filled in");
+        assert_eq!(s.outbox_message(outbox).unwrap().state, OutboxState::Queued);
+        assert_eq!(
+            s.prompt_for_day(p.member_id, day).unwrap().as_ref(),
+            Some(p)
+        );
+    }
+    assert_eq!(s.outbox_counts().unwrap().queued, 2);
+    assert_eq!(s.counter("prompts.created").unwrap(), 3);
+}
