@@ -1,11 +1,11 @@
 //! Operations on the data that need no running server: the CLI runs them on a stopped server's
 //! data directory, and the running server calls the same functions before telling its actors.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 use storage::{
-    ApiToken, DigestDestinations, Identities, Member, MemberState, NewOutboxMessage, OutboxKind,
-    Role, Store, Team,
+    ApiToken, Channel, Delivery, DigestDestinations, Identities, Member, MemberState,
+    NewOutboxMessage, NewPrompt, OutboxKind, Prompt, Role, Store, Team,
 };
 
 use bots::email::message::DkimConfig;
@@ -154,6 +154,49 @@ pub fn enqueue_email(
 ) -> AppResult<(u64, bool)> {
     let message = outbox_message(email, dkim, key, kind, team_id, member_id, now)?;
     Ok(store.enqueue(&message, now)?)
+}
+
+/// A member's prompt of `day`, due at `due_at`: a new prompt id, its signed reply token, the
+/// email rendered and built (DKIM-signed if configured), ready for [`Store::create_prompts`] (which
+/// writes it unless the member already has a prompt for that day).
+pub fn new_prompt(
+    ctx: &render::Ctx,
+    store: &Store,
+    team: &Team,
+    member: &Member,
+    day: NaiveDate,
+    due_at: DateTime<Utc>,
+) -> AppResult<NewPrompt> {
+    let prompt_id = store.new_prompt_id()?;
+    let token = ctx.signer.reply_token(prompt_id, member.id, day);
+    let reply_to = format!("reply+{token}@{}", ctx.settings.domain);
+    let email = render::prompt(ctx, team, member, prompt_id, day, &reply_to);
+    let message = outbox_message(
+        &email,
+        ctx.settings.dkim(),
+        format!("prompt:{}:{day}:email", member.id),
+        OutboxKind::Prompt,
+        Some(team.id),
+        Some(member.id),
+        ctx.now,
+    )?;
+    let prompt = Prompt {
+        id: prompt_id,
+        team_id: team.id,
+        member_id: member.id,
+        day,
+        due_at,
+        created_at: ctx.now,
+        deliveries: vec![Delivery {
+            channel: Channel::Email,
+            outbox_id: None,
+            message_id: Some(email.message_id),
+        }],
+    };
+    Ok(NewPrompt {
+        prompt,
+        messages: vec![message],
+    })
 }
 
 pub fn outbox_message(

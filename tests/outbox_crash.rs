@@ -1,16 +1,18 @@
 //! SIGKILL while the outbox is sending a batch: after a restart every message is delivered, and
-//! the only duplicates are messages that were in flight at the kill.
+//! the only duplicates are messages that were in flight, or delivered without a durable `sent`,
+//! at the kill.
 //!
 //! The real binary enqueues 2,000 prompts and sends them (`donebot bench outbox --data DIR`) to a
 //! real SMTP server in this process (mailin-embedded) that counts deliveries per Message-ID. After
 //! a quarter of them arrived the process is SIGKILLed; `donebot serve` is then started on the same
 //! data directory and finishes the batch.
 //!
-//! The bound asserted is the outbox's group-commit invariant (src/actors/outbox.rs): a send slot
-//! is reused only after a flush that covers the outcome of its previous message, so every message
-//! delivered without a durable `sent` still holds one of the `concurrency` slots at the kill.
-//! Hence: duplicates ≤ concurrency, and each duplicate is one whose durable state at the kill was
-//! not `sent`.
+//! The bound asserted is the outbox's group-commit invariant (src/actors/outbox.rs): a send starts
+//! only while the sends in flight plus the finished ones whose outcome is not yet durable are
+//! fewer than twice `concurrency`. Every message delivered without a durable `sent` is one of
+//! those at the kill. Hence: duplicates ≤ 2 × concurrency, and each duplicate is one whose durable
+//! state at the kill was not `sent`. (Messages claimed ahead, `sending` but never handed to the
+//! server, are re-sent after the restart too, but they are no duplicates.)
 
 use std::collections::HashMap;
 use std::net::TcpListener as StdTcpListener;
@@ -153,7 +155,7 @@ fn receive_until(
 }
 
 #[test]
-fn sigkill_mid_batch_loses_nothing_and_resends_at_most_what_was_in_flight() {
+fn sigkill_mid_batch_loses_nothing_and_resends_at_most_twice_the_concurrency() {
     let (port, rx) = start_sink();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
@@ -240,8 +242,8 @@ fn sigkill_mid_batch_loses_nothing_and_resends_at_most_what_was_in_flight() {
         "killed after {before_restart} deliveries; {not_sent} not durably sent; {extra} duplicates"
     );
     assert!(
-        extra <= CONCURRENCY,
-        "{extra} duplicates > concurrency {CONCURRENCY}: {duplicates:?}"
+        extra <= 2 * CONCURRENCY,
+        "{extra} duplicates > twice the concurrency {CONCURRENCY}: {duplicates:?}"
     );
     for (id, _) in &duplicates {
         assert_ne!(

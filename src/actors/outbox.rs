@@ -1,19 +1,25 @@
 //! The outbox actor: walks each outgoing email through its durable state machine.
 //!
-//! It claims due messages from storage (each moves to `sending` *before* it is handed to the
-//! transport), sends up to `[outbox] concurrency` at once, and records the outcome: `sent`;
+//! It claims due messages from storage (each moves to `sending`, durably, *before* it is handed
+//! to the transport), sends up to `[outbox] concurrency` at once, and records the outcome: `sent`;
 //! `deferred` with exponential backoff and jitter after a transient failure (4xx, dropped
 //! connection, timeout) until the message is `[outbox] max_age_hours` old; `failed` at once after a
 //! permanent one (5xx). It wakes when told (`Wake`), on every scheduler tick, and at the earliest
 //! due time. On start-up, messages a crash left in `sending` are queued again: delivery is
 //! at-least-once, and each message keeps its Message-ID so a rare duplicate is recognisable.
 //!
-//! Group commit bounds those duplicates: a slot whose send finished is not given a new message
-//! until a flush that began after its outcome was recorded has completed. Every message that was
-//! delivered but whose `sent` may not be durable therefore still holds one of the `concurrency`
-//! slots, so a SIGKILL re-sends at most `concurrency` messages. One flush covers every outcome
-//! recorded while the previous one ran, so the fsync cost is shared by a whole batch.
+//! Storage work is done in *rounds*, one at a time: a round records every outcome that finished
+//! since the last one (one transaction), claims the next messages (one transaction, read ahead of
+//! the free connections), and flushes. Only after that flush are the claimed messages handed to
+//! the transport, and only then do the recorded outcomes count as durable. One fsync therefore
+//! covers a whole batch of claims and outcomes, and sends go on while it runs.
+//!
+//! The duplicate bound: a send may start only while `in flight + finished but not yet durable`
+//! is below twice `concurrency`. A SIGKILL therefore re-sends at most `2 × concurrency` messages
+//! (each delivered, or in the middle of its delivery, without a durable `sent`); the read-ahead
+//! is `sending` too but was never handed over, so its re-sending after a crash is no duplicate.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +29,7 @@ use actix::{
 use bots::email::send::{SendError, SendReceipt, Transport};
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use storage::OutboxMessage;
+use storage::{OutboxId, OutboxMessage, SendOutcome};
 use tracing::{error, info, warn};
 
 use crate::app::App;
@@ -35,21 +41,34 @@ use crate::metrics::Metrics;
 #[rtype(result = "()")]
 pub struct Wake;
 
-/// Stop claiming new messages; answers once nothing is in flight, and then the actor stops (it
-/// holds the [`App`], and with it the data directory, until it does).
+/// Stop claiming new messages; answers once nothing is in flight and every outcome is durable,
+/// and then the actor stops (it holds the [`App`], and with it the data directory, until it does).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Drain;
 
+/// A finished send whose outcome the next round records.
+struct Finished {
+    id: OutboxId,
+    outcome: SendOutcome,
+    /// Announced once the outcome is recorded.
+    event: Event,
+}
+
 pub struct OutboxActor {
     app: App,
     transport: Arc<Transport>,
-    /// Sends started and not finished.
+    /// Claimed messages whose `sending` is durable, waiting for a free connection.
+    ready: VecDeque<(OutboxMessage, Vec<u8>)>,
+    /// Sends started and not finished (at most `concurrency`).
     in_flight: usize,
-    /// Sends finished and recorded, waiting for a flush to start; their slots are not free yet.
-    unflushed: usize,
-    /// Sends covered by the flush that is running, if one is; their slots free when it ends.
-    flushing: Option<usize>,
+    /// Sends finished since the last round started; the next round records them.
+    finished: Vec<Finished>,
+    /// While a round runs: how many finished sends its flush makes durable.
+    round: Option<usize>,
+    /// Whether messages may be due that are not claimed yet: set by a wake, cleared when a claim
+    /// comes back short (the timer then wakes us at the next due time).
+    may_be_due: bool,
     draining: bool,
     drained: Vec<tokio::sync::oneshot::Sender<()>>,
     timer: Option<SpawnHandle>,
@@ -60,54 +79,156 @@ impl OutboxActor {
         OutboxActor {
             app,
             transport: Arc::new(transport),
+            ready: VecDeque::new(),
             in_flight: 0,
-            unflushed: 0,
-            flushing: None,
+            finished: Vec::new(),
+            round: None,
+            may_be_due: true,
             draining: false,
             drained: Vec::new(),
             timer: None,
         }
     }
 
-    fn pump(&mut self, ctx: &mut Context<Self>) {
-        if self.flushing.is_none() && self.unflushed > 0 {
-            self.start_flush(ctx);
-        }
-        if self.draining {
-            return;
-        }
-        let limit = self.app.settings.outbox.concurrency;
-        let busy = self.in_flight + self.unflushed + self.flushing.unwrap_or(0);
-        let free = limit.saturating_sub(busy);
-        let now = self.app.now();
-        if free > 0 {
-            match self.app.store.claim_due(now, free) {
-                Ok(claimed) => {
-                    for (message, body) in claimed {
-                        self.start_send(ctx, message, body);
-                    }
-                }
-                Err(e) => {
-                    error!(error = %e, "cannot claim outbox messages; retrying on the next wake")
-                }
-            }
-        }
-        self.arm_timer(ctx, now);
+    fn concurrency(&self) -> usize {
+        self.app.settings.outbox.concurrency.max(1)
     }
 
-    /// Makes the recorded outcomes durable; the slots they held free up when the flush is done.
-    fn start_flush(&mut self, ctx: &mut Context<Self>) {
-        self.flushing = Some(std::mem::take(&mut self.unflushed));
+    /// Finished sends whose outcome is not durable yet.
+    fn unconfirmed(&self) -> usize {
+        self.finished.len() + self.round.unwrap_or(0)
+    }
+
+    /// Starts what can start: sends from the read-ahead, then a round if one is useful.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        let c = self.concurrency();
+        while !self.draining && self.in_flight < c && self.in_flight + self.unconfirmed() < 2 * c {
+            let Some((message, body)) = self.ready.pop_front() else {
+                break;
+            };
+            self.start_send(ctx, message, body);
+        }
+        if self.round.is_none() && self.round_useful() {
+            self.start_round(ctx);
+        }
+        if self.draining && self.in_flight == 0 && self.unconfirmed() == 0 && self.round.is_none() {
+            for tx in self.drained.drain(..) {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    /// A round is worth its flush when the read-ahead runs low while more may be due, or when
+    /// enough outcomes wait (half the connections' worth), or when no more sends are about to
+    /// start (nothing read ahead, nothing in flight, draining, or held back by the duplicate
+    /// bound): then waiting for more outcomes would only delay these.
+    fn round_useful(&self) -> bool {
+        let c = self.concurrency();
+        let claim = !self.draining && self.may_be_due && self.ready.len() < c;
+        let record = !self.finished.is_empty()
+            && (self.finished.len() >= c.div_ceil(2)
+                || self.ready.is_empty()
+                || self.in_flight == 0
+                || self.draining
+                || self.in_flight + self.unconfirmed() >= 2 * c);
+        claim || record
+    }
+
+    /// Records the finished outcomes and claims more messages (a transaction each), then flushes;
+    /// the claimed messages become sendable and the outcomes durable when the flush is done.
+    /// Does nothing when there is nothing to record and nothing to claim.
+    fn start_round(&mut self, ctx: &mut Context<Self>) {
+        let now = self.app.now();
+        let finished = std::mem::take(&mut self.finished);
+        let recorded = finished.len();
+        if recorded > 0 {
+            let deferred = finished
+                .iter()
+                .any(|f| matches!(f.outcome, SendOutcome::Deferred { .. }));
+            self.record(finished, now);
+            if deferred {
+                // A retry time the last claim's timer did not know about.
+                self.arm_timer(ctx, now);
+            }
+        }
+        let claimed = if self.draining {
+            Vec::new()
+        } else {
+            self.claim(ctx, now)
+        };
+        if recorded == 0 && claimed.is_empty() {
+            return;
+        }
+        self.round = Some(recorded);
         let store = self.app.store.clone();
         let fut = async move { store.flush_async().await };
-        ctx.spawn(fut.into_actor(self).map(|result, act, ctx| {
+        ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
             if let Err(e) = result {
                 // sled flushes on its own as well; a failed flush only widens the duplicate bound.
                 error!(error = %e, "cannot flush the outbox");
             }
-            act.flushing = None;
+            act.round = None;
+            act.ready.extend(claimed);
+            if act.draining {
+                act.return_ready();
+            }
             act.pump(ctx);
         }));
+    }
+
+    /// Claims enough due messages to keep every connection busy until the next round.
+    fn claim(
+        &mut self,
+        ctx: &mut Context<Self>,
+        now: DateTime<Utc>,
+    ) -> Vec<(OutboxMessage, Vec<u8>)> {
+        let c = self.concurrency();
+        // Read ahead: what the connections will take while this round's flush runs, and more.
+        let want = (3 * c).saturating_sub(self.in_flight + self.ready.len());
+        if want == 0 || !self.may_be_due {
+            return Vec::new();
+        }
+        match self.app.store.claim_due(now, want) {
+            Ok(claimed) => {
+                if claimed.len() < want {
+                    // Nothing more is due now: wake at the earliest due time.
+                    self.may_be_due = false;
+                    self.arm_timer(ctx, now);
+                }
+                claimed
+            }
+            Err(e) => {
+                error!(error = %e, "cannot claim outbox messages; retrying on the next wake");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Writes the outcomes of finished sends in one transaction and announces them.
+    fn record(&self, finished: Vec<Finished>, now: DateTime<Utc>) {
+        let (outcomes, events): (Vec<_>, Vec<_>) = finished
+            .into_iter()
+            .map(|f| ((f.id, f.outcome), f.event))
+            .unzip();
+        match self.app.store.record_outcomes(now, &outcomes) {
+            Ok(_) => events.into_iter().for_each(|e| self.app.emit(e)),
+            // The messages stay in `sending`; start-up recovery queues them again.
+            Err(e) => {
+                error!(messages = outcomes.len(), error = %e, "cannot record the outcome of sends")
+            }
+        }
+    }
+
+    /// A draining sender gives its unsent read-ahead back to the queue.
+    fn return_ready(&mut self) {
+        let ids: Vec<OutboxId> = self.ready.drain(..).map(|(m, _)| m.id).collect();
+        if ids.is_empty() {
+            return;
+        }
+        if let Err(e) = self.app.store.return_unsent(&ids, self.app.now()) {
+            // They stay in `sending`; start-up recovery queues them again.
+            error!(messages = ids.len(), error = %e, "cannot return unsent outbox messages");
+        }
     }
 
     fn start_send(&mut self, ctx: &mut Context<Self>, message: OutboxMessage, body: Vec<u8>) {
@@ -117,40 +238,42 @@ impl OutboxActor {
         let fut = async move { transport.send(&from, &to, &body).await };
         ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
             act.in_flight -= 1;
-            act.unflushed += 1;
-            act.complete(&message, result);
-            if act.draining && act.in_flight == 0 {
-                for tx in act.drained.drain(..) {
-                    let _ = tx.send(());
-                }
-            }
+            let finished = act.complete(&message, result);
+            act.finished.push(finished);
             act.pump(ctx);
         }));
     }
 
-    fn complete(&self, m: &OutboxMessage, result: Result<SendReceipt, SendError>) {
+    /// What a send's result means for the message: logged and counted here, recorded by a round.
+    fn complete(&self, m: &OutboxMessage, result: Result<SendReceipt, SendError>) -> Finished {
         let now = self.app.now();
-        let store = &self.app.store;
-        let outcome = match result {
+        let (outcome, event) = match result {
             Ok(receipt) => {
                 info!(outbox_id = m.id, kind = ?m.kind, to = ?m.envelope_to, reply = %receipt.reply, "email sent");
                 Metrics::inc(&self.app.metrics.emails_sent);
-                let recorded = store.mark_sent(m.id, now, &receipt.reply);
-                self.app.emit(Event::EmailSent {
-                    outbox: m.id,
-                    kind: m.kind,
-                });
-                recorded
+                (
+                    SendOutcome::Sent {
+                        reply: receipt.reply,
+                    },
+                    Event::EmailSent {
+                        outbox: m.id,
+                        kind: m.kind,
+                    },
+                )
             }
             Err(e) if e.is_permanent() => {
                 warn!(outbox_id = m.id, to = ?m.envelope_to, reply = %e, "email failed permanently");
                 Metrics::inc(&self.app.metrics.emails_failed);
-                let recorded = store.mark_failed(m.id, now, &e.to_string());
-                self.app.emit(Event::EmailFailed {
-                    outbox: m.id,
-                    reply: e.to_string(),
-                });
-                recorded
+                let reply = e.to_string();
+                (
+                    SendOutcome::Failed {
+                        reply: reply.clone(),
+                    },
+                    Event::EmailFailed {
+                        outbox: m.id,
+                        reply,
+                    },
+                )
             }
             Err(e) => {
                 let age = now - m.created_at;
@@ -163,28 +286,37 @@ impl OutboxActor {
                     );
                     warn!(outbox_id = m.id, to = ?m.envelope_to, %reply, "email failed");
                     Metrics::inc(&self.app.metrics.emails_failed);
-                    let recorded = store.mark_failed(m.id, now, &reply);
-                    self.app.emit(Event::EmailFailed {
-                        outbox: m.id,
-                        reply,
-                    });
-                    recorded
+                    (
+                        SendOutcome::Failed {
+                            reply: reply.clone(),
+                        },
+                        Event::EmailFailed {
+                            outbox: m.id,
+                            reply,
+                        },
+                    )
                 } else {
                     let retry_at = now + self.backoff(m.attempts);
                     info!(outbox_id = m.id, to = ?m.envelope_to, reply = %e, %retry_at, "email deferred");
                     Metrics::inc(&self.app.metrics.emails_deferred);
-                    let recorded = store.mark_deferred(m.id, retry_at, &e.to_string());
-                    self.app.emit(Event::EmailDeferred {
-                        outbox: m.id,
-                        reply: e.to_string(),
-                    });
-                    recorded
+                    let reply = e.to_string();
+                    (
+                        SendOutcome::Deferred {
+                            retry_at,
+                            reply: reply.clone(),
+                        },
+                        Event::EmailDeferred {
+                            outbox: m.id,
+                            reply,
+                        },
+                    )
                 }
             }
         };
-        if let Err(e) = outcome {
-            // The message stays in `sending`; start-up recovery queues it again.
-            error!(outbox_id = m.id, error = %e, "cannot record the outcome of a send");
+        Finished {
+            id: m.id,
+            outcome,
+            event,
         }
     }
 
@@ -210,6 +342,7 @@ impl OutboxActor {
                 .max(Duration::from_millis(50));
             self.timer = Some(
                 ctx.run_later(wait.min(Duration::from_secs(3600)), |act, ctx| {
+                    act.may_be_due = true;
                     act.pump(ctx)
                 }),
             );
@@ -236,6 +369,7 @@ impl Actor for OutboxActor {
 impl Handler<Wake> for OutboxActor {
     type Result = ();
     fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
+        self.may_be_due = true;
         self.pump(ctx);
     }
 }
@@ -248,11 +382,10 @@ impl Handler<Drain> for OutboxActor {
             ctx.cancel_future(t);
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.in_flight == 0 {
-            let _ = tx.send(());
-        } else {
-            self.drained.push(tx);
-        }
+        self.drained.push(tx);
+        self.return_ready();
+        // Records what finished and answers once it is durable (at once if nothing is pending).
+        self.pump(ctx);
         Box::pin(
             async move {
                 let _ = rx.await;

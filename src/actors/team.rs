@@ -12,9 +12,7 @@ use std::panic::AssertUnwindSafe;
 use actix::{Actor, Addr, Context, Handler, Message, Supervised, Supervisor};
 use chrono::{DateTime, NaiveDate, Utc};
 use scheduler::{Calendar, Schedule, Tz};
-use storage::{
-    Channel, Delivery, Member, MemberState, OutboxKind, Prompt, RecordOutcome, Source, Team, TeamId,
-};
+use storage::{Member, MemberState, NewPrompt, OutboxKind, RecordOutcome, Source, Team, TeamId};
 use tracing::{error, info, warn};
 
 use crate::actors::chat;
@@ -160,10 +158,13 @@ impl TeamActor {
         }
         let grace = self.app.settings.grace;
         let mut queued = false;
+        let mut prompts = Vec::new();
         for ms in &state.members {
             for fire in scheduler::due_fires(&ms.prompt, cursor, now, grace) {
-                if fire.at >= ms.member.created_at {
-                    queued |= self.send_prompt(state, ms, fire.local_date, fire.at)?;
+                if fire.at >= ms.member.created_at
+                    && let Some(p) = self.new_prompt(state, ms, fire.local_date, fire.at)?
+                {
+                    prompts.push(p);
                 }
             }
             for fire in scheduler::due_fires(&ms.digest, cursor, now, grace) {
@@ -175,6 +176,7 @@ impl TeamActor {
                 }
             }
         }
+        queued |= self.create_prompts(state, prompts)? > 0;
         if let Some(chat) = state.team.digest_to.telegram_chat_id {
             for fire in scheduler::due_fires(&state.team_digest, cursor, now, grace) {
                 if state.calendar.is_workday(fire.local_date)
@@ -191,74 +193,71 @@ impl TeamActor {
         Ok(())
     }
 
-    /// Queues the prompt of `day` for one member unless it exists. Returns whether it was new.
-    fn send_prompt(
+    /// The prompt of `day` for one member, rendered, unless they are not to be prompted that day
+    /// or already were. Written by [`Self::create_prompts`].
+    fn new_prompt(
         &self,
         state: &Loaded,
         ms: &MemberSchedule,
         day: NaiveDate,
         due_at: DateTime<Utc>,
-    ) -> AppResult<bool> {
+    ) -> AppResult<Option<NewPrompt>> {
         let member = &ms.member;
         let paused_until = match &member.state {
             MemberState::Active => None,
             MemberState::Paused { until: Some(d) } => Some(*d),
             MemberState::Paused { until: None }
             | MemberState::Unsubscribed { .. }
-            | MemberState::Bouncing { .. } => return Ok(false),
+            | MemberState::Bouncing { .. } => return Ok(None),
         };
         if !scheduler::should_prompt(&state.calendar, day, paused_until) {
-            return Ok(false);
+            return Ok(None);
         }
         if self.app.store.prompt_for_day(member.id, day)?.is_some() {
-            return Ok(false);
+            return Ok(None);
         }
-        let now = self.app.now();
-        let prompt_id = self.app.store.new_prompt_id()?;
-        let token = self.app.signer.reply_token(prompt_id, member.id, day);
-        let reply_to = format!("reply+{token}@{}", self.app.settings.domain);
         let ctx = render::Ctx {
             settings: &self.app.settings,
             signer: &self.app.signer,
-            now,
+            now: self.app.now(),
         };
-        let email = render::prompt(&ctx, &state.team, member, prompt_id, day, &reply_to);
-        let message = ops::outbox_message(
-            &email,
-            self.app.settings.dkim(),
-            format!("prompt:{}:{day}:email", member.id),
-            OutboxKind::Prompt,
-            Some(state.team.id),
-            Some(member.id),
-            now,
-        )?;
-        let prompt = Prompt {
-            id: prompt_id,
-            team_id: state.team.id,
-            member_id: member.id,
+        Ok(Some(ops::new_prompt(
+            &ctx,
+            &self.app.store,
+            &state.team,
+            member,
             day,
             due_at,
-            created_at: now,
-            deliveries: vec![Delivery {
-                channel: Channel::Email,
-                outbox_id: None,
-                message_id: Some(email.message_id.clone()),
-            }],
-        };
-        let (prompt, created) = self.app.store.create_prompt(prompt, &[message], now)?;
-        if created {
-            info!(team_id = state.team.id, member_id = member.id, prompt_id = prompt.id, %day, "prompt queued");
+        )?))
+    }
+
+    /// Writes the team's new prompts with their emails, a batch per transaction (each prompt at
+    /// most once per member and day), then announces each one created. Returns how many were.
+    fn create_prompts(&self, state: &Loaded, prompts: Vec<NewPrompt>) -> AppResult<usize> {
+        if prompts.is_empty() {
+            return Ok(0);
+        }
+        let created = self.app.store.create_prompts(prompts, self.app.now())?;
+        let mut count = 0;
+        for (prompt, _) in created.iter().filter(|(_, new)| *new) {
+            count += 1;
+            info!(team_id = state.team.id, member_id = prompt.member_id, prompt_id = prompt.id, day = %prompt.day, "prompt queued");
             Metrics::inc(&self.app.metrics.prompts_sent);
             self.app.emit(Event::PromptQueued {
                 team: state.team.id,
-                member: member.id,
+                member: prompt.member_id,
                 prompt: prompt.id,
             });
-            if let Some(chat) = member.identities.telegram_chat_id {
-                chat::send_prompt(&self.app, &prompt, member.id, chat);
+            let chat = state
+                .members
+                .iter()
+                .find(|ms| ms.member.id == prompt.member_id)
+                .and_then(|ms| ms.member.identities.telegram_chat_id);
+            if let Some(chat) = chat {
+                chat::send_prompt(&self.app, prompt, prompt.member_id, chat);
             }
         }
-        Ok(created)
+        Ok(count)
     }
 
     /// Queues one member's digest of the days `from..=to`. Returns whether it was new.
@@ -439,14 +438,14 @@ impl Handler<SendPromptsNow> for TeamActor {
         let result = self.guarded(ctx, Self::failed(), |this| {
             let state = this.loaded()?;
             let now = this.app.now();
-            let mut sent = 0;
+            let mut prompts = Vec::new();
             for ms in &state.members {
                 let day = msg.day.unwrap_or_else(|| Self::local_today(ms, now));
-                if this.send_prompt(state, ms, day, now)? {
-                    sent += 1;
+                if let Some(p) = this.new_prompt(state, ms, day, now)? {
+                    prompts.push(p);
                 }
             }
-            Ok(sent)
+            this.create_prompts(state, prompts)
         });
         self.app.wake_outbox();
         result

@@ -1,8 +1,10 @@
 //! `donebot bench outbox`: how fast the outbox delivers, end to end, with every durable transition.
 //!
 //! It creates a data directory (a fresh temporary one unless `--data` names one), enqueues N
-//! evening prompts rendered and encoded exactly as the team actor does it (`render::prompt`, then
-//! `ops::outbox_message`, which runs `bots::email::message::build`), flushes them, and then starts
+//! evening prompts exactly as the team actor does it (`ops::new_prompt`: `render::prompt`, then
+//! `bots::email::message::build`; then `Store::create_prompts`, which writes each prompt, its
+//! indexes and its outbox message, a team of `storage::MAX_BATCH` members per transaction),
+//! flushes them, and then starts
 //! the real [`OutboxActor`] against the SMTP server given with `--smtp`. The clock stops when every
 //! message is recorded `sent` or `failed` and the database is flushed: the figure includes the
 //! claim (`queued → sending`), the SMTP exchange and the outcome (`sending → sent`), as in
@@ -20,8 +22,7 @@ use anyhow::{Context as _, bail};
 use bots::email::send::{SmtpOptions, Transport};
 use chrono::Utc;
 use storage::{
-    DigestDestinations, Identities, Member, MemberState, OutboxCounts, OutboxKind, Role, Store,
-    Team,
+    DigestDestinations, Identities, Member, MemberState, OutboxCounts, Role, Store, Team,
 };
 
 use crate::actors::outbox::{Drain, OutboxActor};
@@ -173,8 +174,9 @@ async fn run_in(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
     })
 }
 
-/// Enqueues `n` prompts, one member each, through the production render and build path.
-/// Returns the average body size in bytes.
+/// Enqueues `n` prompts, one member each, through the team actor's path: each rendered and built
+/// by `ops::new_prompt`, written with its prompt record by `Store::create_prompts` a team of
+/// [`storage::MAX_BATCH`] members at a time. Returns the average body size in bytes.
 fn enqueue_prompts(app: &App, n: u64) -> anyhow::Result<usize> {
     let now = Utc::now();
     let day = now.date_naive();
@@ -194,38 +196,37 @@ fn enqueue_prompts(app: &App, n: u64) -> anyhow::Result<usize> {
         signer: &app.signer,
         now,
     };
+    let team_size = storage::MAX_BATCH as u64;
     let mut total = 0usize;
-    for i in 0..n {
-        let member = Member {
-            id: i + 1,
-            team_id: team.id,
-            name: format!("Member {i}"),
-            email: format!("member-{i}@example.org"),
-            timezone: None,
-            identities: Identities::default(),
-            prompt_channels: vec![],
-            digest_channels: vec![],
-            state: MemberState::Active,
-            role: Role::Member,
-            created_at: now,
-        };
-        let token = app.signer.reply_token(i + 1, member.id, day);
-        let reply_to = format!("reply+{token}@{}", app.settings.domain);
-        let email = render::prompt(&ctx, &team, &member, i + 1, day, &reply_to);
-        let message = ops::outbox_message(
-            &email,
-            None,
-            format!("prompt:{}:{day}:email", member.id),
-            OutboxKind::Prompt,
-            Some(team.id),
-            Some(member.id),
-            now,
-        )?;
-        total += message.body.len();
-        app.store.enqueue(&message, now)?;
-        if (i + 1) % 100_000 == 0 {
-            eprintln!("  enqueued {}", i + 1);
+    let mut created = 0u64;
+    for first in (0..n).step_by(storage::MAX_BATCH) {
+        let mut prompts = Vec::with_capacity(storage::MAX_BATCH);
+        for i in first..n.min(first + team_size) {
+            let member = Member {
+                id: i + 1,
+                team_id: team.id,
+                name: format!("Member {i}"),
+                email: format!("member-{i}@example.org"),
+                timezone: None,
+                identities: Identities::default(),
+                prompt_channels: vec![],
+                digest_channels: vec![],
+                state: MemberState::Active,
+                role: Role::Member,
+                created_at: now,
+            };
+            let prompt = ops::new_prompt(&ctx, &app.store, &team, &member, day, now)?;
+            total += prompt.messages.iter().map(|m| m.body.len()).sum::<usize>();
+            prompts.push(prompt);
         }
+        let done = app.store.create_prompts(prompts, now)?;
+        created += done.iter().filter(|(_, new)| *new).count() as u64;
+        if (first + team_size) / 100_000 > first / 100_000 {
+            eprintln!("  enqueued {}", n.min(first + team_size));
+        }
+    }
+    if created != n {
+        bail!("{created} of {n} prompts were created; the data directory was not fresh");
     }
     Ok(total / usize::try_from(n).unwrap_or(usize::MAX).max(1))
 }
