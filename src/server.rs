@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::actors::chat::ChatActor;
-use crate::actors::inbound::InboundActor;
+use crate::actors::inbound::{InboundActor, InboundProcessor};
 use crate::actors::outbox::{Drain, OutboxActor};
 use crate::actors::ticker;
 use crate::app::App;
@@ -50,6 +50,9 @@ pub struct Server {
     web: actix_web::dev::ServerHandle,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     outbox: Addr<OutboxActor>,
+    /// The thread that receives mail (the SMTP sessions and the inbound actor), and the one that
+    /// processes it; stopped in this order.
+    inbound_threads: [actix_rt::Arbiter; 2],
     control_path: PathBuf,
 }
 
@@ -97,7 +100,24 @@ impl Server {
         for team in app.store.teams()? {
             app.ensure_team_actor(team.id);
         }
-        let inbound = InboundActor::new(app.clone()).start();
+        // Recovers the inbound spool first: the processor then processes what it left pending.
+        let writer = app.store.start_inbound_writer()?;
+        // Receipt (the SMTP sessions and the inbound actor) and processing each get a thread:
+        // a `250` never waits behind the database, the team actors or the web server.
+        let inbound_thread = actix_rt::Arbiter::new();
+        let processing_thread = actix_rt::Arbiter::new();
+        let processor = {
+            let app = app.clone();
+            InboundProcessor::start_in_arbiter(&processing_thread.handle(), move |_| {
+                InboundProcessor::new(app)
+            })
+        };
+        let inbound = {
+            let app = app.clone();
+            InboundActor::start_in_arbiter(&inbound_thread.handle(), move |_| {
+                InboundActor::new(app, writer, processor)
+            })
+        };
         let telegram_webhook = match &settings.telegram {
             Some(config) => {
                 let chats = ChatActor::new(app.clone()).start();
@@ -122,10 +142,22 @@ impl Server {
                 cfg.max_message_bytes = settings.inbound_max_bytes;
                 let sink = inbound.clone().recipient();
                 let rx = shutdown_rx.clone();
-                tasks.push(actix_rt::spawn(async move {
-                    if let Err(e) = serve_smtp(listener, cfg, sink, rx).await {
-                        warn!(error = %e, "inbound SMTP listener stopped");
+                let listener = listener.into_std()?;
+                let (stopped, finished) = tokio::sync::oneshot::channel::<()>();
+                inbound_thread.spawn(async move {
+                    // Registered with the inbound thread's own reactor.
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => {
+                            if let Err(e) = serve_smtp(listener, cfg, sink, rx).await {
+                                warn!(error = %e, "inbound SMTP listener stopped");
+                            }
+                        }
+                        Err(e) => warn!(error = %e, "inbound SMTP listener could not start"),
                     }
+                    let _ = stopped.send(());
+                });
+                tasks.push(actix_rt::spawn(async move {
+                    let _ = finished.await;
                 }));
                 Some(local)
             }
@@ -172,6 +204,7 @@ impl Server {
             web,
             tasks,
             outbox,
+            inbound_threads: [inbound_thread, processing_thread],
             control_path,
         })
     }
@@ -198,6 +231,17 @@ impl Server {
         }
         // Release the data directory: actors stop once nobody holds their addresses, dropping their
         // clones of the app and so of the store. Wait for that, briefly.
+        // The inbound actors stop with their threads; dropping the receipt actor stops the spool
+        // writer.
+        for thread in self.inbound_threads {
+            thread.stop();
+            if tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .is_err()
+            {
+                warn!("an inbound thread panicked while stopping");
+            }
+        }
         self.app.forget_team_actors();
         drop(self.outbox);
         let released = tokio::time::timeout(Duration::from_secs(5), async {

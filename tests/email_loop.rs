@@ -8,6 +8,7 @@ mod common;
 use common::{Donebot, NEW_YORK, Sink, local, reply_mail, smtp_send};
 use donebot::events::Event;
 use serde_json::json;
+use storage::InboundState;
 
 const ADA: &str = "ada@example.org";
 
@@ -150,7 +151,19 @@ async fn prompt_reply_and_digest_over_real_smtp() {
         smtp_send(d.smtp_port(), ADA, &reply_to, &raw).await,
         Ok(250)
     );
-    assert_eq!(d.server.app.store.inbound_list(false, 10).unwrap().len(), 1);
+    d.wait_for("the second delivery to be recognised", |e| match e {
+        Event::InboundProcessed { outcome, .. } if outcome == "duplicate" => Some(()),
+        _ => None,
+    })
+    .await;
+    // Both deliveries are in the log; the second one is marked as the first one's duplicate.
+    let log = d.server.app.store.inbound_list(false, 10).unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(
+        matches!(&log[0].state, InboundState::Processed { outcome, .. } if *outcome == format!("duplicate of inbound message {}", log[1].id)),
+        "{:?}",
+        log[0].state
+    );
     let dones = d.dones(team, "2026-04-15").await;
     assert_eq!(comparable(&dones), expected_dones(ada, "2026-04-15"));
 

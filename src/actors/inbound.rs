@@ -1,10 +1,10 @@
 //! The inbound actor: every received email becomes durable first, then dones or a command.
 //!
-//! `InboundMail` (from the SMTP listener or an HTTP endpoint) is written to the inbound log and
-//! committed before the answer goes back, so the sender's `250`/`200` always means "on disk". The
-//! commit is a group commit (`storage::Store::commit`): sessions accepting at the same time wait
-//! for one shared flush that began after all their writes, instead of one fsync each. The
-//! message is then processed from the log: parsed and trimmed (off the actor's thread), matched to
+//! `InboundMail` (from the SMTP listener or an HTTP endpoint) is appended to the inbound spool and
+//! synced before the answer goes back, so the sender's `250`/`200` always means "on disk". One
+//! writer thread appends and syncs for everyone (`storage::InboundWriter`): sessions accepting at
+//! the same time share one `fdatasync`, with no thread hop per message. The message is then
+//! processed from the log: parsed and trimmed (off the actor's thread), matched to
 //! a member and day, and recorded by that team's actor in the same transaction that marks the log
 //! record processed. Start-up processes whatever a crash left pending. Nothing is ever dropped: a
 //! message that cannot be used is kept as `failed` with the reason (`donebot inbound list --failed`).
@@ -13,11 +13,13 @@
 //! `References` against the Message-IDs of sent prompts; else the sender's address to that
 //! member's latest prompt. Auto-replies and bounces never become dones and are never answered.
 
-use actix::{Actor, AsyncContext, Context, Handler, Message, ResponseFuture};
+use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, ResponseFuture};
 use bots::bus::{InboundAccepted, InboundMail, InboundRefused};
 use bots::email::parse::{AutoKind, ParsedMail};
 use chrono::{Duration, NaiveDate};
-use storage::{Channel, InboundId, InboundState, Member, MemberState, OutboxKind, Prompt, Source};
+use storage::{
+    Channel, InboundId, InboundState, Member, MemberState, OutboxKind, Prompt, Registered, Source,
+};
 use tracing::{info, warn};
 
 use crate::actors::team::{RecordReply, Reload};
@@ -32,23 +34,60 @@ use crate::ops;
 /// A reply token is honoured this long after its prompt went out.
 const TOKEN_LIFETIME_DAYS: i64 = 30;
 
-/// Process one record of the inbound log. The raw message comes along when the caller still holds
-/// it (just accepted), so it is not read back from the log; otherwise it is read from the log.
+/// Process one message of the inbound log.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Process(pub InboundId, pub Option<Vec<u8>>);
+pub enum Process {
+    /// Just made durable in the spool: register it in sled (a second delivery of the same
+    /// Message-ID stops here), then process it. The raw message comes along, so it is not read
+    /// back from the spool.
+    Received(Box<storage::Accepted>),
+    /// A record left pending (by a crash, or a restored backup): its body is read from the log.
+    Pending(InboundId),
+}
 
+/// Receipt: makes received mail durable and answers the sender. It touches no database, so a
+/// busy database never holds up a `250`; it runs on the thread of the SMTP sessions.
 pub struct InboundActor {
     app: App,
+    /// Appends received mail to the spool; the answer comes once it is durable.
+    writer: storage::InboundWriter,
+    processor: Addr<InboundProcessor>,
 }
 
 impl InboundActor {
-    pub fn new(app: App) -> InboundActor {
-        InboundActor { app }
+    /// `writer` is the spool's writer, started (and the spool recovered) before the processor,
+    /// so that the pending records it lists on start include whatever a crash left in the spool.
+    pub fn new(
+        app: App,
+        writer: storage::InboundWriter,
+        processor: Addr<InboundProcessor>,
+    ) -> InboundActor {
+        InboundActor {
+            app,
+            writer,
+            processor,
+        }
     }
 }
 
 impl Actor for InboundActor {
+    type Context = Context<Self>;
+}
+
+/// Processing: registers each received message, then turns it into dones, a command, a bounce
+/// mark, or a kept failure. Runs on a thread of its own.
+pub struct InboundProcessor {
+    app: App,
+}
+
+impl InboundProcessor {
+    pub fn new(app: App) -> InboundProcessor {
+        InboundProcessor { app }
+    }
+}
+
+impl Actor for InboundProcessor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
@@ -61,7 +100,7 @@ impl Actor for InboundActor {
                     );
                 }
                 for id in ids {
-                    ctx.notify(Process(id, None));
+                    ctx.notify(Process::Pending(id));
                 }
             }
             Err(e) => warn!(error = %e, "cannot list pending inbound mail"),
@@ -72,45 +111,61 @@ impl Actor for InboundActor {
 impl Handler<InboundMail> for InboundActor {
     type Result = ResponseFuture<Result<InboundAccepted, InboundRefused>>;
 
-    fn handle(&mut self, mail: InboundMail, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, mail: InboundMail, _ctx: &mut Context<Self>) -> Self::Result {
         let app = self.app.clone();
-        let me = ctx.address();
+        let processor = self.processor.clone();
+        // Appended to the spool and synced (with every message arriving at the same time): only
+        // then may the sender hear `250`/`200`. The raw message comes back out, so processing
+        // need not read it from the spool again.
+        let receipt = self.writer.accept(storage::NewInbound {
+            via: mail.via.to_owned(),
+            message_id: header_message_id(&mail.raw),
+            mail_from: mail.mail_from,
+            rcpt_to: mail.rcpt_to,
+            raw: mail.raw,
+            received_at: app.now(),
+        });
         Box::pin(async move {
-            let message_id = header_message_id(&mail.raw);
-            let now = app.now();
-            let store = app.store.clone();
-            // Write, then wait for a flush that began after the write (shared with every
-            // session accepting at the same time): only then may the sender hear `250`/`200`.
-            // The raw message comes back out, so processing need not read it from the log again.
-            let (accepted, raw) = tokio::task::spawn_blocking(move || {
-                let written = store.accept_inbound(
-                    mail.via,
-                    &mail.mail_from,
-                    &mail.rcpt_to,
-                    message_id.as_deref(),
-                    &mail.raw,
-                    now,
-                )?;
-                store.commit(written).map(|a| (a, mail.raw))
-            })
-            .await
-            .map_err(|e| InboundRefused::Transient(format!("storage task failed: {e}")))?
-            .map_err(|e| InboundRefused::Transient(e.to_string()))?;
+            let accepted = receipt
+                .await
+                .map_err(|e| InboundRefused::Transient(e.to_string()))?;
             Metrics::inc(&app.metrics.inbound_accepted);
-            if !accepted.duplicate {
-                me.do_send(Process(accepted.id, Some(raw)));
-            }
-            Ok(InboundAccepted { id: accepted.id })
+            let id = accepted.id;
+            processor.do_send(Process::Received(Box::new(accepted)));
+            Ok(InboundAccepted { id })
         })
     }
 }
 
-impl Handler<Process> for InboundActor {
+impl Handler<Process> for InboundProcessor {
     type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, Process(id, raw): Process, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Process, _ctx: &mut Context<Self>) -> Self::Result {
         let app = self.app.clone();
         Box::pin(async move {
+            let (id, raw) = match msg {
+                Process::Received(accepted) => {
+                    let storage::Accepted { id, raw, entry } = *accepted;
+                    match app.store.register_inbound(&[entry]) {
+                        Ok(r) if r.first() == Some(&Registered::Fresh) => {}
+                        Ok(r) => {
+                            info!(inbound_id = id, registered = ?r.first(), "inbound message not processed again");
+                            app.emit(Event::InboundProcessed {
+                                inbound: id,
+                                outcome: "duplicate".into(),
+                            });
+                            return;
+                        }
+                        // Durable in the spool: the next start registers and processes it.
+                        Err(e) => {
+                            warn!(inbound_id = id, error = %e, "cannot register an inbound message; it waits for the next start");
+                            return;
+                        }
+                    }
+                    (id, Some(raw))
+                }
+                Process::Pending(id) => (id, None),
+            };
             let result = process(&app, id, raw).await;
             let state = match &result {
                 // Recorded dones mark the record themselves, in their own transaction.
@@ -193,19 +248,13 @@ async fn process(app: &App, id: InboundId, raw: Option<Vec<u8>>) -> Result<Outco
         Some(raw) => raw,
         None => app.store.inbound_body(id).map_err(AppError::from)?,
     };
-    // Parsing and trimming share one trip to the blocking pool (trimming an automatic reply,
-    // which is then ignored, costs microseconds).
-    let (parsed, text) = tokio::task::spawn_blocking(move || {
-        bots::email::parse::parse(&raw).map(|parsed| {
-            let text = bots::email::trim::trim_reply(&parsed.text);
-            (parsed, text)
-        })
-    })
-    .await
-    .map_err(|e| Failure::Retry(format!("parser task failed: {e}")))?
-    .map_err(|e| Failure::Broken(format!("unreadable message: {e}")))?;
+    // Parsed and trimmed right here: this actor has a thread of its own (see `server`), and a
+    // message takes tens of microseconds (10 MB of adversarial input stays under a second).
+    let parsed = bots::email::parse::parse(&raw)
+        .map_err(|e| Failure::Broken(format!("unreadable message: {e}")))?;
+    let text = bots::email::trim::trim_reply(&parsed.text);
     if let Some(kind) = parsed.auto {
-        return handle_auto(app, kind, &parsed, id);
+        return handle_auto(app, kind, &parsed, &raw);
     }
     let (member, prompt) = resolve(app, &record.rcpt_to, &parsed)?;
     if let Some(outcome) = command(app, &member, &text, id)? {
@@ -405,15 +454,14 @@ fn handle_auto(
     app: &App,
     kind: AutoKind,
     parsed: &ParsedMail,
-    id: InboundId,
+    raw: &[u8],
 ) -> Result<Outcome, Failure> {
     if kind != AutoKind::Bounce {
         return Ok(Outcome::Done(format!(
             "ignored: automatic reply ({kind:?})"
         )));
     }
-    let raw = app.store.inbound_body(id).map_err(AppError::from)?;
-    let hard = hard_bounced_recipients(&String::from_utf8_lossy(&raw));
+    let hard = hard_bounced_recipients(&String::from_utf8_lossy(raw));
     let mut marked = Vec::new();
     for addr in &hard {
         for m in app.store.members_by_email(addr).map_err(AppError::from)? {

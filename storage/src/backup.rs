@@ -52,6 +52,22 @@ fn copy_trees(from: &sled::Db, to: &sled::Db) -> StorageResult<()> {
     Ok(())
 }
 
+/// Pending messages keep their bodies in the spool, outside sled: the snapshot gets them in its
+/// `inbound_bodies` tree, so that the restored database processes them without the spool.
+fn copy_pending_bodies(store: &Store, to: &sled::Db) -> StorageResult<()> {
+    let bodies = to.open_tree("inbound_bodies")?;
+    for key in store.t.inbound_pending.iter().keys() {
+        let key = key?;
+        if bodies.contains_key(&key)? {
+            continue;
+        }
+        let id = crate::codec::key_id("inbound_pending", &key)?;
+        bodies.insert(key, store.inbound_body(id)?)?;
+    }
+    to.flush()?;
+    Ok(())
+}
+
 /// Writes a consistent snapshot of `store` into the empty (or new) directory `dir`.
 pub fn backup_to(
     store: &Store,
@@ -64,6 +80,7 @@ pub fn backup_to(
         let _exclusive = store.gate.write().unwrap_or_else(|p| p.into_inner());
         store.db.flush()?;
         copy_trees(&store.db, &target)?;
+        copy_pending_bodies(store, &target)?;
     }
     let manifest = Manifest {
         created_at: now,

@@ -1,19 +1,18 @@
 //! The inbound log: every accepted message, durable before it is acknowledged, processed from here.
 //!
-//! `pending → processed | failed`. A message is acknowledged to its sender only once it is durable:
-//! [`Store::accept_inbound`] writes it and returns an [`Unflushed`] receipt, and [`Store::commit`]
-//! opens that receipt only after a flush that began after the write (one flush is shared by every
-//! session accepting at the same time; see [`crate::commit`]). Processing then reads the message
-//! back from the log, so a crash between receipt and processing loses nothing: start-up processes
-//! what is still pending.
+//! `pending → processed | failed`. The raw message is made durable in the spool
+//! ([`crate::spool`], appended and synced in groups by one writer thread) and registered here as a
+//! pending [`InboundRecord`] before its sender hears `250`/`200`; processing starts from the
+//! record, so a crash between receipt and processing loses nothing: start-up re-registers what
+//! sled lost from the spool and processes what is still pending.
 
-use chrono::{DateTime, Utc};
 use sled::Transactional;
 use sled::transaction::TransactionalTree;
 
 use crate::codec::{decode, encode, id_key, key_id};
 use crate::error::{StorageError, StorageResult, TxResult, abort};
-use crate::{InboundId, InboundRecord, InboundState, Store, Unflushed};
+use crate::spool::SpoolEntry;
+use crate::{InboundId, InboundRecord, InboundState, Store};
 
 pub(crate) fn set_state_tx(
     inbound: &TransactionalTree,
@@ -35,72 +34,91 @@ pub(crate) fn set_state_tx(
     Ok(())
 }
 
-/// The result of accepting a message.
+/// What registering a spooled message found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Accepted {
-    pub id: InboundId,
-    /// The same Message-ID was accepted before; nothing new was written.
-    pub duplicate: bool,
+pub enum Registered {
+    /// New: recorded as pending; process it.
+    Fresh,
+    /// Its Message-ID was accepted before, as this id: recorded as a processed duplicate; there
+    /// is nothing to do.
+    Duplicate(InboundId),
+    /// Registered before (recovery): leave it to whoever handles its current state.
+    Known,
 }
 
 impl Store {
-    /// Appends a received message to the log, without flushing: the receipt must go through
-    /// [`Store::commit`] (which shares one flush among concurrent callers) before the message may
-    /// be acknowledged. A message whose Message-ID was accepted before is not stored twice: the
-    /// earlier record's id comes back with `duplicate: true` (committed too, since the earlier
-    /// write may still be waiting for its own flush).
-    pub fn accept_inbound(
-        &self,
-        via: &str,
-        mail_from: &str,
-        rcpt_to: &[String],
-        message_id: Option<&str>,
-        raw: &[u8],
-        now: DateTime<Utc>,
-    ) -> StorageResult<Unflushed<Accepted>> {
-        let accepted = {
-            let _w = self.write_gate();
-            let id = self.next_id()?;
-            let rec = InboundRecord {
-                id,
-                received_at: now,
-                via: via.to_owned(),
-                mail_from: mail_from.to_owned(),
-                rcpt_to: rcpt_to.to_vec(),
-                size: raw.len(),
-                state: InboundState::Pending,
-            };
-            let bytes = encode(&rec)?;
-            (
-                &self.t.inbound,
-                &self.t.inbound_bodies,
-                &self.t.inbound_pending,
-                &self.t.inbound_by_message_id,
-            )
-                .transaction(
-                    |(inbound, bodies, pending, by_mid)| -> TxResult<Accepted> {
-                        if let Some(mid) = message_id
-                            && let Some(prev) = by_mid.get(mid.as_bytes())?
-                        {
-                            return Ok(Accepted {
-                                id: key_id("inbound_by_message_id", &prev).or_else(abort)?,
-                                duplicate: true,
-                            });
-                        }
-                        inbound.insert(&id_key(id), bytes.as_slice())?;
-                        bodies.insert(&id_key(id), raw)?;
-                        pending.insert(&id_key(id), &[])?;
-                        if let Some(mid) = message_id {
-                            by_mid.insert(mid.as_bytes(), &id_key(id))?;
-                        }
-                        Ok(Accepted {
-                            id,
-                            duplicate: false,
-                        })
-                    },
-                )?
+    /// Registers spooled messages in sled, in one transaction, without flushing (the spool is
+    /// what makes them durable; see [`crate::spool`]). Idempotent: a message sled knows already
+    /// is left as it is.
+    pub fn register_inbound(&self, entries: &[SpoolEntry]) -> StorageResult<Vec<Registered>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let record = |e: &SpoolEntry, state: InboundState| InboundRecord {
+            id: e.id,
+            received_at: e.meta.received_at,
+            via: e.meta.via.clone(),
+            mail_from: e.meta.mail_from.clone(),
+            rcpt_to: e.meta.rcpt_to.clone(),
+            size: e.size,
+            state,
+            spool: Some(e.at),
         };
-        Ok(Unflushed(accepted))
+        let _w = self.write_gate();
+        let result = (
+            &self.t.inbound,
+            &self.t.inbound_pending,
+            &self.t.inbound_by_message_id,
+        )
+            .transaction(|(inbound, pending, by_mid)| -> TxResult<Vec<Registered>> {
+                let mut out = Vec::with_capacity(entries.len());
+                for e in entries {
+                    if inbound.get(id_key(e.id))?.is_some() {
+                        out.push(Registered::Known);
+                        continue;
+                    }
+                    if let Some(mid) = &e.meta.message_id {
+                        if let Some(prev) = by_mid.get(mid.as_bytes())? {
+                            let prev = key_id("inbound_by_message_id", &prev).or_else(abort)?;
+                            let state = InboundState::Processed {
+                                at: e.meta.received_at,
+                                outcome: format!("duplicate of inbound message {prev}"),
+                            };
+                            let bytes = encode(&record(e, state)).or_else(abort)?;
+                            inbound.insert(&id_key(e.id), bytes)?;
+                            out.push(Registered::Duplicate(prev));
+                            continue;
+                        }
+                        by_mid.insert(mid.as_bytes(), &id_key(e.id))?;
+                    }
+                    let bytes = encode(&record(e, InboundState::Pending)).or_else(abort)?;
+                    inbound.insert(&id_key(e.id), bytes)?;
+                    pending.insert(&id_key(e.id), &[])?;
+                    out.push(Registered::Fresh);
+                }
+                Ok(out)
+            })?;
+        Ok(result)
+    }
+
+    /// The highest inbound id sled knows (0: none).
+    pub(crate) fn last_inbound_id(&self) -> StorageResult<InboundId> {
+        match self.t.inbound.last()? {
+            Some((key, _)) => key_id("inbound", &key),
+            None => Ok(0),
+        }
+    }
+
+    /// Whether every one of `ids` is registered and no longer pending.
+    pub(crate) fn all_inbound_settled(&self, ids: &[InboundId]) -> StorageResult<bool> {
+        for id in ids {
+            if self.t.inbound_pending.contains_key(id_key(*id))?
+                || !self.t.inbound.contains_key(id_key(*id))?
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     pub fn inbound(&self, id: InboundId) -> StorageResult<InboundRecord> {
@@ -110,10 +128,22 @@ impl Store {
         }
     }
 
+    /// The raw message as received: kept in sled for failed messages and restored backups, read
+    /// from the spool otherwise (until its segment is retired, after processing).
     pub fn inbound_body(&self, id: InboundId) -> StorageResult<Vec<u8>> {
-        match self.t.inbound_bodies.get(id_key(id))? {
-            Some(v) => Ok(v.to_vec()),
-            None => Err(StorageError::NotFound(format!("inbound message {id}"))),
+        if let Some(v) = self.t.inbound_bodies.get(id_key(id))? {
+            return Ok(v.to_vec());
+        }
+        let record = self.inbound(id)?;
+        match record.spool {
+            Some(at) => self.spool_read(at)?.ok_or_else(|| {
+                StorageError::NotFound(format!(
+                    "the body of inbound message {id} (processed; its spool segment was retired)"
+                ))
+            }),
+            None => Err(StorageError::NotFound(format!(
+                "the body of inbound message {id}"
+            ))),
         }
     }
 
@@ -128,10 +158,32 @@ impl Store {
     }
 
     /// Marks a message processed (with what it did) or failed (with why); it leaves the pending set.
+    ///
+    /// A failed message keeps its body in sled (operators look at failed messages long after the
+    /// spool has moved on).
     pub fn set_inbound_state(&self, id: InboundId, state: InboundState) -> StorageResult<()> {
+        let body = match state {
+            InboundState::Failed { .. } if !self.t.inbound_bodies.contains_key(id_key(id))? => {
+                match self.inbound_body(id) {
+                    Ok(body) => Some(body),
+                    Err(e) if e.is_not_found() => None,
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => None,
+        };
         let _w = self.write_gate();
-        (&self.t.inbound, &self.t.inbound_pending)
-            .transaction(|(inbound, pending)| set_state_tx(inbound, pending, id, state.clone()))?;
+        (
+            &self.t.inbound,
+            &self.t.inbound_bodies,
+            &self.t.inbound_pending,
+        )
+            .transaction(|(inbound, bodies, pending)| {
+                if let Some(body) = &body {
+                    bodies.insert(&id_key(id), body.as_slice())?;
+                }
+                set_state_tx(inbound, pending, id, state.clone())
+            })?;
         Ok(())
     }
 

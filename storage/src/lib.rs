@@ -11,13 +11,13 @@
 //! - whatever is acknowledged to the outside world is flushed (fsync) *before* the acknowledgement:
 //!   an accepted inbound mail before SMTP `250` / HTTP `200`, and every admin write made through
 //!   the API or CLI ([`Store::flush`] is called by the caller before it answers);
-//! - accepted inbound mail is group-committed ([`commit`]): [`Store::accept_inbound`] writes without
-//!   flushing and hands back an [`Unflushed`] result, which only [`Store::commit`] opens, after a
-//!   flush that began after the write has finished. Concurrent SMTP sessions therefore share one
-//!   fsync, and still none of them is answered `250` before its message is on disk
-//!   (`tests/crash.rs` kills the server right after a `250`);
+//! - accepted inbound mail is made durable in the inbound spool ([`spool`]), not in sled: one
+//!   writer thread appends the raw messages of every session accepting at the same time and
+//!   `fdatasync`s once for all of them; none is answered `250` before that (`tests/crash.rs` kills
+//!   the server right after a `250`). Its sled record is registered afterwards, without a flush:
+//!   start-up re-registers from the spool whatever sled lost;
 //! - state that can be re-derived is not flushed on its own: dones recorded from an inbound message
-//!   are re-derived from the inbound log (idempotently) if lost, and outbox transitions are recovered
+//!   are re-derived from the inbound spool (idempotently) if lost, and outbox transitions are recovered
 //!   on start-up ([`Store::recover_outbox`]).
 //! - the outbox's transitions are group-committed by its caller (the outbox actor in the app): a
 //!   batch of claims is flushed before any of them is handed to the transport, and a batch of
@@ -43,6 +43,7 @@ pub mod model;
 mod outbox;
 mod prompts;
 pub mod search;
+mod spool;
 mod teams;
 mod tokens;
 pub mod trees;
@@ -54,11 +55,13 @@ pub use backup::{backup_to, restore_from};
 pub use commit::Unflushed;
 pub use dones::{NewDone, RecordOutcome};
 pub use error::{StorageError, StorageResult};
+pub use inbound::Registered;
 pub use links::Linked;
 pub use model::*;
 pub use outbox::{MAX_BATCH, NewOutboxMessage, OutboxCounts, SendOutcome};
 pub use prompts::NewPrompt;
 pub use search::{Search, SearchError, SearchHit, SearchQuery, SearchResults};
+pub use spool::{Accepted, InboundWriter, NewInbound, Receipt, SpoolEntry};
 
 /// Bytes of sled's page cache. sled's default (1 GiB) kept the whole outbox of a million prompts
 /// in memory (920 MiB peak) and made every write slower (larger LRU, more allocator work: a
@@ -78,6 +81,8 @@ pub struct Store {
     id_floor: u64,
     /// Flushes shared by the writes that must be durable before they are acknowledged.
     commit: std::sync::Arc<commit::GroupCommit>,
+    /// Raw received messages, durable before they are acknowledged (see [`spool`]).
+    spool: std::sync::Arc<spool::Spool>,
     /// The data directory (`None` for a temporary database): the search index lives in it.
     dir: Option<PathBuf>,
     /// Tells the search indexer that the change log grew (see [`search`]).
@@ -99,16 +104,20 @@ impl Store {
             .cache_capacity(CACHE_CAPACITY)
             .open()
             .map_err(|e| StorageError::from_open(e, dir))?;
-        Self::from_db(db, Some(dir.to_path_buf()))
+        let spool = spool::Spool::open(dir.join("spool"), false)?;
+        Self::from_db(db, spool, Some(dir.to_path_buf()))
     }
 
     /// A throwaway in-memory database, for tests and benchmarks.
     pub fn temporary() -> StorageResult<Store> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let db = sled::Config::new().temporary(true).open()?;
-        Self::from_db(db, None)
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("donebot-spool-{}-{n}", std::process::id()));
+        Self::from_db(db, spool::Spool::open(dir, true)?, None)
     }
 
-    fn from_db(db: sled::Db, dir: Option<PathBuf>) -> StorageResult<Store> {
+    fn from_db(db: sled::Db, spool: spool::Spool, dir: Option<PathBuf>) -> StorageResult<Store> {
         let t = trees::Trees::open(&db)?;
         codec::check_schema(&t.meta)?;
         let id_floor = codec::id_floor(&t.meta)?;
@@ -119,6 +128,7 @@ impl Store {
             id_floor,
             gate: std::sync::Arc::new(RwLock::new(())),
             commit: std::sync::Arc::default(),
+            spool: std::sync::Arc::new(spool),
             dir,
             changes,
         })

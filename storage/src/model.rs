@@ -288,6 +288,17 @@ pub struct InboundRecord {
     pub rcpt_to: Vec<String>,
     pub size: usize,
     pub state: InboundState,
+    /// Where the raw message lies in the spool (until its segment is retired); `None` for
+    /// messages kept in sled itself (failed ones, restored backups, older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spool: Option<SpoolRef>,
+}
+
+/// A frame's place in the inbound spool: segment number and byte offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpoolRef {
+    pub segment: u64,
+    pub offset: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

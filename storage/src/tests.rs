@@ -136,37 +136,43 @@ fn a_reply_is_recorded_once_and_marks_its_inbound_record() {
     let s = Store::temporary().unwrap();
     let tm = team(&s, "Core");
     let m = member(&s, tm.id, "ada@example.com");
-    let acc = s
-        .accept_inbound(
-            "smtp",
-            "ada@example.com",
-            &["r@x".into()],
-            Some("m1@x"),
-            b"raw",
-            t(19),
-        )
-        .and_then(|w| s.commit(w))
-        .unwrap();
-    assert!(!acc.duplicate);
-    assert_eq!(s.pending_inbound().unwrap(), vec![acc.id]);
-    let again = s
-        .accept_inbound(
-            "smtp",
-            "ada@example.com",
-            &["r@x".into()],
-            Some("m1@x"),
-            b"raw",
-            t(19),
-        )
-        .and_then(|w| s.commit(w))
-        .unwrap();
+    let writer = s.start_inbound_writer().unwrap();
+    let mail = NewInbound {
+        via: "smtp".into(),
+        mail_from: "ada@example.com".into(),
+        rcpt_to: vec!["r@x".into()],
+        message_id: Some("m1@x".into()),
+        raw: b"raw".to_vec(),
+        received_at: t(19),
+    };
+    let acc = writer.accept(mail.clone()).wait().unwrap();
+    assert_eq!(acc.raw, b"raw");
+    // Durable in the spool, not yet in sled: nothing is pending until it is registered.
+    assert!(s.pending_inbound().unwrap().is_empty());
     assert_eq!(
-        again,
-        inbound::Accepted {
-            id: acc.id,
-            duplicate: true
-        }
+        s.register_inbound(std::slice::from_ref(&acc.entry))
+            .unwrap(),
+        vec![Registered::Fresh]
     );
+    assert_eq!(
+        s.register_inbound(std::slice::from_ref(&acc.entry))
+            .unwrap(),
+        vec![Registered::Known]
+    );
+    assert_eq!(s.pending_inbound().unwrap(), vec![acc.id]);
+    assert_eq!(s.inbound_body(acc.id).unwrap(), b"raw");
+    let again = writer.accept(mail).wait().unwrap();
+    assert_ne!(again.id, acc.id);
+    assert_eq!(
+        s.register_inbound(std::slice::from_ref(&again.entry))
+            .unwrap(),
+        vec![Registered::Duplicate(acc.id)]
+    );
+    assert!(matches!(
+        s.inbound(again.id).unwrap().state,
+        InboundState::Processed { .. }
+    ));
+    assert_eq!(s.pending_inbound().unwrap(), vec![acc.id]);
 
     let lines = vec![
         NewDone {

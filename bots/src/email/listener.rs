@@ -96,6 +96,11 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => match Arc::clone(&permits).try_acquire_owned() {
                     Ok(permit) => {
+                        // Each reply is one write answering a command: send it now (Nagle would
+                        // hold it back while an earlier reply waits for its delayed ACK).
+                        if let Err(e) = stream.set_nodelay(true) {
+                            tracing::debug!(%peer, error = %e, "smtp: cannot set TCP_NODELAY");
+                        }
                         let session = Session::new(stream, peer, &cfg, &sink, &session_shutdown);
                         sessions.spawn(async move {
                             session.run().await;
