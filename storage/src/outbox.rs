@@ -5,6 +5,11 @@
 //! deferred; keyed by due time so the sender wakes at the earliest), `outbox_inflight` (sending), or
 //! none (sent, failed). Every transition rewrites the record, moves the index entry and adjusts the
 //! per-state counters in one transaction. A key (`prompt:17:email`) is enqueued at most once, ever.
+//!
+//! The batch operations ([`Store::enqueue_many`], [`Store::create_prompts`], [`Store::claim_due`],
+//! [`Store::record_outcomes`]) put up to [`MAX_BATCH`] messages in one transaction, each with
+//! its record, index entries and counters: a sender handles a thousand messages with a few
+//! transactions instead of thousands, and a crash still never splits a transition.
 
 use chrono::{DateTime, Utc};
 use sled::Transactional;
