@@ -33,7 +33,6 @@
 
 mod backup;
 mod codec;
-mod commit;
 mod dones;
 mod error;
 mod inbound;
@@ -52,7 +51,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{RwLock, RwLockReadGuard};
 
 pub use backup::{backup_to, restore_from};
-pub use commit::Unflushed;
 pub use dones::{NewDone, RecordOutcome};
 pub use error::{StorageError, StorageResult};
 pub use inbound::Registered;
@@ -79,8 +77,6 @@ pub struct Store {
     gate: std::sync::Arc<RwLock<()>>,
     /// Added to sled's generated ids; non-zero after a restore (see `backup`).
     id_floor: u64,
-    /// Flushes shared by the writes that must be durable before they are acknowledged.
-    commit: std::sync::Arc<commit::GroupCommit>,
     /// Raw received messages, durable before they are acknowledged (see [`spool`]).
     spool: std::sync::Arc<spool::Spool>,
     /// The data directory (`None` for a temporary database): the search index lives in it.
@@ -127,7 +123,6 @@ impl Store {
             t,
             id_floor,
             gate: std::sync::Arc::new(RwLock::new(())),
-            commit: std::sync::Arc::default(),
             spool: std::sync::Arc::new(spool),
             dir,
             changes,

@@ -741,6 +741,69 @@ mod tests {
         assert!(store.inbound_body(ok).expect_err("retired").is_not_found());
     }
 
+    /// A message acknowledged but not yet registered (the processor had not got to it) keeps
+    /// its segment, however often the spool restarts, until it is settled.
+    #[test]
+    fn an_unregistered_message_keeps_its_segment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let accepted = {
+            let writer = store.start_inbound_writer().expect("writer");
+            writer.accept(mail(1)).wait().expect("accepted")
+        };
+        let first = segments(dir.path()).remove(0);
+        // Start-up registers it (pending) and keeps its segment, every time.
+        for _ in 0..2 {
+            drop(store.start_inbound_writer().expect("writer"));
+            assert!(segments(dir.path()).contains(&first));
+        }
+        assert_eq!(store.pending_inbound().expect("pending"), vec![accepted.id]);
+        let at = Utc::now();
+        store
+            .set_inbound_state(
+                accepted.id,
+                InboundState::Processed {
+                    at,
+                    outcome: "recorded".into(),
+                },
+            )
+            .expect("processed");
+        drop(store.start_inbound_writer().expect("writer"));
+        assert!(!segments(dir.path()).contains(&first));
+    }
+
+    /// Ids are never handed out twice: a restart continues above both the spool's frames and
+    /// sled's records, even when every segment was retired.
+    #[test]
+    fn ids_continue_above_everything_ever_accepted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let first = {
+            let writer = store.start_inbound_writer().expect("writer");
+            accept_registered(&store, &writer, 1)
+        };
+        let at = Utc::now();
+        store
+            .set_inbound_state(
+                first,
+                InboundState::Processed {
+                    at,
+                    outcome: "recorded".into(),
+                },
+            )
+            .expect("processed");
+        drop(store.start_inbound_writer().expect("writer"));
+        assert!(
+            store
+                .inbound_body(first)
+                .expect_err("retired")
+                .is_not_found()
+        );
+        let writer = store.start_inbound_writer().expect("writer");
+        let second = writer.accept(mail(2)).wait().expect("accepted").id;
+        assert!(second > first, "{second} after {first}");
+    }
+
     /// A backup taken while a message is pending carries its body, so the restored database can
     /// process it without the spool.
     #[test]
