@@ -13,6 +13,9 @@
 //! `References` against the Message-IDs of sent prompts; else the sender's address to that
 //! member's latest prompt. Auto-replies and bounces never become dones and are never answered.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, ResponseFuture};
 use bots::bus::{InboundAccepted, InboundMail, InboundRefused};
 use bots::email::parse::{AutoKind, ParsedMail};
@@ -39,11 +42,39 @@ const TOKEN_LIFETIME_DAYS: i64 = 30;
 #[rtype(result = "()")]
 pub enum Process {
     /// Just made durable in the spool: register it in sled (a second delivery of the same
-    /// Message-ID stops here), then process it. The raw message comes along, so it is not read
-    /// back from the spool.
-    Received(Box<storage::Accepted>),
+    /// Message-ID stops here), then process it. The raw message comes along while few are
+    /// waiting (so it is not read back from the spool); in a burst, beyond [`MAX_BUFFERED`]
+    /// waiting messages, it is read back instead of being held in memory.
+    Received {
+        id: InboundId,
+        entry: Box<storage::SpoolEntry>,
+        raw: Option<(Vec<u8>, Buffered)>,
+    },
     /// A record left pending (by a crash, or a restored backup): its body is read from the log.
     Pending(InboundId),
+}
+
+/// At most this many received messages wait for processing with their raw bytes in memory.
+pub const MAX_BUFFERED: usize = 1024;
+
+/// A raw message held in memory between receipt and processing; dropping it frees its slot.
+pub struct Buffered(Arc<AtomicUsize>);
+
+impl Buffered {
+    fn take(count: &Arc<AtomicUsize>) -> Option<Buffered> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_BUFFERED).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Buffered(Arc::clone(count)))
+    }
+}
+
+impl Drop for Buffered {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Receipt: makes received mail durable and answers the sender. It touches no database, so a
@@ -53,6 +84,8 @@ pub struct InboundActor {
     /// Appends received mail to the spool; the answer comes once it is durable.
     writer: storage::InboundWriter,
     processor: Addr<InboundProcessor>,
+    /// Raw messages on their way to the processor.
+    buffered: Arc<AtomicUsize>,
 }
 
 impl InboundActor {
@@ -67,6 +100,7 @@ impl InboundActor {
             app,
             writer,
             processor,
+            buffered: Arc::default(),
         }
     }
 }
@@ -114,6 +148,7 @@ impl Handler<InboundMail> for InboundActor {
     fn handle(&mut self, mail: InboundMail, _ctx: &mut Context<Self>) -> Self::Result {
         let app = self.app.clone();
         let processor = self.processor.clone();
+        let buffered = Arc::clone(&self.buffered);
         // Appended to the spool and synced (with every message arriving at the same time): only
         // then may the sender hear `250`/`200`. The raw message comes back out, so processing
         // need not read it from the spool again.
@@ -130,8 +165,13 @@ impl Handler<InboundMail> for InboundActor {
                 .await
                 .map_err(|e| InboundRefused::Transient(e.to_string()))?;
             Metrics::inc(&app.metrics.inbound_accepted);
-            let id = accepted.id;
-            processor.do_send(Process::Received(Box::new(accepted)));
+            let storage::Accepted { id, raw, entry } = accepted;
+            let raw = Buffered::take(&buffered).map(|slot| (raw, slot));
+            processor.do_send(Process::Received {
+                id,
+                entry: Box::new(entry),
+                raw,
+            });
             Ok(InboundAccepted { id })
         })
     }
@@ -143,10 +183,11 @@ impl Handler<Process> for InboundProcessor {
     fn handle(&mut self, msg: Process, _ctx: &mut Context<Self>) -> Self::Result {
         let app = self.app.clone();
         Box::pin(async move {
+            // Holds the raw message's slot until processing is over.
+            let mut _slot = None;
             let (id, raw) = match msg {
-                Process::Received(accepted) => {
-                    let storage::Accepted { id, raw, entry } = *accepted;
-                    match app.store.register_inbound(&[entry]) {
+                Process::Received { id, entry, raw } => {
+                    match app.store.register_inbound(&[*entry]) {
                         Ok(r) if r.first() == Some(&Registered::Fresh) => {}
                         Ok(r) => {
                             info!(inbound_id = id, registered = ?r.first(), "inbound message not processed again");
@@ -162,7 +203,11 @@ impl Handler<Process> for InboundProcessor {
                             return;
                         }
                     }
-                    (id, Some(raw))
+                    let raw = raw.map(|(raw, slot)| {
+                        _slot = Some(slot);
+                        raw
+                    });
+                    (id, raw)
                 }
                 Process::Pending(id) => (id, None),
             };
@@ -548,6 +593,19 @@ fn header_message_id(raw: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn at_most_max_buffered_raw_messages_wait_in_memory() {
+        let count = Arc::new(AtomicUsize::new(0));
+        let mut held: Vec<Buffered> = (0..MAX_BUFFERED)
+            .map(|_| Buffered::take(&count).expect("a free slot"))
+            .collect();
+        assert!(Buffered::take(&count).is_none());
+        held.pop();
+        assert!(Buffered::take(&count).is_some());
+        drop(held);
+        assert_eq!(count.load(Ordering::Acquire), 0);
+    }
 
     #[test]
     fn reply_tokens_are_found_only_at_our_domain() {
