@@ -25,7 +25,7 @@ use mailin_embedded::{Handler, Response, SslConfig};
 use storage::{OutboxKind, OutboxState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
 const TEST_LIMIT: Duration = Duration::from_secs(60);
 
@@ -136,6 +136,8 @@ fn start_mx(mx: ScriptedMx) -> u16 {
 struct Faults {
     dropped: Arc<AtomicBool>,
     stalled: Arc<AtomicBool>,
+    /// Notified when the stall begins.
+    stall_began: Arc<Notify>,
 }
 
 enum Verdict {
@@ -150,6 +152,7 @@ impl Faults {
         if seen(b"X-Test-Fault: drop") && !self.dropped.swap(true, Ordering::SeqCst) {
             Verdict::Drop
         } else if seen(b"X-Test-Fault: stall") && !self.stalled.swap(true, Ordering::SeqCst) {
+            self.stall_began.notify_one();
             Verdict::Stall
         } else {
             Verdict::Forward
@@ -381,4 +384,90 @@ async fn every_fault_ends_sent_or_failed_and_nothing_is_lost_or_doubled() {
     tokio::time::timeout(TEST_LIMIT, server.stop())
         .await
         .expect("donebot stops in time");
+}
+
+/// A graceful stop while a send hangs: the message in flight ends with its outcome recorded
+/// (`deferred` after the SMTP timeout), and the messages claimed ahead of the connections but
+/// never handed to them go back to `queued` without an attempt counted. Nothing stays `sending`.
+#[actix_rt::test]
+async fn a_graceful_stop_returns_the_read_ahead_and_records_what_was_in_flight() {
+    let mx_port = start_mx(ScriptedMx::default());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    let (end_tx, end_rx) = watch::channel(false);
+    let faults = Faults::default();
+    tokio::spawn(proxy(listener, mx_port, faults.clone(), end_rx));
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        data_dir: dir.path().to_owned(),
+        ..Config::default()
+    };
+    config.web.listen = "127.0.0.1:0".into();
+    config.inbound_smtp.listen = "127.0.0.1:0".into();
+    config.email.domain = "done.example.com".into();
+    config.email.smtp_url = Some(format!("smtp://127.0.0.1:{proxy_port}"));
+    config.email.timeout_secs = 1;
+    // One connection: the first round claims three (the connection's and a read-ahead of two).
+    config.outbox.concurrency = 1;
+    let t0 = Utc.with_ymd_and_hms(2026, 4, 15, 22, 0, 0).unwrap();
+    let server = Server::start(
+        config.validate("test").unwrap(),
+        Arc::new(ManualClock::new(t0)),
+    )
+    .await
+    .unwrap();
+    let store = server.app.store.clone();
+
+    let ids: Vec<u64> = (0..6)
+        .map(|n| {
+            let fault = (n == 0).then_some("stall");
+            let (id, new) = donebot::ops::enqueue_email(
+                &store,
+                None,
+                &email(&format!("ok-{n}@example.org"), n, fault),
+                format!("drain-test:{n}"),
+                OutboxKind::Prompt,
+                None,
+                None,
+                t0,
+            )
+            .unwrap();
+            assert!(new);
+            id
+        })
+        .collect();
+    server.app.wake_outbox();
+
+    tokio::time::timeout(TEST_LIMIT, faults.stall_began.notified())
+        .await
+        .expect("the first message reached the server and hangs there");
+    let c = store.outbox_counts().unwrap();
+    assert_eq!(
+        (c.sending, c.queued),
+        (3, 3),
+        "one in flight, two read ahead"
+    );
+
+    tokio::time::timeout(TEST_LIMIT, server.stop())
+        .await
+        .expect("donebot stops in time");
+
+    let hung = store.outbox_message(ids[0]).unwrap();
+    assert!(
+        matches!(hung.state, OutboxState::Deferred { .. }),
+        "{:?}",
+        hung.state
+    );
+    assert_eq!(hung.attempts, 1);
+    for id in &ids[1..] {
+        let m = store.outbox_message(*id).unwrap();
+        assert_eq!((m.state, m.attempts), (OutboxState::Queued, 0), "{id}");
+    }
+    let c = store.outbox_counts().unwrap();
+    assert_eq!(
+        (c.sending, c.queued, c.deferred, c.sent, c.failed),
+        (0, 5, 1, 0, 0)
+    );
+    let _ = end_tx.send(true);
 }
