@@ -68,6 +68,55 @@ fn copy_pending_bodies(store: &Store, to: &sled::Db) -> StorageResult<()> {
     Ok(())
 }
 
+/// Messages acknowledged but not yet registered by the processor exist only in the spool: the
+/// snapshot gets them as pending records with their bodies, so that nothing acknowledged before
+/// the backup is missing from it.
+fn copy_unregistered(store: &Store, to: &sled::Db) -> StorageResult<()> {
+    let (records, bodies, pending, by_mid) = (
+        to.open_tree("inbound")?,
+        to.open_tree("inbound_bodies")?,
+        to.open_tree("inbound_pending")?,
+        to.open_tree("inbound_by_message_id")?,
+    );
+    for (entry, raw) in store.unregistered_spool_entries()? {
+        let key = crate::codec::id_key(entry.id);
+        let duplicate_of = match &entry.meta.message_id {
+            Some(mid) => match by_mid.get(mid.as_bytes())? {
+                Some(prev) => Some(crate::codec::key_id("inbound_by_message_id", &prev)?),
+                None => {
+                    by_mid.insert(mid.as_bytes(), &key)?;
+                    None
+                }
+            },
+            None => None,
+        };
+        let state = match duplicate_of {
+            Some(prev) => crate::InboundState::Processed {
+                at: entry.meta.received_at,
+                outcome: format!("duplicate of inbound message {prev}"),
+            },
+            None => {
+                pending.insert(key, &[])?;
+                bodies.insert(key, raw)?;
+                crate::InboundState::Pending
+            }
+        };
+        let record = crate::InboundRecord {
+            id: entry.id,
+            received_at: entry.meta.received_at,
+            via: entry.meta.via,
+            mail_from: entry.meta.mail_from,
+            rcpt_to: entry.meta.rcpt_to,
+            size: entry.size,
+            state,
+            spool: None,
+        };
+        records.insert(key, crate::codec::encode(&record)?)?;
+    }
+    to.flush()?;
+    Ok(())
+}
+
 /// Writes a consistent snapshot of `store` into the empty (or new) directory `dir`.
 pub fn backup_to(
     store: &Store,
@@ -81,6 +130,7 @@ pub fn backup_to(
         store.db.flush()?;
         copy_trees(&store.db, &target)?;
         copy_pending_bodies(store, &target)?;
+        copy_unregistered(store, &target)?;
     }
     let manifest = Manifest {
         created_at: now,
