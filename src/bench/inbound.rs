@@ -11,8 +11,9 @@
 //! Two clocks, both started when the first session connects:
 //! - *accepted*: until the last `250`, i.e. the receipt rate (each `250` only after the message
 //!   is durable in the inbound log);
-//! - *processed*: until every message's dones are recorded (parse → match → trim → record), the
-//!   end-to-end figure printed last.
+//! - *recorded*: until every message's dones are recorded (parse → match → trim → record);
+//! - *searchable*: until the search index has caught up with them, the end-to-end figure printed
+//!   last (a query for a word of every reply must then find every one).
 //!
 //! Afterwards it checks that exactly [`LINES`] dones per message were recorded, so a trimmer that
 //! let quoted text or the signature through would fail the run rather than flatter it. Bounded:
@@ -60,6 +61,8 @@ pub struct Report {
     pub accepted: Duration,
     /// Until the last message's dones were recorded.
     pub processed: Duration,
+    /// Until the search index had caught up with them (and found every message).
+    pub searchable: Duration,
     pub dones: i64,
     pub message_bytes: usize,
     pub peak_rss_kib: Option<u64>,
@@ -83,13 +86,20 @@ impl Report {
                 self.accepted.as_secs_f64(),
                 rate(self.messages, self.accepted)
             ),
-            format!("dones recorded: {}", self.dones),
-            super::rss_line(self.peak_rss_kib),
             format!(
-                "inbound: {} messages in {:.2} s = {:.0} messages/s",
+                "recorded: {} messages in {:.2} s = {:.0} messages/s (parsed, matched, trimmed, dones stored)",
                 self.messages,
                 self.processed.as_secs_f64(),
                 rate(self.messages, self.processed)
+            ),
+            format!("dones recorded: {}", self.dones),
+            super::rss_line(self.peak_rss_kib),
+            // End to end: received, durable, processed, and found by search.
+            format!(
+                "inbound: {} messages in {:.2} s = {:.0} messages/s",
+                self.messages,
+                self.searchable.as_secs_f64(),
+                rate(self.messages, self.searchable)
             ),
         ]
     }
@@ -156,6 +166,28 @@ async fn load(opts: &Options, server: &Server) -> anyhow::Result<Report> {
             .context("cannot start the client thread")?
     };
     let processed = wait_processed(server, opts.messages, started).await?;
+    // Searchable: the index has caught up with every done recorded, and finds each message.
+    let search = app.search.clone();
+    let caught_up = tokio::task::spawn_blocking(move || search.wait_caught_up(STALL_LIMIT))
+        .await
+        .context("search wait task failed")??;
+    if !caught_up {
+        bail!(
+            "the search index did not catch up within {} s",
+            STALL_LIMIT.as_secs()
+        );
+    }
+    let searchable = started.elapsed();
+    let found = app
+        .search
+        .query(&storage::SearchQuery::team(team.id).words("billing"))?
+        .total as u64;
+    if found != opts.messages {
+        bail!(
+            "search finds {found} of the {} replies' dones for \"billing\"",
+            opts.messages
+        );
+    }
     let sent = tokio::task::spawn_blocking(move || client.join())
         .await
         .context("client join task failed")?
@@ -173,6 +205,7 @@ async fn load(opts: &Options, server: &Server) -> anyhow::Result<Report> {
         concurrency: opts.concurrency,
         accepted: sent.last_250.saturating_duration_since(started),
         processed,
+        searchable,
         dones,
         message_bytes: sent.bytes / usize::try_from(opts.messages).unwrap_or(usize::MAX).max(1),
         peak_rss_kib: super::peak_rss_kib(),
