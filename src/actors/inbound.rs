@@ -23,6 +23,7 @@ use chrono::{Duration, NaiveDate};
 use storage::{
     Channel, InboundId, InboundState, Member, MemberState, OutboxKind, Prompt, Registered, Source,
 };
+use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use crate::actors::team::{RecordReply, Reload};
@@ -113,11 +114,61 @@ impl Actor for InboundActor {
 /// mark, or a kept failure. Runs on a thread of its own.
 pub struct InboundProcessor {
     app: App,
+    /// Received messages waiting to be registered together (see [`RegisterWaiting`]).
+    to_register: Vec<(
+        storage::SpoolEntry,
+        oneshot::Sender<Result<Registered, String>>,
+    )>,
 }
 
 impl InboundProcessor {
     pub fn new(app: App) -> InboundProcessor {
-        InboundProcessor { app }
+        InboundProcessor {
+            app,
+            to_register: Vec::new(),
+        }
+    }
+
+    /// Queues a message for registration; the answer comes with the next [`RegisterWaiting`].
+    fn register(
+        &mut self,
+        entry: storage::SpoolEntry,
+        ctx: &mut Context<Self>,
+    ) -> oneshot::Receiver<Result<Registered, String>> {
+        let (answer, answered) = oneshot::channel();
+        if self.to_register.is_empty() {
+            ctx.notify(RegisterWaiting);
+        }
+        self.to_register.push((entry, answer));
+        answered
+    }
+}
+
+/// Register every message waiting in `to_register`, in one transaction. Sent to itself by the
+/// first message queued while none waits, so a burst of received mail shares one transaction (a
+/// sled transaction costs far more than the writes in it).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RegisterWaiting;
+
+impl Handler<RegisterWaiting> for InboundProcessor {
+    type Result = ();
+    fn handle(&mut self, _: RegisterWaiting, _ctx: &mut Context<Self>) {
+        let waiting = std::mem::take(&mut self.to_register);
+        let (entries, answers): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
+        match self.app.store.register_inbound(&entries) {
+            Ok(registered) => {
+                for (answer, r) in answers.into_iter().zip(registered) {
+                    let _ = answer.send(Ok(r));
+                }
+            }
+            Err(e) => {
+                let why = e.to_string();
+                for answer in answers {
+                    let _ = answer.send(Err(why.clone()));
+                }
+            }
+        }
     }
 }
 
@@ -180,37 +231,41 @@ impl Handler<InboundMail> for InboundActor {
 impl Handler<Process> for InboundProcessor {
     type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, msg: Process, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Process, ctx: &mut Context<Self>) -> Self::Result {
         let app = self.app.clone();
+        // A received message is registered first (with every other one received meanwhile).
+        let (id, raw, registered) = match msg {
+            Process::Received { id, entry, raw } => (id, raw, Some(self.register(*entry, ctx))),
+            Process::Pending(id) => (id, None, None),
+        };
         Box::pin(async move {
             // Holds the raw message's slot until processing is over.
             let mut _slot = None;
-            let (id, raw) = match msg {
-                Process::Received { id, entry, raw } => {
-                    match app.store.register_inbound(&[*entry]) {
-                        Ok(r) if r.first() == Some(&Registered::Fresh) => {}
-                        Ok(r) => {
-                            info!(inbound_id = id, registered = ?r.first(), "inbound message not processed again");
-                            app.emit(Event::InboundProcessed {
-                                inbound: id,
-                                outcome: "duplicate".into(),
-                            });
-                            return;
-                        }
-                        // Durable in the spool: the next start registers and processes it.
-                        Err(e) => {
-                            warn!(inbound_id = id, error = %e, "cannot register an inbound message; it waits for the next start");
-                            return;
-                        }
+            let raw = raw.map(|(raw, slot)| {
+                _slot = Some(slot);
+                raw
+            });
+            if let Some(answer) = registered {
+                let registered = answer
+                    .await
+                    .unwrap_or_else(|_| Err("the processor stopped".into()));
+                match registered {
+                    Ok(Registered::Fresh) => {}
+                    Ok(r) => {
+                        info!(inbound_id = id, registered = ?r, "inbound message not processed again");
+                        app.emit(Event::InboundProcessed {
+                            inbound: id,
+                            outcome: "duplicate".into(),
+                        });
+                        return;
                     }
-                    let raw = raw.map(|(raw, slot)| {
-                        _slot = Some(slot);
-                        raw
-                    });
-                    (id, raw)
+                    // Durable in the spool: the next start registers and processes it.
+                    Err(e) => {
+                        warn!(inbound_id = id, error = %e, "cannot register an inbound message; it waits for the next start");
+                        return;
+                    }
                 }
-                Process::Pending(id) => (id, None),
-            };
+            }
             let result = process(&app, id, raw).await;
             let state = match &result {
                 // Recorded dones mark the record themselves, in their own transaction.

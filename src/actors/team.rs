@@ -9,10 +9,15 @@
 
 use std::panic::AssertUnwindSafe;
 
-use actix::{Actor, Addr, Context, Handler, Message, Supervised, Supervisor};
+use actix::{
+    Actor, Addr, AsyncContext, Context, Handler, Message, ResponseFuture, Supervised, Supervisor,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use scheduler::{Calendar, Schedule, Tz};
-use storage::{Member, MemberState, NewPrompt, OutboxKind, RecordOutcome, Source, Team, TeamId};
+use storage::{
+    Member, MemberState, NewPrompt, NewReply, OutboxKind, RecordOutcome, Source, Team, TeamId,
+};
+use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
 use crate::actors::chat;
@@ -86,7 +91,16 @@ pub struct TeamActor {
     app: App,
     team_id: TeamId,
     state: Option<Loaded>,
+    /// Replies received since the last [`FlushRecords`], recorded together in one transaction.
+    pending_records: Vec<(RecordReply, oneshot::Sender<AppResult<RecordOutcome>>)>,
 }
+
+/// Record the replies waiting in `pending_records`. Sent to itself by the first reply that
+/// arrives while none waits: every reply that reaches the mailbox before it is handled shares
+/// its transaction (a sled transaction costs far more than the writes in it).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct FlushRecords;
 
 impl TeamActor {
     pub fn start(app: App, team_id: TeamId) -> Addr<TeamActor> {
@@ -94,6 +108,7 @@ impl TeamActor {
             app,
             team_id,
             state: None,
+            pending_records: Vec::new(),
         })
     }
 
@@ -339,7 +354,8 @@ impl TeamActor {
         Err(AppError::Unavailable("the team actor failed; retry".into()))
     }
 
-    fn record(&self, msg: &RecordReply) -> AppResult<RecordOutcome> {
+    /// Checks a reply and turns its text into dones to record.
+    fn prepare(&self, msg: &RecordReply) -> AppResult<NewReply> {
         let state = self.loaded()?;
         if !state.members.iter().any(|m| m.member.id == msg.member) {
             return Err(AppError::NotFound(format!(
@@ -347,18 +363,60 @@ impl TeamActor {
                 msg.member, self.team_id
             )));
         }
-        let dones = lines::parse_lines(&msg.text);
-        if dones.is_empty() {
+        let lines = lines::parse_lines(&msg.text);
+        if lines.is_empty() {
             return Err(AppError::Invalid("the reply has no lines to record".into()));
         }
-        let store = &self.app.store;
-        let now = self.app.now();
-        let outcome = if msg.replace {
-            store.replace_reply(self.team_id, msg.member, msg.day, &dones, &msg.source, now)?
-        } else {
-            store.record_reply(self.team_id, msg.member, msg.day, &dones, &msg.source, now)?
-        };
-        if let RecordOutcome::Recorded(ids) = &outcome {
+        Ok(NewReply {
+            team: self.team_id,
+            member: msg.member,
+            day: msg.day,
+            lines,
+            source: msg.source.clone(),
+            replace: msg.replace,
+        })
+    }
+
+    /// Records every waiting reply in one transaction and answers each.
+    fn record_pending(&mut self) {
+        let waiting = std::mem::take(&mut self.pending_records);
+        let mut batch = Vec::with_capacity(waiting.len());
+        let mut replies = Vec::with_capacity(waiting.len());
+        for (msg, answer) in waiting {
+            match self.prepare(&msg) {
+                Ok(reply) => {
+                    replies.push(reply);
+                    batch.push((msg, answer));
+                }
+                Err(e) => {
+                    let _ = answer.send(Err(e));
+                }
+            }
+        }
+        if replies.is_empty() {
+            return;
+        }
+        match self.app.store.record_replies(&replies, self.app.now()) {
+            Ok(outcomes) => {
+                for ((msg, answer), outcome) in batch.into_iter().zip(outcomes) {
+                    self.recorded(&msg, &outcome);
+                    let _ = answer.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                warn!(team_id = self.team_id, replies = batch.len(), error = %e, "cannot record replies");
+                let why = e.to_string();
+                for (_, answer) in batch {
+                    let _ = answer.send(Err(AppError::Unavailable(format!(
+                        "cannot record the reply: {why}"
+                    ))));
+                }
+            }
+        }
+    }
+
+    fn recorded(&self, msg: &RecordReply, outcome: &RecordOutcome) {
+        if let RecordOutcome::Recorded(ids) = outcome {
             info!(team_id = self.team_id, member_id = msg.member, day = %msg.day, dones = ids.len(), channel = msg.source.channel.as_str(), "reply recorded");
             Metrics::inc(&self.app.metrics.replies_received);
             Metrics::add(&self.app.metrics.dones_recorded, ids.len() as u64);
@@ -368,7 +426,6 @@ impl TeamActor {
                 dones: ids.clone(),
             });
         }
-        Ok(outcome)
     }
 
     /// Runs a handler body; a panic stops the actor so that its supervisor restarts it.
@@ -397,8 +454,13 @@ impl TeamActor {
 impl Actor for TeamActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, _ctx: &mut Context<Self>) {
+    fn started(&mut self, ctx: &mut Context<Self>) {
         self.load();
+        // After a restart: replies that arrived before it still wait, but their flush was lost
+        // with the old context.
+        if !self.pending_records.is_empty() {
+            ctx.notify(FlushRecords);
+        }
     }
 }
 
@@ -490,9 +552,22 @@ impl Handler<SendDigestNow> for TeamActor {
 }
 
 impl Handler<RecordReply> for TeamActor {
-    type Result = AppResult<RecordOutcome>;
-    fn handle(&mut self, msg: RecordReply, ctx: &mut Context<Self>) -> AppResult<RecordOutcome> {
-        self.guarded(ctx, Self::failed(), |this| this.record(&msg))
+    type Result = ResponseFuture<AppResult<RecordOutcome>>;
+    fn handle(&mut self, msg: RecordReply, ctx: &mut Context<Self>) -> Self::Result {
+        let (answer, answered) = oneshot::channel();
+        if self.pending_records.is_empty() {
+            ctx.notify(FlushRecords);
+        }
+        self.pending_records.push((msg, answer));
+        // A panic while recording drops the answer: the caller hears "failed; retry".
+        Box::pin(async move { answered.await.unwrap_or_else(|_| Self::failed()) })
+    }
+}
+
+impl Handler<FlushRecords> for TeamActor {
+    type Result = ();
+    fn handle(&mut self, _: FlushRecords, ctx: &mut Context<Self>) {
+        self.guarded(ctx, (), |this| this.record_pending());
     }
 }
 

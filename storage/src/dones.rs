@@ -17,6 +17,27 @@ pub struct NewDone {
     pub mentions: Vec<String>,
 }
 
+/// One reply to record with [`Store::record_replies`].
+#[derive(Debug, Clone)]
+pub struct NewReply {
+    pub team: TeamId,
+    pub member: MemberId,
+    pub day: NaiveDate,
+    pub lines: Vec<NewDone>,
+    pub source: Source,
+    /// An edit of an earlier message: its dones are replaced.
+    pub replace: bool,
+}
+
+/// A reply's ids and encoded dones, made before the transaction (which may run more than once).
+struct Prepared {
+    ids: Vec<DoneId>,
+    dones: Vec<Done>,
+    encoded: Vec<Vec<u8>>,
+    rkey: Option<Vec<u8>>,
+    change_seq: u64,
+}
+
 /// What recording a reply did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordOutcome {
@@ -86,33 +107,66 @@ impl Store {
         now: DateTime<Utc>,
         replace: bool,
     ) -> StorageResult<RecordOutcome> {
+        let reply = NewReply {
+            team,
+            member,
+            day,
+            lines: lines.to_vec(),
+            source: source.clone(),
+            replace,
+        };
+        let mut outcomes = self.record_replies(std::slice::from_ref(&reply), now)?;
+        outcomes
+            .pop()
+            .ok_or_else(|| StorageError::Conflict("recording a reply returned no outcome".into()))
+    }
+
+    /// Records several replies in one transaction, each exactly as [`Store::record_reply`] (or
+    /// [`Store::replace_reply`] when `replace`) would, in order: a later reply sees what an
+    /// earlier one wrote (the same message twice in one batch is recorded once). A sled
+    /// transaction costs far more than the writes in it (it seals sled's log buffer), so callers
+    /// that receive replies in bursts batch them.
+    pub fn record_replies(
+        &self,
+        replies: &[NewReply],
+        now: DateTime<Utc>,
+    ) -> StorageResult<Vec<RecordOutcome>> {
         let _w = self.write_gate();
-        let ids: Vec<DoneId> = lines
-            .iter()
-            .map(|_| self.next_id())
-            .collect::<StorageResult<_>>()?;
-        let dones: Vec<Done> = ids
-            .iter()
-            .zip(lines)
-            .map(|(&id, l)| Done {
-                id,
-                team_id: team,
-                member_id: member,
-                day,
-                text: l.text.clone(),
-                kind: l.kind,
-                tags: l.tags.clone(),
-                mentions: l.mentions.clone(),
-                source: source.clone(),
-                created_at: now,
-                edited_at: None,
-                deleted: false,
-            })
-            .collect();
-        let encoded: Vec<Vec<u8>> = dones.iter().map(encode).collect::<StorageResult<_>>()?;
-        let rkey = reply_key(source);
-        let change_seq = self.next_id()?;
-        let (outcome, logged) =
+        let mut prepared = Vec::with_capacity(replies.len());
+        for r in replies {
+            let ids: Vec<DoneId> = r
+                .lines
+                .iter()
+                .map(|_| self.next_id())
+                .collect::<StorageResult<_>>()?;
+            let dones: Vec<Done> = ids
+                .iter()
+                .zip(&r.lines)
+                .map(|(&id, l)| Done {
+                    id,
+                    team_id: r.team,
+                    member_id: r.member,
+                    day: r.day,
+                    text: l.text.clone(),
+                    kind: l.kind,
+                    tags: l.tags.clone(),
+                    mentions: l.mentions.clone(),
+                    source: r.source.clone(),
+                    created_at: now,
+                    edited_at: None,
+                    deleted: false,
+                })
+                .collect();
+            let encoded: Vec<Vec<u8>> = dones.iter().map(encode).collect::<StorageResult<_>>()?;
+            prepared.push(Prepared {
+                ids,
+                dones,
+                encoded,
+                rkey: reply_key(&r.source),
+                change_seq: self.next_id()?,
+            });
+        }
+        let (outcomes, logged) =
             (
                 &self.t.dones,
                 &self.t.dones_by_team_day,
@@ -134,87 +188,97 @@ impl Store {
                         counters,
                         changes,
                     )|
-                     -> TxResult<(RecordOutcome, bool)> {
-                        // Every done this transaction writes, for the search index's change log.
-                        let mut changed: Vec<DoneId> = Vec::new();
-                        let previous = rkey
-                            .as_ref()
-                            .map(|k| reply_keys.get(k.as_slice()))
-                            .transpose()?
-                            .flatten();
-                        let previous = match (previous, replace) {
-                            (Some(prev), true) => {
-                                let prev: Vec<DoneId> =
-                                    decode("reply_keys", &prev).or_else(abort)?;
-                                changed.extend(&prev);
-                                for id in prev {
-                                    if let Some(old) = dones_t.get(id_key(id))? {
-                                        let mut d: Done = decode("dones", &old).or_else(abort)?;
-                                        d.deleted = true;
-                                        d.edited_at = Some(now);
-                                        dones_t.insert(&id_key(id), encode(&d).or_else(abort)?)?;
+                     -> TxResult<(Vec<RecordOutcome>, Option<u64>)> {
+                        let mut outcomes = Vec::with_capacity(replies.len());
+                        let mut last_logged = None;
+                        let mut recorded_total = 0i64;
+                        for (r, p) in replies.iter().zip(&prepared) {
+                            // Every done this reply writes, for the search index's change log.
+                            let mut changed: Vec<DoneId> = Vec::new();
+                            let previous = p
+                                .rkey
+                                .as_ref()
+                                .map(|k| reply_keys.get(k.as_slice()))
+                                .transpose()?
+                                .flatten();
+                            let previous = match (previous, r.replace) {
+                                (Some(prev), true) => {
+                                    let prev: Vec<DoneId> =
+                                        decode("reply_keys", &prev).or_else(abort)?;
+                                    changed.extend(&prev);
+                                    for id in prev {
+                                        if let Some(old) = dones_t.get(id_key(id))? {
+                                            let mut d: Done =
+                                                decode("dones", &old).or_else(abort)?;
+                                            d.deleted = true;
+                                            d.edited_at = Some(now);
+                                            dones_t
+                                                .insert(&id_key(id), encode(&d).or_else(abort)?)?;
+                                        }
                                     }
+                                    None
                                 }
-                                None
-                            }
-                            (p, _) => p,
-                        };
-                        let outcome = match previous {
-                            Some(prev) => {
-                                let prev: Vec<DoneId> =
-                                    decode("reply_keys", &prev).or_else(abort)?;
-                                RecordOutcome::Duplicate(prev)
-                            }
-                            None => {
-                                for (d, bytes) in dones.iter().zip(&encoded) {
-                                    dones_t.insert(&id_key(d.id), bytes.as_slice())?;
-                                    by_day.insert(team_day_key(team, day, d.id), &[])?;
-                                    by_member
-                                        .insert(key(&[&id_key(member), &id_key(d.id)]), &[])?;
+                                (p, _) => p,
+                            };
+                            let outcome = match previous {
+                                Some(prev) => {
+                                    let prev: Vec<DoneId> =
+                                        decode("reply_keys", &prev).or_else(abort)?;
+                                    RecordOutcome::Duplicate(prev)
                                 }
-                                if let Some(k) = &rkey {
-                                    reply_keys
-                                        .insert(k.as_slice(), encode(&ids).or_else(abort)?)?;
-                                }
-                                crate::outbox::counter_add(
-                                    counters,
-                                    "dones.recorded",
-                                    ids.len() as i64,
-                                )?;
-                                changed.extend(&ids);
-                                RecordOutcome::Recorded(ids.clone())
-                            }
-                        };
-                        if let Some(inbound_id) = source.inbound_id {
-                            let note = match &outcome {
-                                RecordOutcome::Recorded(ids) => {
-                                    format!("recorded {} dones", ids.len())
-                                }
-                                RecordOutcome::Duplicate(_) => {
-                                    "duplicate of an earlier message".into()
+                                None => {
+                                    for (d, bytes) in p.dones.iter().zip(&p.encoded) {
+                                        dones_t.insert(&id_key(d.id), bytes.as_slice())?;
+                                        by_day.insert(team_day_key(r.team, r.day, d.id), &[])?;
+                                        by_member.insert(
+                                            key(&[&id_key(r.member), &id_key(d.id)]),
+                                            &[],
+                                        )?;
+                                    }
+                                    if let Some(k) = &p.rkey {
+                                        reply_keys
+                                            .insert(k.as_slice(), encode(&p.ids).or_else(abort)?)?;
+                                    }
+                                    recorded_total += p.ids.len() as i64;
+                                    changed.extend(&p.ids);
+                                    RecordOutcome::Recorded(p.ids.clone())
                                 }
                             };
-                            crate::inbound::set_state_tx(
-                                inbound,
-                                pending,
-                                inbound_id,
-                                InboundState::Processed {
-                                    at: now,
-                                    outcome: note,
-                                },
-                            )?;
+                            if let Some(inbound_id) = r.source.inbound_id {
+                                let note = match &outcome {
+                                    RecordOutcome::Recorded(ids) => {
+                                        format!("recorded {} dones", ids.len())
+                                    }
+                                    RecordOutcome::Duplicate(_) => {
+                                        "duplicate of an earlier message".into()
+                                    }
+                                };
+                                crate::inbound::set_state_tx(
+                                    inbound,
+                                    pending,
+                                    inbound_id,
+                                    InboundState::Processed {
+                                        at: now,
+                                        outcome: note,
+                                    },
+                                )?;
+                            }
+                            if !changed.is_empty() {
+                                crate::search::log_change(changes, p.change_seq, now, &changed)?;
+                                last_logged = Some(p.change_seq);
+                            }
+                            outcomes.push(outcome);
                         }
-                        let logged = !changed.is_empty();
-                        if logged {
-                            crate::search::log_change(changes, change_seq, now, &changed)?;
+                        if recorded_total > 0 {
+                            crate::outbox::counter_add(counters, "dones.recorded", recorded_total)?;
                         }
-                        Ok((outcome, logged))
+                        Ok((outcomes, last_logged))
                     },
                 )?;
-        if logged {
-            self.search_changed(change_seq);
+        if let Some(seq) = logged {
+            self.search_changed(seq);
         }
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     pub fn done(&self, id: DoneId) -> StorageResult<Done> {

@@ -51,7 +51,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{RwLock, RwLockReadGuard};
 
 pub use backup::{backup_to, restore_from};
-pub use dones::{NewDone, RecordOutcome};
+pub use dones::{NewDone, NewReply, RecordOutcome};
 pub use error::{StorageError, StorageResult};
 pub use inbound::Registered;
 pub use links::Linked;

@@ -403,3 +403,54 @@ fn link_codes_work_once_and_expire() {
     assert!(s.mark_once("x").unwrap());
     assert!(!s.mark_once("x").unwrap());
 }
+
+#[test]
+fn replies_recorded_together_see_each_other() {
+    let s = Store::temporary().unwrap();
+    let tm = team(&s, "Core");
+    let m = member(&s, tm.id, "ada@example.com");
+    let line = |text: &str| NewDone {
+        text: text.into(),
+        kind: DoneKind::Done,
+        tags: vec![],
+        mentions: vec![],
+    };
+    let reply = |mid: &str, lines: Vec<NewDone>| NewReply {
+        team: tm.id,
+        member: m.id,
+        day: day(),
+        lines,
+        source: Source {
+            channel: Channel::Email,
+            message_id: Some(mid.into()),
+            prompt_id: None,
+            inbound_id: None,
+        },
+        replace: false,
+    };
+    let outcomes = s
+        .record_replies(
+            &[
+                reply("a@x", vec![line("one"), line("two")]),
+                reply("b@x", vec![line("three")]),
+                // The first message again, in the same batch: recorded once.
+                reply("a@x", vec![line("one"), line("two")]),
+            ],
+            t(19),
+        )
+        .unwrap();
+    assert!(matches!(&outcomes[0], RecordOutcome::Recorded(ids) if ids.len() == 2));
+    assert!(matches!(&outcomes[1], RecordOutcome::Recorded(ids) if ids.len() == 1));
+    assert_eq!(
+        outcomes[2],
+        RecordOutcome::Duplicate(outcomes[0].ids().to_vec())
+    );
+    assert_eq!(s.counter("dones.recorded").unwrap(), 3);
+    let texts: Vec<String> = s
+        .team_dones(tm.id, day(), day())
+        .unwrap()
+        .into_iter()
+        .map(|d| d.text)
+        .collect();
+    assert_eq!(texts, ["one", "two", "three"]);
+}
