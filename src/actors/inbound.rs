@@ -16,7 +16,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, ResponseFuture};
+use actix::{
+    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, ResponseFuture,
+    WrapFuture,
+};
 use bots::bus::{InboundAccepted, InboundMail, InboundRefused};
 use bots::email::parse::{AutoKind, ParsedMail};
 use chrono::{Duration, NaiveDate};
@@ -119,13 +122,23 @@ pub struct InboundProcessor {
         storage::SpoolEntry,
         oneshot::Sender<Result<Registered, String>>,
     )>,
+    /// Messages being processed now (at most [`MAX_IN_FLIGHT`]); the others wait in `queue`,
+    /// small, while a message in flight holds its parsed text.
+    in_flight: usize,
+    queue: std::collections::VecDeque<Process>,
 }
+
+/// At most this many messages are processed at once. Enough for the team actors to record
+/// replies in large batches; bounded, so that a burst costs memory only for its queue entries.
+const MAX_IN_FLIGHT: usize = 256;
 
 impl InboundProcessor {
     pub fn new(app: App) -> InboundProcessor {
         InboundProcessor {
             app,
             to_register: Vec::new(),
+            in_flight: 0,
+            queue: std::collections::VecDeque::new(),
         }
     }
 
@@ -229,16 +242,42 @@ impl Handler<InboundMail> for InboundActor {
 }
 
 impl Handler<Process> for InboundProcessor {
-    type Result = ResponseFuture<()>;
+    type Result = ();
 
-    fn handle(&mut self, msg: Process, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Process, ctx: &mut Context<Self>) {
+        if self.in_flight < MAX_IN_FLIGHT {
+            self.start(msg, ctx);
+        } else {
+            self.queue.push_back(msg);
+        }
+    }
+}
+
+impl InboundProcessor {
+    /// Starts processing a message; when it is done, the next queued one starts.
+    fn start(&mut self, msg: Process, ctx: &mut Context<Self>) {
+        self.in_flight += 1;
+        let work = self.processing(msg, ctx);
+        ctx.spawn(work.into_actor(self).map(|(), act, ctx| {
+            act.in_flight -= 1;
+            if let Some(next) = act.queue.pop_front() {
+                act.start(next, ctx);
+            }
+        }));
+    }
+
+    fn processing(
+        &mut self,
+        msg: Process,
+        ctx: &mut Context<Self>,
+    ) -> impl std::future::Future<Output = ()> + 'static {
         let app = self.app.clone();
         // A received message is registered first (with every other one received meanwhile).
         let (id, raw, registered) = match msg {
             Process::Received { id, entry, raw } => (id, raw, Some(self.register(*entry, ctx))),
             Process::Pending(id) => (id, None, None),
         };
-        Box::pin(async move {
+        async move {
             // Holds the raw message's slot until processing is over.
             let mut _slot = None;
             let raw = raw.map(|(raw, slot)| {
@@ -313,7 +352,7 @@ impl Handler<Process> for InboundProcessor {
             {
                 warn!(inbound_id = id, error = %e, "cannot record the inbound outcome; it stays pending");
             }
-        })
+        }
     }
 }
 
