@@ -659,6 +659,7 @@ async fn backup(
 
 pub async fn metrics(app: web::Data<App>) -> ApiResult<HttpResponse> {
     let c = app.store.outbox_counts()?;
+    let inbound = app.store.inbound_usage()?;
     let oldest = app
         .store
         .next_outbox_due()?
@@ -707,6 +708,21 @@ pub async fn metrics(app: web::Data<App>) -> ApiResult<HttpResponse> {
                 .search_backlog_since()?
                 .map(|t| (app.now() - t).num_milliseconds().max(0) as f64 / 1000.0)
                 .unwrap_or(0.0),
+        ),
+        (
+            "donebot_inbound_pending",
+            "Received messages registered and not yet processed",
+            inbound.pending as f64,
+        ),
+        (
+            "donebot_inbound_spool_segments",
+            "Segment files in the inbound spool (the active one included)",
+            inbound.spool_segments as f64,
+        ),
+        (
+            "donebot_inbound_spool_bytes",
+            "Bytes of the inbound spool's segment files",
+            inbound.spool_bytes as f64,
         ),
     ]);
     Ok(HttpResponse::Ok()

@@ -59,7 +59,7 @@ pub use model::*;
 pub use outbox::{MAX_BATCH, NewOutboxMessage, OutboxCounts, SendOutcome};
 pub use prompts::NewPrompt;
 pub use search::{Search, SearchError, SearchHit, SearchQuery, SearchResults};
-pub use spool::{Accepted, InboundWriter, NewInbound, Receipt, SpoolEntry};
+pub use spool::{Accepted, InboundUsage, InboundWriter, NewInbound, Receipt, SpoolEntry};
 
 /// Bytes of sled's page cache. sled's default (1 GiB) kept the whole outbox of a million prompts
 /// in memory (920 MiB peak) and made every write slower (larger LRU, more allocator work: a

@@ -77,6 +77,15 @@ pub struct Accepted {
     pub entry: SpoolEntry,
 }
 
+/// What the inbound log holds (see [`Store::inbound_usage`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InboundUsage {
+    /// Registered, not yet processed.
+    pub pending: usize,
+    pub spool_segments: usize,
+    pub spool_bytes: u64,
+}
+
 /// The metadata stored in a frame next to the raw message.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct SpoolMeta {
@@ -456,6 +465,22 @@ impl Store {
         Ok(out)
     }
 
+    /// How much the inbound log holds now, for operators.
+    pub fn inbound_usage(&self) -> StorageResult<InboundUsage> {
+        let mut usage = InboundUsage {
+            pending: self.t.inbound_pending.len(),
+            ..InboundUsage::default()
+        };
+        for seq in self.spool.on_disk()? {
+            // A segment retired since the listing simply counts no more.
+            if let Ok(meta) = std::fs::metadata(self.spool.path(seq)) {
+                usage.spool_segments += 1;
+                usage.spool_bytes += meta.len();
+            }
+        }
+        Ok(usage)
+    }
+
     /// The raw body of a message in the spool, if its segment is still there.
     pub(crate) fn spool_read(&self, at: SpoolRef) -> StorageResult<Option<Vec<u8>>> {
         self.spool.read(at)
@@ -785,6 +810,10 @@ mod tests {
             assert!(segments(dir.path()).contains(&first));
         }
         assert_eq!(store.pending_inbound().expect("pending"), vec![accepted.id]);
+        let usage = store.inbound_usage().expect("usage");
+        // Its segment and the active one (the empty one between them was retired).
+        assert_eq!((usage.pending, usage.spool_segments), (1, 2));
+        assert!(usage.spool_bytes > mail(1).raw.len() as u64, "{usage:?}");
         let at = Utc::now();
         store
             .set_inbound_state(
