@@ -386,7 +386,8 @@ impl Store {
                         })
                         .map_err(io_error(&path))?;
                 } else {
-                    error!(path = %path.display(), valid, total, "inbound spool segment is corrupt after offset {valid}; the entries before it are kept");
+                    // A failed append (its batch was answered "try again later") or damage on disk.
+                    error!(path = %path.display(), valid, total, "inbound spool segment ends in an unreadable frame at offset {valid}; the entries before it are kept");
                 }
             }
             recovered += self
