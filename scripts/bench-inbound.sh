@@ -39,6 +39,8 @@ wait_quiet() {
             echo "load still $load after ${WAIT_QUIET} s; running anyway (figures are noisier)" >&2
             return
         fi
+        # A real delay: the 1-minute load average moves over tens of seconds; look again in 20 s
+        # (bounded by WAIT_QUIET).
         sleep 20
         waited=$((waited + 20))
     done

@@ -29,6 +29,7 @@ SINK_USER=()
 [ "$(id -u)" = 0 ] && SINK_USER=(-u postfix)
 smtp-sink "${SINK_USER[@]}" -c "127.0.0.1:$PORT" 1000 >"$WORK/sink.log" 2>&1 &
 SINK_PID=$!
+# smtp-sink gives no readiness signal: try its port, every 0.1 s for at most 5 s.
 for _ in $(seq 50); do
     (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
     sleep 0.1
