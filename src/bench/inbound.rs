@@ -68,10 +68,6 @@ pub struct Report {
     pub peak_rss_kib: Option<u64>,
 }
 
-fn rate(n: u64, d: Duration) -> f64 {
-    n as f64 / d.as_secs_f64().max(1e-9)
-}
-
 impl Report {
     /// The lines `donebot bench inbound` prints; the last one is the figure.
     pub fn lines(&self) -> Vec<String> {
@@ -84,13 +80,13 @@ impl Report {
                 "accepted: {} messages in {:.2} s = {:.0} messages/s (until the last 250; each durable before it)",
                 self.messages,
                 self.accepted.as_secs_f64(),
-                rate(self.messages, self.accepted)
+                super::rate(self.messages, self.accepted)
             ),
             format!(
                 "recorded: {} messages in {:.2} s = {:.0} messages/s (parsed, matched, trimmed, dones stored)",
                 self.messages,
                 self.processed.as_secs_f64(),
-                rate(self.messages, self.processed)
+                super::rate(self.messages, self.processed)
             ),
             format!("dones recorded: {}", self.dones),
             super::rss_line(self.peak_rss_kib),
@@ -99,7 +95,7 @@ impl Report {
                 "inbound: {} messages in {:.2} s = {:.0} messages/s",
                 self.messages,
                 self.searchable.as_secs_f64(),
-                rate(self.messages, self.searchable)
+                super::rate(self.messages, self.searchable)
             ),
         ]
     }
@@ -107,18 +103,14 @@ impl Report {
 
 /// Runs the benchmark in its own actix system. Progress goes to stderr.
 pub fn run(opts: Options) -> anyhow::Result<Report> {
-    if opts.messages == 0 || opts.concurrency == 0 {
-        bail!("--messages and --concurrency must be at least 1");
-    }
-    let (dir, temporary) = match &opts.data {
-        Some(d) => (d.clone(), false),
-        None => (super::temp_dir("inbound")?, true),
-    };
-    let result = actix_rt::System::new().block_on(run_in(&opts, &dir));
-    if temporary {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    result
+    let data = opts.data.clone();
+    super::run_on(
+        "inbound",
+        opts.messages,
+        opts.concurrency,
+        data.as_deref(),
+        |dir| async move { run_in(&opts, &dir).await },
+    )
 }
 
 fn settings(dir: &Path) -> anyhow::Result<Settings> {

@@ -26,8 +26,39 @@ pub(crate) fn rss_line(peak_rss_kib: Option<u64>) -> String {
     }
 }
 
+/// Messages per second.
+pub(crate) fn rate(n: u64, d: std::time::Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(1e-9)
+}
+
+/// Checks the sizes every benchmark takes, then runs `bench` in an actix system of its own on
+/// `data` (kept afterwards), or on a fresh temporary directory removed afterwards.
+pub(crate) fn run_on<T, F>(
+    kind: &str,
+    messages: u64,
+    concurrency: usize,
+    data: Option<&std::path::Path>,
+    bench: impl FnOnce(std::path::PathBuf) -> F,
+) -> anyhow::Result<T>
+where
+    F: std::future::Future<Output = anyhow::Result<T>>,
+{
+    if messages == 0 || concurrency == 0 {
+        anyhow::bail!("--messages and --concurrency must be at least 1");
+    }
+    let (dir, temporary) = match data {
+        Some(d) => (d.to_owned(), false),
+        None => (temp_dir(kind)?, true),
+    };
+    let result = actix_rt::System::new().block_on(bench(dir.clone()));
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
 /// A fresh directory under the system's temporary directory for one benchmark run.
-pub(crate) fn temp_dir(kind: &str) -> anyhow::Result<std::path::PathBuf> {
+fn temp_dir(kind: &str) -> anyhow::Result<std::path::PathBuf> {
     use anyhow::Context as _;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -57,10 +57,6 @@ pub struct Report {
     pub peak_rss_kib: Option<u64>,
 }
 
-fn rate(n: u64, d: Duration) -> f64 {
-    n as f64 / d.as_secs_f64().max(1e-9)
-}
-
 impl Report {
     /// The lines `donebot bench outbox` prints; the last one is the figure.
     pub fn lines(&self) -> Vec<String> {
@@ -70,7 +66,7 @@ impl Report {
                 "enqueue: {} messages in {:.2} s = {:.0} messages/s (avg body {} bytes)",
                 self.messages,
                 self.enqueue.as_secs_f64(),
-                rate(self.messages, self.enqueue),
+                super::rate(self.messages, self.enqueue),
                 self.body_bytes
             ),
             format!(
@@ -82,7 +78,7 @@ impl Report {
                 "outbox: {} messages in {:.2} s = {:.0} messages/s",
                 self.messages,
                 self.send.as_secs_f64(),
-                rate(self.messages, self.send)
+                super::rate(self.messages, self.send)
             ),
         ]
     }
@@ -90,18 +86,14 @@ impl Report {
 
 /// Runs the benchmark in its own actix system. Progress goes to stderr.
 pub fn run(opts: Options) -> anyhow::Result<Report> {
-    if opts.messages == 0 || opts.concurrency == 0 {
-        bail!("--messages and --concurrency must be at least 1");
-    }
-    let (dir, temporary) = match &opts.data {
-        Some(d) => (d.clone(), false),
-        None => (super::temp_dir("outbox")?, true),
-    };
-    let result = actix_rt::System::new().block_on(run_in(&opts, &dir));
-    if temporary {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    result
+    let data = opts.data.clone();
+    super::run_on(
+        "outbox",
+        opts.messages,
+        opts.concurrency,
+        data.as_deref(),
+        |dir| async move { run_in(&opts, &dir).await },
+    )
 }
 
 fn settings(opts: &Options, dir: &Path) -> anyhow::Result<Settings> {
@@ -268,7 +260,7 @@ async fn wait_until_done(app: &App, n: u64, started: Instant) -> anyhow::Result<
                 c.sent,
                 c.failed,
                 c.deferred,
-                rate(done, started.elapsed())
+                super::rate(done, started.elapsed())
             );
         }
     }
