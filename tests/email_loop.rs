@@ -167,15 +167,7 @@ async fn prompt_reply_and_digest_over_real_smtp() {
     let dones = d.dones(team, "2026-04-15").await;
     assert_eq!(comparable(&dones), expected_dones(ada, "2026-04-15"));
     // Operators see the inbound log: nothing left to process, the spool holding what came in.
-    let metrics = d
-        .http
-        .get(d.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = d.metrics().await;
     assert!(metrics.contains("donebot_inbound_pending 0\n"), "{metrics}");
     assert!(
         metrics.contains("donebot_inbound_spool_segments 1\n"),

@@ -133,15 +133,7 @@ async fn replies_are_searchable_by_words_member_date_and_tag() {
         .unwrap();
     assert_eq!(resp.status(), 401, "a token is needed");
 
-    let metrics = d
-        .http
-        .get(d.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = d.metrics().await;
     assert!(
         metrics.contains("donebot_search_lag_seconds 0\n"),
         "{metrics}"

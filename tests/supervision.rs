@@ -62,15 +62,7 @@ async fn a_panicking_team_actor_restarts_alone_and_loses_nothing() {
         })
         .await;
     assert_eq!(restarted, a);
-    let metrics = d
-        .http
-        .get(d.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = d.metrics().await;
     assert!(
         metrics
             .lines()

@@ -272,6 +272,18 @@ impl Donebot {
         format!("http://{}{path}", self.server.web_addr)
     }
 
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     pub fn smtp_port(&self) -> u16 {
         self.server.smtp_addr.expect("inbound SMTP is on").port()
     }
