@@ -101,15 +101,10 @@ fn copy_unregistered(store: &Store, to: &sled::Db) -> StorageResult<()> {
                 crate::InboundState::Pending
             }
         };
+        // The snapshot has no spool: the body is in its `inbound_bodies`.
         let record = crate::InboundRecord {
-            id: entry.id,
-            received_at: entry.meta.received_at,
-            via: entry.meta.via,
-            mail_from: entry.meta.mail_from,
-            rcpt_to: entry.meta.rcpt_to,
-            size: entry.size,
-            state,
             spool: None,
+            ..entry.record(state)
         };
         records.insert(key, crate::codec::encode(&record)?)?;
     }

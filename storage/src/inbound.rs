@@ -54,16 +54,6 @@ impl Store {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let record = |e: &SpoolEntry, state: InboundState| InboundRecord {
-            id: e.id,
-            received_at: e.meta.received_at,
-            via: e.meta.via.clone(),
-            mail_from: e.meta.mail_from.clone(),
-            rcpt_to: e.meta.rcpt_to.clone(),
-            size: e.size,
-            state,
-            spool: Some(e.at),
-        };
         let _w = self.write_gate();
         let result = (
             &self.t.inbound,
@@ -84,14 +74,14 @@ impl Store {
                                 at: e.meta.received_at,
                                 outcome: format!("duplicate of inbound message {prev}"),
                             };
-                            let bytes = encode(&record(e, state)).or_else(abort)?;
+                            let bytes = encode(&e.record(state)).or_else(abort)?;
                             inbound.insert(&id_key(e.id), bytes)?;
                             out.push(Registered::Duplicate(prev));
                             continue;
                         }
                         by_mid.insert(mid.as_bytes(), &id_key(e.id))?;
                     }
-                    let bytes = encode(&record(e, InboundState::Pending)).or_else(abort)?;
+                    let bytes = encode(&e.record(InboundState::Pending)).or_else(abort)?;
                     inbound.insert(&id_key(e.id), bytes)?;
                     pending.insert(&id_key(e.id), &[])?;
                     out.push(Registered::Fresh);

@@ -41,7 +41,7 @@ use tracing::{error, info, warn};
 
 use crate::error::{StorageError, StorageResult};
 use crate::inbound::Registered;
-use crate::{InboundId, SpoolRef, Store};
+use crate::{InboundId, InboundRecord, InboundState, SpoolRef, Store};
 
 const MAGIC: u32 = 0xD0_4E_B0_71;
 const HEADER: usize = 12;
@@ -104,6 +104,22 @@ pub struct SpoolEntry {
     pub(crate) at: SpoolRef,
     pub(crate) meta: SpoolMeta,
     pub(crate) size: usize,
+}
+
+impl SpoolEntry {
+    /// Its sled record, in `state`, pointing at its frame in the spool.
+    pub(crate) fn record(&self, state: InboundState) -> InboundRecord {
+        InboundRecord {
+            id: self.id,
+            received_at: self.meta.received_at,
+            via: self.meta.via.clone(),
+            mail_from: self.meta.mail_from.clone(),
+            rcpt_to: self.meta.rcpt_to.clone(),
+            size: self.size,
+            state,
+            spool: Some(self.at),
+        }
+    }
 }
 
 /// The spool directory and which messages each segment on disk holds. Shared by every clone of a
@@ -516,7 +532,7 @@ impl Writer {
     /// Appends and syncs a batch, then answers every job in it. Nothing touches sled here:
     /// receipt never waits for the database.
     fn write(&mut self, batch: &mut Vec<Job>) {
-        match self.append(batch) {
+        match self.append(batch.as_mut_slice()) {
             Ok(entries) => {
                 for (job, entry) in batch.drain(..).zip(entries) {
                     let _ = job.done.send(Ok(Accepted {
@@ -541,19 +557,20 @@ impl Writer {
         }
     }
 
-    fn append(&mut self, batch: &[Job]) -> StorageResult<Vec<SpoolEntry>> {
+    fn append(&mut self, batch: &mut [Job]) -> StorageResult<Vec<SpoolEntry>> {
         let path = self.store.spool.path(self.active.seq);
         let mut buf = Vec::with_capacity(batch.iter().map(|j| j.mail.raw.len() + 256).sum());
         let mut entries = Vec::with_capacity(batch.len());
-        for job in batch {
+        for job in batch.iter_mut() {
             let id = self.next_id;
             self.next_id += 1;
             let meta = SpoolMeta {
                 received_at: job.mail.received_at,
-                via: job.mail.via.clone(),
-                mail_from: job.mail.mail_from.clone(),
-                rcpt_to: job.mail.rcpt_to.clone(),
-                message_id: job.mail.message_id.clone(),
+                // Only the raw message goes back to the sender's task; the rest moves here.
+                via: std::mem::take(&mut job.mail.via),
+                mail_from: std::mem::take(&mut job.mail.mail_from),
+                rcpt_to: std::mem::take(&mut job.mail.rcpt_to),
+                message_id: job.mail.message_id.take(),
             };
             let meta_json = serde_json::to_vec(&meta).map_err(|e| StorageError::Corrupt {
                 tree: "spool",
@@ -645,7 +662,6 @@ fn answer_all(batch: &mut Vec<Job>, e: &StorageError) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::InboundState;
 
     fn mail(n: u32) -> NewInbound {
         NewInbound {
