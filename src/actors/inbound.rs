@@ -3,8 +3,8 @@
 //! `InboundMail` (from the SMTP listener or an HTTP endpoint) is appended to the inbound spool and
 //! synced before the answer goes back, so the sender's `250`/`200` always means "on disk". One
 //! writer thread appends and syncs for everyone (`storage::InboundWriter`): sessions accepting at
-//! the same time share one `fdatasync`, with no thread hop per message. The message is then
-//! processed from the log: parsed and trimmed (off the actor's thread), matched to
+//! the same time share one `fdatasync`. The message is then processed from the log, by
+//! [`InboundProcessor`] on a thread of its own: registered, parsed and trimmed, matched to
 //! a member and day, and recorded by that team's actor in the same transaction that marks the log
 //! record processed. Start-up processes whatever a crash left pending. Nothing is ever dropped: a
 //! message that cannot be used is kept as `failed` with the reason (`donebot inbound list --failed`).
@@ -50,7 +50,6 @@ pub enum Process {
     /// waiting (so it is not read back from the spool); in a burst, beyond [`MAX_BUFFERED`]
     /// waiting messages, it is read back instead of being held in memory.
     Received {
-        id: InboundId,
         entry: Box<storage::SpoolEntry>,
         raw: Option<(Vec<u8>, Buffered)>,
     },
@@ -229,10 +228,10 @@ impl Handler<InboundMail> for InboundActor {
                 .await
                 .map_err(|e| InboundRefused::Transient(e.to_string()))?;
             Metrics::inc(&app.metrics.inbound_accepted);
-            let storage::Accepted { id, raw, entry } = accepted;
+            let id = accepted.id();
+            let storage::Accepted { raw, entry } = accepted;
             let raw = Buffered::take(&buffered).map(|slot| (raw, slot));
             processor.do_send(Process::Received {
-                id,
                 entry: Box::new(entry),
                 raw,
             });
@@ -274,7 +273,7 @@ impl InboundProcessor {
         let app = self.app.clone();
         // A received message is registered first (with every other one received meanwhile).
         let (id, raw, registered) = match msg {
-            Process::Received { id, entry, raw } => (id, raw, Some(self.register(*entry, ctx))),
+            Process::Received { entry, raw } => (entry.id(), raw, Some(self.register(*entry, ctx))),
             Process::Pending(id) => (id, None, None),
         };
         async move {

@@ -72,9 +72,15 @@ pub struct NewInbound {
 /// processing it; `raw` is the message handed back, so that processing needs no second copy.
 #[derive(Debug, Clone)]
 pub struct Accepted {
-    pub id: InboundId,
     pub raw: Vec<u8>,
     pub entry: SpoolEntry,
+}
+
+impl Accepted {
+    /// The inbound id the spool gave the message.
+    pub fn id(&self) -> InboundId {
+        self.entry.id
+    }
 }
 
 /// What the inbound log holds (see [`Store::inbound_usage`]).
@@ -107,6 +113,11 @@ pub struct SpoolEntry {
 }
 
 impl SpoolEntry {
+    /// The inbound id the spool gave the message.
+    pub fn id(&self) -> InboundId {
+        self.id
+    }
+
     /// Its sled record, in `state`, pointing at its frame in the spool.
     pub(crate) fn record(&self, state: InboundState) -> InboundRecord {
         InboundRecord {
@@ -536,7 +547,6 @@ impl Writer {
             Ok(entries) => {
                 for (job, entry) in batch.drain(..).zip(entries) {
                     let _ = job.done.send(Ok(Accepted {
-                        id: entry.id,
                         raw: job.mail.raw,
                         entry,
                     }));
@@ -678,11 +688,11 @@ mod tests {
         let accepted = writer.accept(mail(n)).wait().expect("accepted");
         assert_eq!(
             store
-                .register_inbound(&[accepted.entry])
+                .register_inbound(std::slice::from_ref(&accepted.entry))
                 .expect("registered"),
             vec![Registered::Fresh]
         );
-        accepted.id
+        accepted.id()
     }
 
     fn segments(dir: &Path) -> Vec<String> {
@@ -706,9 +716,9 @@ mod tests {
                 .map(|n| {
                     let accepted = writer.accept(mail(n)).wait().expect("accepted");
                     store
-                        .register_inbound(&[accepted.entry])
+                        .register_inbound(std::slice::from_ref(&accepted.entry))
                         .expect("registered");
-                    accepted.id
+                    accepted.id()
                 })
                 .collect();
             drop(writer);
@@ -745,7 +755,7 @@ mod tests {
             let store = Store::open(dir.path()).expect("open");
             let writer = store.start_inbound_writer().expect("writer");
             let ids: Vec<InboundId> = (0..3)
-                .map(|n| writer.accept(mail(n)).wait().expect("accepted").id)
+                .map(|n| writer.accept(mail(n)).wait().expect("accepted").id())
                 .collect();
             drop(writer);
             let seg = segments(dir.path()).pop().expect("a segment");
@@ -826,7 +836,10 @@ mod tests {
             drop(store.start_inbound_writer().expect("writer"));
             assert!(segments(dir.path()).contains(&first));
         }
-        assert_eq!(store.pending_inbound().expect("pending"), vec![accepted.id]);
+        assert_eq!(
+            store.pending_inbound().expect("pending"),
+            vec![accepted.id()]
+        );
         let usage = store.inbound_usage().expect("usage");
         // Its segment and the active one (the empty one between them was retired).
         assert_eq!((usage.pending, usage.spool_segments), (1, 2));
@@ -834,7 +847,7 @@ mod tests {
         let at = Utc::now();
         store
             .set_inbound_state(
-                accepted.id,
+                accepted.id(),
                 InboundState::Processed {
                     at,
                     outcome: "recorded".into(),
@@ -873,7 +886,7 @@ mod tests {
                 .is_not_found()
         );
         let writer = store.start_inbound_writer().expect("writer");
-        let second = writer.accept(mail(2)).wait().expect("accepted").id;
+        let second = writer.accept(mail(2)).wait().expect("accepted").id();
         assert!(second > first, "{second} after {first}");
     }
 
@@ -888,7 +901,7 @@ mod tests {
         let writer = store.start_inbound_writer().expect("writer");
         let id = accept_registered(&store, &writer, 7);
         // Acknowledged, not yet registered by the processor: in the backup all the same.
-        let unregistered = writer.accept(mail(8)).wait().expect("accepted").id;
+        let unregistered = writer.accept(mail(8)).wait().expect("accepted").id();
         crate::backup_to(&store, &backup.path().join("b"), Utc::now()).expect("backup");
         crate::restore_from(&backup.path().join("b"), &restored.path().join("d")).expect("restore");
         let copy = Store::open(&restored.path().join("d")).expect("open copy");

@@ -159,20 +159,20 @@ fn a_reply_is_recorded_once_and_marks_its_inbound_record() {
             .unwrap(),
         vec![Registered::Known]
     );
-    assert_eq!(s.pending_inbound().unwrap(), vec![acc.id]);
-    assert_eq!(s.inbound_body(acc.id).unwrap(), b"raw");
+    assert_eq!(s.pending_inbound().unwrap(), vec![acc.id()]);
+    assert_eq!(s.inbound_body(acc.id()).unwrap(), b"raw");
     let again = writer.accept(mail).wait().unwrap();
-    assert_ne!(again.id, acc.id);
+    assert_ne!(again.id(), acc.id());
     assert_eq!(
         s.register_inbound(std::slice::from_ref(&again.entry))
             .unwrap(),
-        vec![Registered::Duplicate(acc.id)]
+        vec![Registered::Duplicate(acc.id())]
     );
     assert!(matches!(
-        s.inbound(again.id).unwrap().state,
+        s.inbound(again.id()).unwrap().state,
         InboundState::Processed { .. }
     ));
-    assert_eq!(s.pending_inbound().unwrap(), vec![acc.id]);
+    assert_eq!(s.pending_inbound().unwrap(), vec![acc.id()]);
 
     let lines = vec![
         NewDone {
@@ -192,7 +192,7 @@ fn a_reply_is_recorded_once_and_marks_its_inbound_record() {
         channel: Channel::Email,
         message_id: Some("m1@x".into()),
         prompt_id: None,
-        inbound_id: Some(acc.id),
+        inbound_id: Some(acc.id()),
     };
     let first = s
         .record_reply(tm.id, m.id, day(), &lines, &source, t(19))
@@ -204,7 +204,7 @@ fn a_reply_is_recorded_once_and_marks_its_inbound_record() {
     assert_eq!(second, RecordOutcome::Duplicate(first.ids().to_vec()));
     assert!(s.pending_inbound().unwrap().is_empty());
     assert!(matches!(
-        s.inbound(acc.id).unwrap().state,
+        s.inbound(acc.id()).unwrap().state,
         InboundState::Processed { .. }
     ));
 
