@@ -168,6 +168,8 @@ pub(super) struct State {
     pub(super) changes: watch::Sender<u64>,
     pub(super) sent_count: watch::Sender<usize>,
     pub(super) confirmed: watch::Sender<i64>,
+    /// Bumped on every call, for tests waiting on a number of calls.
+    pub(super) call_count: watch::Sender<u64>,
 }
 
 impl State {
@@ -183,6 +185,7 @@ impl State {
             changes: watch::Sender::new(0),
             sent_count: watch::Sender::new(0),
             confirmed: watch::Sender::new(0),
+            call_count: watch::Sender::new(0),
         }
     }
 
@@ -205,6 +208,7 @@ impl State {
                 .and_then(VecDeque::pop_front)
                 .flatten()
         };
+        self.call_count.send_modify(|n| *n += 1);
         if let Some(fault) = fault {
             return Answer::fault(&fault);
         }
@@ -533,6 +537,10 @@ impl State {
         let queue = inner.faults.entry(method.to_ascii_lowercase()).or_default();
         queue.extend(std::iter::repeat_n(None, passes));
         queue.extend(std::iter::repeat_n(Some(fault), times));
+    }
+
+    pub(super) fn clear_faults(&self) {
+        self.lock().faults.clear();
     }
 
     pub(super) fn migrate(&self, from: i64, to: i64) {

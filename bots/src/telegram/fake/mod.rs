@@ -212,6 +212,11 @@ impl FakeTelegram {
         self.state.queue_fault(method, passes, times, fault);
     }
 
+    /// Forgets every queued fault: calls succeed again.
+    pub fn clear_faults(&self) {
+        self.state.clear_faults();
+    }
+
     /// The group `from` became the supergroup `to`: every `sendMessage` to `from` answers 400
     /// with `migrate_to_chat_id: to` from now on.
     pub fn migrate(&self, from: i64, to: i64) {
@@ -250,6 +255,13 @@ impl FakeTelegram {
     /// How many calls `method` (case-insensitive) received, faulted ones included.
     pub fn calls(&self, method: &str) -> usize {
         self.state.calls(method)
+    }
+
+    /// Waits until `method` received at least `n` calls (no timeout: wrap it).
+    pub async fn wait_calls(&self, method: &str, n: usize) {
+        let mut rx = self.state.call_count.subscribe();
+        // The sender lives in `state`, which outlives this borrow: `wait_for` cannot see it closed.
+        let _ = rx.wait_for(|_| self.state.calls(method) >= n).await;
     }
 
     /// The highest offset a `getUpdates` confirmed (`update_id + 1` of the last confirmed update).
