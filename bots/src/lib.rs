@@ -7,3 +7,4 @@
 pub mod bus;
 pub mod email;
 pub mod telegram;
+pub mod text;
