@@ -1,5 +1,8 @@
-//! The done extractor's text step: from what a person typed, the lines that are work — the
-//! closing ritual at the end removed. At the end of the text, repeatedly: a mobile footer line
+//! The done extractor's text step: from what a person typed, the lines that are work — a
+//! forwarded message and the closing ritual at the end removed. A forward after typed text ("FYI"
+//! then "---------- Forwarded message ----------") is kept by the trimmer, which gives what the
+//! person sent; its header and body are someone else's words, so the work ends before it. Then at
+//! the end of the text, repeatedly: a mobile footer line
 //! ([`super::footer`]); a "-- " signature delimiter and the short block under it; a sign-off line
 //! ([`super::signoff`]) with at most a name and a short signature block under it ("Thanks,\nBob",
 //! "Best,\nMaria Lopez\nFinance Lead | Northwind\n+1 415 555 0199").
@@ -13,6 +16,7 @@
 
 use super::footer::is_footer;
 use super::signoff::{SignOff, is_name, is_signature_line, sign_off};
+use crate::email::trim::header::is_forward_marker;
 
 /// Most non-blank lines a signature block under a sign-off holds (name, title, company, phone,
 /// address, web, mail, a footer).
@@ -23,6 +27,12 @@ const MAX_BLOCK_LINE_CHARS: usize = 80;
 /// The lines of `text` that are work, in order, blank lines included (the caller skips them).
 pub fn work_lines(text: &str) -> Vec<&str> {
     let mut lines: Vec<&str> = text.lines().collect();
+    let typed_before = |k: usize| lines[..k].iter().any(|l| !is_blank(l));
+    if let Some(k) =
+        (0..lines.len()).find(|&k| is_forward_marker(lines[k].trim()) && typed_before(k))
+    {
+        lines.truncate(k);
+    }
     loop {
         trim_blank_tail(&mut lines);
         let before = lines.len();
@@ -130,6 +140,12 @@ mod tests {
         );
         assert_eq!(work("Did A\n\n-- \nJon\nACME"), ["Did A"]);
         assert_eq!(work("Thanks!"), Vec::<&str>::new());
+        assert_eq!(
+            work(
+                "FYI, sent the quote\n\n---------- Forwarded message ---------\nFrom: a@b.c\n\nTheir text"
+            ),
+            ["FYI, sent the quote"]
+        );
     }
 
     #[test]
