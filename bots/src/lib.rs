@@ -12,3 +12,4 @@ pub mod channel;
 pub mod email;
 pub mod memory;
 pub mod telegram;
+pub mod text;
