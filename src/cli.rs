@@ -502,12 +502,17 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                             | storage::OutboxState::Failed { reply, .. } => reply.as_str(),
                             _ => "",
                         };
+                        // A chat message's recipient is shown with its channel: `telegram:-100123`.
+                        let to = match m.channel {
+                            storage::Channel::Email => m.envelope_to.join(","),
+                            chat => format!("{chat}:{}", m.envelope_to.join(",")),
+                        };
                         println!(
                             "{}\t{}\t{:?}\t{}\t{}\t{}",
                             m.id,
                             m.state.as_str(),
                             m.kind,
-                            m.envelope_to.join(","),
+                            to,
                             m.attempts,
                             reply
                         );

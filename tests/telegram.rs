@@ -559,8 +559,12 @@ async fn a_group_upgraded_to_a_supergroup_gets_the_digest_at_its_new_id() {
     d.set_clock(local(NEW_YORK, "2026-03-10", 9, 0)).await;
     let digest = sent_where(&fake, |m| m.text.contains("What Core got done")).await;
     assert_eq!(digest.chat_id, "-1004001");
-    let (_, v) = d.get(&format!("/api/v1/teams/{team}")).await;
-    assert_eq!(v["telegram_chat_id"].as_i64(), Some(-100_4_001), "{v}");
+    let stored = d.server.app.store.team(team).unwrap();
+    assert_eq!(
+        stored.digest_to.chat(storage::Channel::Telegram),
+        Some("-1004001"),
+        "the destination follows the group"
+    );
     d.stop().await;
 }
 

@@ -138,8 +138,9 @@ impl MemoryHub {
         let _ = rx.wait_for(|c| *c).await;
     }
 
-    /// `user` writes `text` in `chat` (a private chat when they are equal); answers what the app
-    /// answered once the message's effects are durable.
+    /// `user` writes `text` in `chat`: a private chat when it is the user's own id or starts with
+    /// `dm-` (a DM whose id differs from the user's, as on Slack). Answers what the app answered
+    /// once the message's effects are durable.
     pub async fn say(
         &self,
         user: &str,
@@ -174,7 +175,7 @@ impl MemoryHub {
                 update_id: s.next_update.to_string(),
                 message_id: message_id.unwrap_or_else(|| format!("in{}", s.next_message)),
                 chat_id: chat.to_owned(),
-                private: user == chat,
+                private: user == chat || chat.starts_with("dm-"),
                 user_id: user.to_owned(),
                 user_name: user.to_owned(),
                 text: text.to_owned(),

@@ -57,6 +57,16 @@ pub struct Wake;
 #[rtype(result = "()")]
 pub struct Drain;
 
+/// A chat send as it came back: the message as sent and the channel's answer, or why it could not
+/// be sent at all.
+type ChatAttempt = Result<
+    (
+        chat::ChatEnvelope,
+        Result<bots::bus::ChatSent, bots::bus::ChatSendError>,
+    ),
+    String,
+>;
+
 /// A finished send whose outcome the next round records.
 struct Finished {
     id: OutboxId,
@@ -364,17 +374,7 @@ impl OutboxActor {
     }
 
     /// What a chat send's result means for the message (see [`chat::judge`]).
-    fn complete_chat(
-        &self,
-        m: &OutboxMessage,
-        result: Result<
-            (
-                chat::ChatEnvelope,
-                Result<bots::bus::ChatSent, bots::bus::ChatSendError>,
-            ),
-            String,
-        >,
-    ) -> Finished {
+    fn complete_chat(&self, m: &OutboxMessage, result: ChatAttempt) -> Finished {
         let now = self.app.now();
         let channel = m.channel.as_str();
         let verdict = match result {
