@@ -1,84 +1,75 @@
 #!/usr/bin/env bash
-# Inbound receipt against Postfix's own tools, in the same run (see docs/bench-inbound.md).
+# Inbound receipt and end to end on realistic traffic against Postfix's own tools, like for like
+# (docs/bench-inbound.md).
 #
-#   scripts/bench-inbound.sh [MESSAGES] [CONCURRENCY] [RUNS]     (defaults: 20000 16 3)
+#   scripts/bench-inbound.sh [MESSAGES] [CONCURRENCY] [ROUNDS] [MEMBERS] [TEAMS]
+#                                                      (defaults: 20000 16 3 1000 50)
 #
-# Starts Postfix's smtp-sink on 127.0.0.1 (no Postfix daemon is started) and times smtp-source
-# sending MESSAGES 3,000-byte messages to it over CONCURRENCY sessions, several messages per
-# session (-d): how fast a bare SMTP sink accepts, keeping nothing. Then `donebot bench inbound`
-# with the same count and concurrency: an in-process donebot whose SMTP listener makes every
-# message durable before 250, then parses, trims and records it. Each is run RUNS times; medians
-# and the ratio are printed. Runs start only when the machine is quiet (1-minute load below
-# MAX_LOAD, waiting at most WAIT_QUIET seconds). Every process it starts is bounded: smtp-sink is
-# killed on exit, each run has a timeout.
+# Each round runs `donebot bench inbound` (an in-process donebot whose SMTP listener makes every
+# message durable before 250, then matches it by its reply token, trims it and records its dones
+# until they are searchable; the replies come from MEMBERS members in TEAMS teams, each to the
+# member's own prompt) and then `smtp-source -d -F reply` into smtp-sink (no Postfix daemon is
+# started): the same count, the same concurrency, pooled sessions, and the very reply donebot's
+# client sends first (written by the first donebot run with --sample), so the messages are the
+# same size. The ratios are taken per round (both ran under the same load) and their median is
+# reported: receipt (last 250) and end to end (searchable). Each figure has the 1-minute load
+# average beside it. Bounded: smtp-sink is killed on exit, every run has a timeout.
 set -euo pipefail
 
 N=${1:-20000}
 C=${2:-16}
-RUNS=${3:-3}
+ROUNDS=${3:-3}
+MEMBERS=${4:-1000}
+TEAMS=${5:-50}
 PORT=${PORT:-25260}
-SIZE=3000
-LIMIT=${LIMIT:-1800}       # seconds, per run
-MAX_LOAD=${MAX_LOAD:-1.0}  # wait for the 1-minute load average to drop below this
-WAIT_QUIET=${WAIT_QUIET:-600}
+LIMIT=${LIMIT:-1800} # seconds, per run
 
 cd "$(dirname "$0")/.."
 
 . scripts/lib-postfix-bench.sh
 
-# Waits (bounded) until the 1-minute load average is below MAX_LOAD; reports what it saw.
-wait_quiet() {
-    local waited=0 load
-    while :; do
-        load=$(cut -d' ' -f1 /proc/loadavg)
-        if awk -v l="$load" -v m="$MAX_LOAD" 'BEGIN {exit !(l < m)}'; then
-            echo "load $load" >&2
-            return
-        fi
-        if [ "$waited" -ge "$WAIT_QUIET" ]; then
-            echo "load still $load after ${WAIT_QUIET} s; running anyway (figures are noisier)" >&2
-            return
-        fi
-        # A real delay: the 1-minute load average moves over tens of seconds; look again in 20 s
-        # (bounded by WAIT_QUIET).
-        sleep 20
-        waited=$((waited + 20))
-    done
-}
+load() { cut -d' ' -f1 /proc/loadavg; }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
-echo "messages $N, concurrency $C, smtp-source message size $SIZE bytes, $RUNS runs each"
+echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' (with uncommitted changes)')"
+echo "messages $N, concurrency $C, $ROUNDS alternating rounds, replies from $MEMBERS members in $TEAMS teams"
 
-: >"$WORK/src.rates"; : >"$WORK/src.mem"; : >"$WORK/db.rates"; : >"$WORK/db.acc"; : >"$WORK/db.mem"
-for run in $(seq "$RUNS"); do
-    wait_quiet
-    start=$(date +%s.%N)
-    timeout "$LIMIT" /usr/bin/time -f '%M' -o "$WORK/src.time" \
-        smtp-source -d -s "$C" -l "$SIZE" -m "$N" "127.0.0.1:$PORT" >/dev/null
-    end=$(date +%s.%N)
-    rate=$(echo "$N / ($end - $start)" | bc -l)
-    printf '%.0f\n' "$rate" >>"$WORK/src.rates"
-    tail -1 "$WORK/src.time" >>"$WORK/src.mem"
-    printf 'run %d smtp-source: %.0f messages/s, peak RSS %s KiB (load %s)\n' "$run" "$rate" \
-        "$(tail -1 "$WORK/src.time")" "$(cut -d' ' -f1 /proc/loadavg)"
-
-    wait_quiet
+SAMPLE="$WORK/reply.txt"
+: >"$WORK/src.rates"; : >"$WORK/src.mem"; : >"$WORK/db.acc"; : >"$WORK/db.e2e"; : >"$WORK/db.mem"
+: >"$WORK/ratio.acc"; : >"$WORK/ratio.e2e"
+for round in $(seq "$ROUNDS"); do
+    l=$(load)
     RUST_LOG=warn timeout "$LIMIT" "$BIN" bench inbound --messages "$N" --concurrency "$C" \
+        --members "$MEMBERS" --teams "$TEAMS" --sample "$SAMPLE" \
         >"$WORK/db.out" 2>"$WORK/db.err" ||
         { cat "$WORK/db.err" >&2; exit 1; }
-    grep -E '^(sessions|accepted|recorded|dones|peak RSS)' "$WORK/db.out" | sed "s/^/run $run donebot /"
-    tail -1 "$WORK/db.out" | sed "s/^/run $run donebot /"
-    tail -1 "$WORK/db.out" | awk '{print $(NF-1)}' >>"$WORK/db.rates"
-    grep '^accepted' "$WORK/db.out" | awk '{print $8}' >>"$WORK/db.acc"
-    grep '^peak RSS' "$WORK/db.out" | awk '{print $(NF-1)}' >>"$WORK/db.mem"
+    acc=$(awk '/^accepted:/ {print $8}' "$WORK/db.out")
+    e2e=$(awk '/^inbound:/ {print $(NF-1)}' "$WORK/db.out")
+    mem=$(awk '/^peak RSS/ {print $(NF-1)}' "$WORK/db.out")
+    echo "$acc" >>"$WORK/db.acc"; echo "$e2e" >>"$WORK/db.e2e"; echo "$mem" >>"$WORK/db.mem"
+    grep -E '^(sessions|accepted|recorded|dones|inbound)' "$WORK/db.out" | sed "s/^/round $round donebot: /"
+    echo "round $round donebot: peak RSS $mem MiB (load $l at its start)"
+
+    l=$(load)
+    start=$(date +%s.%N)
+    timeout "$LIMIT" /usr/bin/time -f '%M' -o "$WORK/src.time" \
+        smtp-source -d -s "$C" -m "$N" -F "$SAMPLE" "127.0.0.1:$PORT" >/dev/null
+    end=$(date +%s.%N)
+    rate=$(echo "$N / ($end - $start)" | bc -l)
+    echo "$rate" >>"$WORK/src.rates"
+    tail -1 "$WORK/src.time" >>"$WORK/src.mem"
+    printf 'round %d smtp-source -d -F (%s bytes a message, CRLF): %.0f messages/s, peak RSS %s KiB (load %s at its start)\n' \
+        "$round" "$(($(wc -c <"$SAMPLE") + $(wc -l <"$SAMPLE")))" "$rate" "$(tail -1 "$WORK/src.time")" "$l"
+    ra=$(echo "$acc / $rate" | bc -l); re=$(echo "$e2e / $rate" | bc -l)
+    echo "$ra" >>"$WORK/ratio.acc"; echo "$re" >>"$WORK/ratio.e2e"
+    printf 'round %d ratio: receipt %.2f, end to end %.2f\n' "$round" "$ra" "$re"
 done
 
-SRC=$(median <"$WORK/src.rates")
-DB=$(median <"$WORK/db.rates")
 echo
-echo "median smtp-source -> smtp-sink: $SRC messages/s, peak RSS $(median <"$WORK/src.mem") KiB"
-echo "median donebot accepted:         $(median <"$WORK/db.acc") messages/s (last 250)"
-echo "median donebot end to end:       $DB messages/s (dones recorded and searchable), peak RSS $(median <"$WORK/db.mem") MiB"
-ACC=$(median <"$WORK/db.acc")
-echo "ratio donebot receipt (durable before 250) / smtp-sink: $(echo "$ACC / $SRC" | bc -l | xargs printf '%.2f') (target >= 0.3)"
-echo "ratio donebot end to end (searchable) / smtp-sink:      $(echo "$DB / $SRC" | bc -l | xargs printf '%.2f')"
+printf 'median smtp-source -d -F -> smtp-sink: %.0f messages/s, peak RSS %s KiB\n' \
+    "$(median <"$WORK/src.rates")" "$(median <"$WORK/src.mem")"
+printf 'median donebot receipt (last 250):      %.0f messages/s\n' "$(median <"$WORK/db.acc")"
+printf 'median donebot end to end (searchable): %.0f messages/s, peak RSS %s MiB\n' \
+    "$(median <"$WORK/db.e2e")" "$(median <"$WORK/db.mem")"
+printf 'median of the rounds ratios, donebot / smtp-source: receipt %.2f (target >= 0.3), end to end %.2f (target >= 0.3)\n' \
+    "$(median <"$WORK/ratio.acc")" "$(median <"$WORK/ratio.e2e")"

@@ -1,6 +1,7 @@
 # Shared set-up of the benchmarks against Postfix's tools (sourced, not run): installs smtp-sink
 # and smtp-source if missing (without starting a Postfix daemon), builds donebot in release, starts
-# smtp-sink on 127.0.0.1:$PORT (stopped on exit), and defines `median`. Sets BIN, WORK, SINK_PID.
+# smtp-sink on 127.0.0.1:$PORT (stopped on exit), and defines `median`. Sets BIN (unless given),
+# WORK, SINK_PID.
 # Expects PORT; runs from the repository root.
 
 if ! command -v smtp-sink >/dev/null || ! command -v smtp-source >/dev/null; then
@@ -13,8 +14,11 @@ if ! command -v smtp-sink >/dev/null || ! command -v smtp-source >/dev/null; the
 fi
 [ -x /usr/bin/time ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q time >/dev/null
 
-cargo build --release --quiet --bin donebot
-BIN=target/release/donebot
+# BIN=path runs an already built binary (say, an earlier commit's, to compare).
+if [ -z "${BIN:-}" ]; then
+    cargo build --release --quiet --bin donebot
+    BIN=target/release/donebot
+fi
 
 WORK=$(mktemp -d)
 SINK_PID=

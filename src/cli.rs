@@ -115,6 +115,15 @@ pub enum BenchCmd {
         messages: u64,
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
+        /// Teams the members are spread over.
+        #[arg(long, default_value_t = 50)]
+        teams: usize,
+        /// Members, each with today's prompt; reply i comes from member i mod members.
+        #[arg(long, default_value_t = 1_000)]
+        members: usize,
+        /// Also write the first reply to this file, for `smtp-source -F`.
+        #[arg(long, value_name = "FILE")]
+        sample: Option<std::path::PathBuf>,
     },
 }
 
@@ -547,10 +556,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Bench(BenchCmd::Inbound {
             messages,
             concurrency,
+            teams,
+            members,
+            sample,
         }) => {
             let report = crate::bench::inbound::run(crate::bench::inbound::Options {
                 messages,
                 concurrency,
+                teams,
+                members,
+                sample,
                 data: cli.data.clone(),
             })?;
             for line in report.lines() {

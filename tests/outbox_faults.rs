@@ -408,7 +408,8 @@ async fn a_graceful_stop_returns_the_read_ahead_and_records_what_was_in_flight()
     config.email.domain = "done.example.com".into();
     config.email.smtp_url = Some(format!("smtp://127.0.0.1:{proxy_port}"));
     config.email.timeout_secs = 1;
-    // One connection: the first round claims three (the connection's and a read-ahead of two).
+    // One connection: the first round claims all six (the connection's one and a read-ahead of
+    // at least 256 claimed messages).
     config.outbox.concurrency = 1;
     let t0 = Utc.with_ymd_and_hms(2026, 4, 15, 22, 0, 0).unwrap();
     let server = Server::start(
@@ -445,8 +446,8 @@ async fn a_graceful_stop_returns_the_read_ahead_and_records_what_was_in_flight()
     let c = store.outbox_counts().unwrap();
     assert_eq!(
         (c.sending, c.queued),
-        (3, 3),
-        "one in flight, two read ahead"
+        (6, 0),
+        "one in flight, five read ahead"
     );
 
     tokio::time::timeout(TEST_LIMIT, server.stop())

@@ -38,8 +38,16 @@ struct Received {
 
 #[derive(Debug, Default)]
 struct MxLog {
-    connections: usize,
+    /// `EHLO`s seen: the pool says it twice per connection (lettre's, then its own to read the
+    /// extension list lettre does not keep), so connections are half of it.
+    ehlos: usize,
     messages: Vec<Received>,
+}
+
+impl MxLog {
+    fn connections(&self) -> usize {
+        self.ehlos / 2
+    }
 }
 
 /// Replies are chosen by the recipient's local part: `rcpt-450@...` answers RCPT with 450,
@@ -79,7 +87,7 @@ fn scripted_code(address: &str, stage: &str) -> Option<u16> {
 
 impl Handler for ScriptedMx {
     fn helo(&mut self, _ip: std::net::IpAddr, _domain: &str) -> Response {
-        self.log.lock().unwrap().connections += 1;
+        self.log.lock().unwrap().ehlos += 1;
         mailin_embedded::response::OK
     }
 
@@ -274,7 +282,11 @@ async fn sequential_sends_share_one_connection() {
         }
         let log = log.lock().unwrap();
         assert_eq!(log.messages.len(), 3);
-        assert_eq!(log.connections, 1, "a finished send returns its connection");
+        assert_eq!(
+            log.connections(),
+            1,
+            "a finished send returns its connection"
+        );
     })
     .await;
 }
@@ -289,7 +301,7 @@ async fn a_rejected_send_does_not_return_its_connection() {
             .await
             .unwrap_err();
         send_to(&transport, "ok@example.org").await.unwrap();
-        assert_eq!(log.lock().unwrap().connections, 2);
+        assert_eq!(log.lock().unwrap().connections(), 2);
     })
     .await;
 }
@@ -307,9 +319,9 @@ async fn concurrent_sends_open_at_most_pool_size_connections() {
         let log = log.lock().unwrap();
         assert_eq!(log.messages.len(), 6);
         assert!(
-            (1..=2).contains(&log.connections),
+            (1..=2).contains(&log.connections()),
             "pool_size is 2: {} connections",
-            log.connections
+            log.connections()
         );
     })
     .await;
@@ -369,6 +381,94 @@ async fn an_idle_connection_the_server_closed_is_not_reused() {
         assert_eq!(closed.recv().await, Some(0), "the relay hung up");
         // The pooled connection has a 421 and an EOF waiting: it is dropped, a new one is used.
         send_to(&transport, "someone@example.org").await.unwrap();
+    })
+    .await;
+}
+
+/// A relay that offers PIPELINING and answers `MAIL` only once the `RCPT` and `DATA` of its group
+/// have arrived too: a client that waited for each reply before the next command would wait
+/// here until its timeout. Sends every message's content, un-dot-stuffed, on `messages`; refuses
+/// a recipient named `rcpt-550@…`.
+async fn pipelining_relay(
+    listener: TcpListener,
+    messages: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+) {
+    loop {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (read, mut write) = stream.into_split();
+        let mut read = BufReader::new(read);
+        write.write_all(b"220 pipe.test ESMTP\r\n").await.unwrap();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if read.read_line(&mut line).await.unwrap() == 0 {
+                break;
+            }
+            match line.get(..4).map(str::to_ascii_uppercase).as_deref() {
+                Some("EHLO") => {
+                    let ehlo = b"250-pipe.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
+                    write.write_all(ehlo).await.unwrap();
+                }
+                Some("MAIL") => {
+                    let (mut rcpt, mut data) = (String::new(), String::new());
+                    read.read_line(&mut rcpt).await.unwrap();
+                    read.read_line(&mut data).await.unwrap();
+                    assert!(rcpt.starts_with("RCPT TO:<"), "{rcpt:?}");
+                    assert_eq!(data, "DATA\r\n");
+                    if rcpt.contains("rcpt-550") {
+                        // RFC 2920: the rest of the group is answered in order, DATA refused.
+                        let replies =
+                            b"250 OK\r\n550 5.1.1 no such user\r\n554 no valid recipients\r\n";
+                        write.write_all(replies).await.unwrap();
+                        continue;
+                    }
+                    let replies = b"250 OK\r\n250 OK\r\n354 go ahead\r\n";
+                    write.write_all(replies).await.unwrap();
+                    let mut content = Vec::new();
+                    loop {
+                        line.clear();
+                        assert_ne!(read.read_line(&mut line).await.unwrap(), 0);
+                        if line == ".\r\n" {
+                            break;
+                        }
+                        let unstuffed = line.strip_prefix('.').unwrap_or(&line);
+                        content.extend_from_slice(unstuffed.as_bytes());
+                    }
+                    write.write_all(b"250 2.0.0 queued\r\n").await.unwrap();
+                    let _ = messages.send(content);
+                }
+                Some("QUIT") => write.write_all(b"221 bye\r\n").await.unwrap(),
+                _ => write.write_all(b"500 unexpected\r\n").await.unwrap(),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_relay_that_pipelines_gets_each_group_in_one_go_and_the_exact_bytes() {
+    bounded(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, mut received) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(pipelining_relay(listener, tx));
+        // A short timeout: a client that does not pipeline waits on this relay until it.
+        let transport = smtp(&format!("smtp://127.0.0.1:{port}"), Duration::from_secs(5));
+        let raw = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: dots\r\n\r\n.starts with a dot\r\n..two\r\nZo\xc3\xab\r\n.\r\nend\r\n";
+        let to = ["b@example.org".to_owned()];
+        for _ in 0..2 {
+            let receipt = transport.send("a@example.org", &to, raw).await.unwrap();
+            assert_eq!(receipt.reply, "250 2.0.0 queued");
+            assert_eq!(received.recv().await.unwrap(), raw.to_vec());
+        }
+        let err = transport
+            .send("a@example.org", &["rcpt-550@example.org".to_owned()], raw)
+            .await
+            .unwrap_err();
+        assert!(err.is_permanent(), "{err:?}");
+        assert_eq!(err.code(), Some(550));
+        // The refused group's connection is dropped, never reused; the next send still works.
+        transport.send("a@example.org", &to, raw).await.unwrap();
+        assert_eq!(received.recv().await.unwrap(), raw.to_vec());
     })
     .await;
 }
@@ -524,7 +624,7 @@ async fn malformed_envelope_is_permanent_without_connecting() {
             assert!(matches!(err, SendError::Envelope(_)), "{err:?}");
             assert!(err.is_permanent());
         }
-        assert_eq!(log.lock().unwrap().connections, 0);
+        assert_eq!(log.lock().unwrap().connections(), 0);
     })
     .await;
 }

@@ -46,6 +46,12 @@ use crate::metrics::Metrics;
 
 pub mod chat;
 
+/// Claimed messages held ready, in connections' worth: a claim is a large batch (one transaction
+/// for many messages), and the connections stay busy through a round and the next.
+const READ_AHEAD_ROUNDS: usize = 8;
+/// ... and at least this many, so that a small pool still claims in batches.
+const MIN_READ_AHEAD: usize = 256;
+
 /// Look for due messages now.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -89,6 +95,8 @@ pub struct OutboxActor {
     /// Whether messages may be due that are not claimed yet: set by a wake, cleared when a claim
     /// comes back short (the timer then wakes us at the next due time).
     may_be_due: bool,
+    /// Counts wakes, so a round that found nothing due can tell whether a wake came meanwhile.
+    wakes: u64,
     draining: bool,
     drained: Vec<tokio::sync::oneshot::Sender<()>>,
     timer: Option<SpawnHandle>,
@@ -104,6 +112,7 @@ impl OutboxActor {
             finished: Vec::new(),
             round: None,
             may_be_due: true,
+            wakes: 0,
             draining: false,
             drained: Vec::new(),
             timer: None,
@@ -112,6 +121,12 @@ impl OutboxActor {
 
     fn concurrency(&self) -> usize {
         self.app.settings.outbox.concurrency.max(1)
+    }
+
+    /// Due messages may be waiting.
+    fn wake(&mut self) {
+        self.may_be_due = true;
+        self.wakes += 1;
     }
 
     /// Finished sends whose outcome is not durable yet.
@@ -144,7 +159,7 @@ impl OutboxActor {
     /// bound): then waiting for more outcomes would only delay these.
     fn round_useful(&self) -> bool {
         let c = self.concurrency();
-        let claim = !self.draining && self.may_be_due && self.ready.len() < c;
+        let claim = !self.draining && self.may_be_due && 2 * self.ready.len() < self.read_ahead();
         let record = !self.finished.is_empty()
             && (self.finished.len() >= c.div_ceil(2)
                 || self.ready.is_empty()
@@ -156,39 +171,85 @@ impl OutboxActor {
 
     /// Records the finished outcomes and claims more messages (a transaction each), then flushes;
     /// the claimed messages become sendable and the outcomes durable when the flush is done.
-    /// Does nothing when there is nothing to record and nothing to claim.
+    /// The storage work runs on a blocking thread, so sends go on meanwhile. Does nothing when
+    /// there is nothing to record and nothing to claim.
     fn start_round(&mut self, ctx: &mut Context<Self>) {
         let now = self.app.now();
-        let finished = std::mem::take(&mut self.finished);
-        let recorded = finished.len();
-        if recorded > 0 {
-            let deferred = finished
-                .iter()
-                .any(|f| matches!(f.outcome, SendOutcome::Deferred { .. }));
-            self.record(finished, now);
-            if deferred {
-                // A retry time the last claim's timer did not know about.
-                self.arm_timer(ctx, now);
-            }
-        }
-        let claimed = if self.draining {
-            Vec::new()
+        // Read ahead: what the connections will take while this round runs, and more.
+        let want = if self.draining || !self.may_be_due {
+            0
         } else {
-            self.claim(ctx, now)
+            self.read_ahead()
+                .saturating_sub(self.in_flight + self.ready.len())
         };
-        if recorded == 0 && claimed.is_empty() {
+        let finished = std::mem::take(&mut self.finished);
+        if finished.is_empty() && want == 0 {
             return;
         }
-        self.round = Some(recorded);
+        self.round = Some(finished.len());
+        let wakes = self.wakes;
+        let (outcomes, events): (Vec<_>, Vec<_>) = finished
+            .into_iter()
+            .map(|f| ((f.id, f.outcome), f.event))
+            .unzip();
+        let deferred = outcomes
+            .iter()
+            .any(|(_, o)| matches!(o, SendOutcome::Deferred { .. }));
         let store = self.app.store.clone();
-        let fut = async move { store.flush_async().await };
-        ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
-            if let Err(e) = result {
-                // sled flushes on its own as well; a failed flush only widens the duplicate bound.
-                error!(error = %e, "cannot flush the outbox");
-            }
+        let work = async move {
+            let (store, recorded, claimed) = tokio::task::spawn_blocking(move || {
+                let recorded = match outcomes.is_empty() {
+                    true => Ok(0),
+                    false => store.record_outcomes(now, &outcomes).map(|r| r.len()),
+                };
+                let claimed = match want {
+                    0 => Ok(Vec::new()),
+                    _ => store.claim_due(now, want),
+                };
+                (store, recorded, claimed)
+            })
+            .await
+            .map_err(|e| format!("the storage task failed: {e}"))?;
+            let flushed = store.flush_async().await;
+            Ok::<_, String>((recorded, claimed, flushed))
+        };
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             act.round = None;
-            act.ready.extend(claimed);
+            match result {
+                Err(e) => {
+                    // Nothing is known about what was written; start-up recovery re-queues
+                    // whatever stayed `sending`.
+                    error!(error = %e, "an outbox round failed");
+                }
+                Ok((recorded, claimed, flushed)) => {
+                    if let Err(e) = flushed {
+                        // sled flushes on its own as well; a failed flush only widens the
+                        // duplicate bound.
+                        error!(error = %e, "cannot flush the outbox");
+                    }
+                    match recorded {
+                        Ok(_) => events.into_iter().for_each(|e| act.app.emit(e)),
+                        // The messages stay in `sending`; start-up recovery queues them again.
+                        Err(e) => error!(messages = events.len(), error = %e, "cannot record the outcome of sends"),
+                    }
+                    match claimed {
+                        Ok(claimed) => {
+                            // Nothing more was due when the claim ran: wake at the earliest due
+                            // time, unless a wake came in while the round ran.
+                            if claimed.len() < want && act.wakes == wakes {
+                                act.may_be_due = false;
+                                act.arm_timer(ctx, now);
+                            }
+                            act.ready.extend(claimed);
+                        }
+                        Err(e) => error!(error = %e, "cannot claim outbox messages; retrying on the next wake"),
+                    }
+                    if deferred {
+                        // A retry time the last claim's timer did not know about.
+                        act.arm_timer(ctx, now);
+                    }
+                }
+            }
             if act.draining {
                 act.return_ready();
             }
@@ -196,47 +257,10 @@ impl OutboxActor {
         }));
     }
 
-    /// Claims enough due messages to keep every connection busy until the next round.
-    fn claim(
-        &mut self,
-        ctx: &mut Context<Self>,
-        now: DateTime<Utc>,
-    ) -> Vec<(OutboxMessage, Vec<u8>)> {
-        let c = self.concurrency();
-        // Read ahead: what the connections will take while this round's flush runs, and more.
-        let want = (3 * c).saturating_sub(self.in_flight + self.ready.len());
-        if want == 0 || !self.may_be_due {
-            return Vec::new();
-        }
-        match self.app.store.claim_due(now, want) {
-            Ok(claimed) => {
-                if claimed.len() < want {
-                    // Nothing more is due now: wake at the earliest due time.
-                    self.may_be_due = false;
-                    self.arm_timer(ctx, now);
-                }
-                claimed
-            }
-            Err(e) => {
-                error!(error = %e, "cannot claim outbox messages; retrying on the next wake");
-                Vec::new()
-            }
-        }
-    }
-
-    /// Writes the outcomes of finished sends in one transaction and announces them.
-    fn record(&self, finished: Vec<Finished>, now: DateTime<Utc>) {
-        let (outcomes, events): (Vec<_>, Vec<_>) = finished
-            .into_iter()
-            .map(|f| ((f.id, f.outcome), f.event))
-            .unzip();
-        match self.app.store.record_outcomes(now, &outcomes) {
-            Ok(_) => events.into_iter().for_each(|e| self.app.emit(e)),
-            // The messages stay in `sending`; start-up recovery queues them again.
-            Err(e) => {
-                error!(messages = outcomes.len(), error = %e, "cannot record the outcome of sends")
-            }
-        }
+    /// How many claimed messages to hold: enough to keep every connection busy through a round
+    /// (a transaction and an fsync) and the next, and to make each claim a large batch.
+    fn read_ahead(&self) -> usize {
+        (READ_AHEAD_ROUNDS * self.concurrency()).max(MIN_READ_AHEAD)
     }
 
     /// A draining sender gives its unsent read-ahead back to the queue.
@@ -453,7 +477,7 @@ impl OutboxActor {
                 .max(Duration::from_millis(50));
             self.timer = Some(
                 ctx.run_later(wait.min(Duration::from_secs(3600)), |act, ctx| {
-                    act.may_be_due = true;
+                    act.wake();
                     act.pump(ctx)
                 }),
             );
@@ -480,7 +504,7 @@ impl Actor for OutboxActor {
 impl Handler<Wake> for OutboxActor {
     type Result = ();
     fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
-        self.may_be_due = true;
+        self.wake();
         self.pump(ctx);
     }
 }

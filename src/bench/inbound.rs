@@ -1,52 +1,60 @@
 //! `donebot bench inbound`: how fast replies arriving by SMTP become dones, with every message
-//! durable before its `250`.
+//! durable before its `250`, on realistic traffic.
 //!
 //! It starts a whole donebot in-process ([`Server::start`], real clock, loopback ports, a fresh
-//! temporary data directory unless `--data` names one), creates one team and one member, and then
-//! drives N realistic replies from that member (a few typed lines, the quoted prompt, a signature;
-//! ~3 KB, unique Message-IDs) into donebot's SMTP listener over C concurrent SMTP sessions, each
-//! sending many messages in turn. The client is a small SMTP client of its own on a separate
-//! thread (as `smtp-source` is a separate process), so the server's threads do only server work.
+//! temporary data directory unless `--data` names one), creates `--teams` teams with `--members`
+//! members spread over them in turn (each added as an operator adds one, welcome email included),
+//! and gives every member today's prompt as the team actor does (`ops::new_prompt`: its reply
+//! token, its Message-ID). Then it drives N replies into donebot's SMTP listener over C concurrent
+//! SMTP sessions, each sending many messages in turn; reply `i` comes from member `i mod members`
+//! to that member's `reply+TOKEN@domain`, threaded to the prompt (see [`super::reply`]), so the
+//! real matching path runs: token verified, prompt and member looked up, the reply recorded by
+//! that member's team actor. The client runs on a separate thread (as `smtp-source` is a separate
+//! process), so the server's threads do only server work.
 //!
-//! Two clocks, both started when the first session connects:
+//! Three clocks, all started when the first session connects:
 //! - *accepted*: until the last `250`, i.e. the receipt rate (each `250` only after the message
-//!   is durable in the inbound log);
+//!   is durable in the inbound spool);
 //! - *recorded*: until every message's dones are recorded (parse → match → trim → record);
 //! - *searchable*: until the search index has caught up with them, the end-to-end figure printed
 //!   last (a query for a word of every reply must then find every one).
 //!
 //! Afterwards it checks that exactly [`LINES`] dones per message were recorded, so a trimmer that
 //! let quoted text or the signature through would fail the run rather than flatter it. Bounded:
-//! every socket read has a timeout, every loop ends after N messages, and the wait for processing
-//! gives up after [`STALL_LIMIT`] without progress.
+//! every socket read has a timeout, every loop ends after N messages, and the waits give up after
+//! [`STALL_LIMIT`] without progress. The prompts themselves are stored without their emails (the
+//! outbox is `donebot bench outbox`'s subject); only the welcome emails go out, as `.eml` files,
+//! and the clocks start after they have.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use chrono::Utc;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
+use super::reply::{LINES, Replier};
+use crate::app::App;
 use crate::clock::SystemClock;
 use crate::config::{Config, Settings};
+use crate::domain::render;
+use crate::ops;
 use crate::server::Server;
 
 /// No message was processed for this long: something is stuck; stop and say so.
 pub const STALL_LIMIT: Duration = Duration::from_secs(60);
-/// A client read (greeting, a reply) that takes longer than this fails the run.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
-/// The typed lines of every reply; each becomes one done.
-pub const LINES: u64 = 3;
-const MEMBER_EMAIL: &str = "ada.lovelace@example.org";
 
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub messages: u64,
     pub concurrency: usize,
+    /// Teams, and members spread over them in turn (each gets a prompt and replies to it).
+    pub teams: usize,
+    pub members: usize,
+    /// Where to write the first reply as a file for `smtp-source -F` (LF line ends; it adds CR).
+    pub sample: Option<PathBuf>,
     /// Data directory to use (kept afterwards; it must be new or empty); `None`: a temporary one,
     /// removed afterwards.
     pub data: Option<PathBuf>,
@@ -57,6 +65,8 @@ pub struct Options {
 pub struct Report {
     pub messages: u64,
     pub concurrency: usize,
+    pub teams: usize,
+    pub members: usize,
     /// Until the last `250`.
     pub accepted: Duration,
     /// Until the last message's dones were recorded.
@@ -73,8 +83,8 @@ impl Report {
     pub fn lines(&self) -> Vec<String> {
         vec![
             format!(
-                "sessions: {} concurrent SMTP sessions, avg message {} bytes",
-                self.concurrency, self.message_bytes
+                "sessions: {} concurrent SMTP sessions, avg message {} bytes, replies from {} members in {} teams",
+                self.concurrency, self.message_bytes, self.members, self.teams
             ),
             format!(
                 "accepted: {} messages in {:.2} s = {:.0} messages/s (until the last 250; each durable before it)",
@@ -140,10 +150,21 @@ async fn load(opts: &Options, server: &Server) -> anyhow::Result<Report> {
     let smtp = server
         .smtp_addr
         .context("the SMTP listener did not start")?;
-    let team = app.create_team("Platform team", "UTC")?;
-    app.add_member(&team.name, "Ada Lovelace", MEMBER_EMAIL, None)?;
-    app.store.flush_async().await?;
-    let to = format!("donebot@{}", app.settings.domain);
+    if opts.teams == 0 || opts.members < opts.teams {
+        bail!("--teams must be at least 1 and --members at least --teams");
+    }
+    eprintln!(
+        "creating {} teams with {} members and their prompts",
+        opts.teams, opts.members
+    );
+    let (teams, repliers) = populate(app, opts.teams, opts.members).await?;
+    let day = Utc::now().format("%a, %-d %b %Y").to_string();
+    if let Some(path) = &opts.sample {
+        let raw = super::reply::reply_email(0, &repliers[0], &day);
+        // smtp-source -F reads lines and ends each with CRLF itself.
+        let lf = String::from_utf8_lossy(&raw).replace("\r\n", "\n");
+        std::fs::write(path, lf).with_context(|| format!("cannot write {}", path.display()))?;
+    }
 
     eprintln!(
         "sending {} replies to {smtp} over {} sessions",
@@ -151,10 +172,10 @@ async fn load(opts: &Options, server: &Server) -> anyhow::Result<Report> {
     );
     let started = Instant::now();
     let client = {
-        let (n, c, to) = (opts.messages, opts.concurrency, to.clone());
+        let (n, c, repliers) = (opts.messages, opts.concurrency, Arc::new(repliers));
         std::thread::Builder::new()
             .name("bench-smtp-client".into())
-            .spawn(move || drive(smtp, n, c, &to))
+            .spawn(move || super::reply::drive(smtp, n, c, repliers, day))
             .context("cannot start the client thread")?
     };
     let processed = wait_processed(server, opts.messages, started).await?;
@@ -170,10 +191,13 @@ async fn load(opts: &Options, server: &Server) -> anyhow::Result<Report> {
         );
     }
     let searchable = started.elapsed();
-    let found = app
-        .search
-        .query(&storage::SearchQuery::team(team.id).words("billing"))?
-        .total as u64;
+    let mut found = 0;
+    for team in &teams {
+        found += app
+            .search
+            .query(&storage::SearchQuery::team(*team).words("billing"))?
+            .total as u64;
+    }
     if found != opts.messages {
         bail!(
             "search finds {found} of the {} replies' dones for \"billing\"",
@@ -195,6 +219,8 @@ async fn load(opts: &Options, server: &Server) -> anyhow::Result<Report> {
     Ok(Report {
         messages: opts.messages,
         concurrency: opts.concurrency,
+        teams: opts.teams,
+        members: opts.members,
         accepted: sent.last_250.saturating_duration_since(started),
         processed,
         searchable,
@@ -240,230 +266,80 @@ async fn wait_processed(server: &Server, n: u64, started: Instant) -> anyhow::Re
     }
 }
 
-/// What the client did.
-struct Sent {
-    last_250: Instant,
-    bytes: usize,
-}
-
-/// Sends `n` replies over `c` concurrent sessions, on a runtime of its own (this thread).
-fn drive(smtp: std::net::SocketAddr, n: u64, c: usize, to: &str) -> anyhow::Result<Sent> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the client runtime")?;
-    rt.block_on(async {
-        let next = Arc::new(AtomicU64::new(0));
-        let mut sessions = tokio::task::JoinSet::new();
-        for _ in 0..c {
-            let (next, to) = (Arc::clone(&next), to.to_owned());
-            sessions.spawn(async move { session(smtp, n, &next, &to).await });
-        }
-        let mut sent = Sent {
-            last_250: Instant::now(),
-            bytes: 0,
-        };
-        let mut first = true;
-        while let Some(joined) = sessions.join_next().await {
-            let one = joined.context("client session task failed")??;
-            sent.bytes += one.bytes;
-            if first || one.last_250 > sent.last_250 {
-                sent.last_250 = one.last_250;
-                first = false;
-            }
-        }
-        Ok(sent)
-    })
-}
-
-/// One SMTP session: EHLO, then MAIL/RCPT/DATA for message numbers taken from `next` until `n`.
-async fn session(
-    smtp: std::net::SocketAddr,
-    n: u64,
-    next: &AtomicU64,
-    to: &str,
-) -> anyhow::Result<Sent> {
-    let stream = TcpStream::connect(smtp)
-        .await
-        .with_context(|| format!("cannot connect to {smtp}"))?;
-    stream.set_nodelay(true)?;
-    let (read, mut write) = stream.into_split();
-    let mut read = BufReader::new(read);
-    let mut line = String::new();
-    expect(&mut read, &mut line, "220").await?;
-    write.write_all(b"EHLO bench.example.org\r\n").await?;
-    expect(&mut read, &mut line, "250").await?;
-    let mut sent = Sent {
-        last_250: Instant::now(),
-        bytes: 0,
-    };
-    let day = Utc::now().format("%a, %-d %b %Y").to_string();
-    loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        if i >= n {
-            break;
-        }
-        let raw = reply_email(i, to, &day);
-        sent.bytes += raw.len();
-        write
-            .write_all(format!("MAIL FROM:<{MEMBER_EMAIL}>\r\n").as_bytes())
-            .await?;
-        expect(&mut read, &mut line, "250").await?;
-        write
-            .write_all(format!("RCPT TO:<{to}>\r\n").as_bytes())
-            .await?;
-        expect(&mut read, &mut line, "250").await?;
-        write.write_all(b"DATA\r\n").await?;
-        expect(&mut read, &mut line, "354").await?;
-        write.write_all(&dot_stuffed(&raw)).await?;
-        expect(&mut read, &mut line, "250").await?;
-        sent.last_250 = Instant::now();
+/// Creates `teams` teams and `members` members, member `j` in team `j mod teams`, and today's
+/// prompt for each (stored as the team actor stores it, without its email). Waits until the
+/// welcome emails are written, so that they do not run inside the measurement. Returns the teams'
+/// ids and, for each member, what a reply needs.
+async fn populate(
+    app: &App,
+    teams: usize,
+    members: usize,
+) -> anyhow::Result<(Vec<storage::TeamId>, Vec<Replier>)> {
+    let now = app.now();
+    let day = now.date_naive();
+    let mut created = Vec::with_capacity(teams);
+    for t in 0..teams {
+        created.push(app.create_team(&format!("Team {t}"), "UTC")?);
     }
-    write.write_all(b"QUIT\r\n").await?;
-    let _ = expect(&mut read, &mut line, "221").await;
-    Ok(sent)
+    let ctx = render::Ctx {
+        settings: &app.settings,
+        signer: &app.signer,
+        now,
+    };
+    let mut prompts = Vec::with_capacity(members);
+    let mut repliers = Vec::with_capacity(members);
+    for j in 0..members {
+        let team = &created[j % teams];
+        let (name, email) = (format!("Member {j}"), format!("member-{j}@example.org"));
+        let member = app.add_member(&team.name, &name, &email, None)?;
+        let mut prompt = ops::new_prompt(&ctx, &app.store, team, &member, day, now)?;
+        // The address the prompt's Reply-To names; the server verifies the token (a wrong one
+        // is refused, and a refusal fails the run).
+        let token = app.signer.reply_token(prompt.prompt.id, member.id, day);
+        let reply_to = format!("reply+{token}@{}", app.settings.domain);
+        let prompt_message_id = prompt
+            .prompt
+            .deliveries
+            .iter()
+            .find_map(|d| d.message_id.clone())
+            .context("a prompt without a Message-ID")?;
+        prompt.messages.clear();
+        prompts.push(prompt);
+        repliers.push(Replier {
+            name,
+            email,
+            team: team.name.clone(),
+            reply_to,
+            prompt_message_id,
+        });
+    }
+    let stored = app.store.create_prompts(prompts, now)?;
+    if stored.iter().any(|(_, new)| !new) {
+        bail!("a member already had today's prompt: the data directory was not fresh");
+    }
+    app.store.flush_async().await?;
+    wait_welcomes_sent(app, members as u64).await?;
+    Ok((created.iter().map(|t| t.id).collect(), repliers))
 }
 
-/// Reads one (possibly multi-line) reply and checks its code.
-async fn expect(
-    read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
-    line: &mut String,
-    code: &str,
-) -> anyhow::Result<()> {
+/// Waits until `n` emails have left the outbox; bounded by [`STALL_LIMIT`] without progress.
+async fn wait_welcomes_sent(app: &App, n: u64) -> anyhow::Result<()> {
+    let mut poll = tokio::time::interval(Duration::from_millis(20));
+    let (mut last, mut last_change) = (0, Instant::now());
     loop {
-        line.clear();
-        let got = tokio::time::timeout(REPLY_TIMEOUT, read.read_line(line))
-            .await
-            .context("the server did not answer in time")??;
-        if got == 0 {
-            bail!("the server closed the connection (expected {code})");
-        }
-        if !line.starts_with(code) {
-            bail!("expected {code}, the server said: {}", line.trim_end());
-        }
-        // "250-" continues, "250 " ends.
-        if line.as_bytes().get(3) != Some(&b'-') {
+        poll.tick().await;
+        let c = app.store.outbox_counts()?;
+        let done = c.sent + c.failed;
+        if done >= n {
             return Ok(());
         }
-    }
-}
-
-/// The DATA payload: lines starting with "." doubled, ended by CRLF "." CRLF.
-fn dot_stuffed(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + 8);
-    let mut at_line_start = true;
-    for &b in raw {
-        if at_line_start && b == b'.' {
-            out.push(b'.');
+        if done != last {
+            (last, last_change) = (done, Instant::now());
+        } else if last_change.elapsed() > STALL_LIMIT {
+            bail!(
+                "the welcome emails stopped leaving the outbox ({c:?}, {} s without progress)",
+                STALL_LIMIT.as_secs()
+            );
         }
-        out.push(b);
-        at_line_start = b == b'\n';
-    }
-    if !out.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
-    out
-}
-
-/// Reply number `i` as a mail client writes it: relay headers, three typed lines, the quoted
-/// prompt under an "On … wrote:" line, and a signature. About 3 KB.
-pub fn reply_email(i: u64, to: &str, day: &str) -> Vec<u8> {
-    let typed = [
-        format!("Reviewed Zoë's pull request #{i} for the billing export #ops"),
-        "Paired with @grace on the flaky scheduler test; it was a DST edge case".to_owned(),
-        "goal: ship the retry budget for outbound webhooks tomorrow".to_owned(),
-    ];
-    format!(
-        "Return-Path: <{MEMBER_EMAIL}>\r\n\
-Received: from mail-ed1-f41.example.org (mail-ed1-f41.example.org [192.0.2.41])\r\n\
-\tby mx.donebot.localhost with ESMTPS id 4b7c2a1f{i:08x}\r\n\
-\tfor <{to}>; {day} 18:{min:02}:{sec:02} +0000\r\n\
-Received: by mail-ed1-f41.example.org with SMTP id a640c23a62f3a-ab2c{i:x}\r\n\
-\tfor <{to}>; {day} 18:{min:02}:{sec:02} -0700 (PDT)\r\n\
-DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.org; s=20230601; t=1717430400;\r\n\
-\th=to:subject:message-id:date:from:in-reply-to:references:mime-version:from:to:cc:subject:date;\r\n\
-\tbh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;\r\n\
-\tb=Kx3vYq9cLr1mWd0pT2fHs8nZbQ4eJt7uVi6oXa5gRk3lMy0wCz9dPh2sFj8vNe1qUx4t\r\n\
-\t BrW6yAm7cHk0iLo5gSp3dTf9eZn2jVq8uXw1aRb4sMc6kNl0hOy7pQz3vGt5iJe9fKu2xD\r\n\
-\t Wa1sLm8nBo4cQr6tYv0zXh3gEj5kPi7uMd9lFy2wNb4oTc6eRq8sVa0xHz1yJg3mKl5nOp==\r\n\
-Authentication-Results: mx.donebot.localhost;\r\n\
-\tdkim=pass header.i=@example.org header.s=20230601 header.b=Kx3vYq9c;\r\n\
-\tspf=pass (mx.donebot.localhost: domain of {MEMBER_EMAIL} designates 192.0.2.41 as\r\n\
-\t permitted sender) smtp.mailfrom={MEMBER_EMAIL};\r\n\
-\tdmarc=pass (p=QUARANTINE sp=QUARANTINE dis=NONE) header.from=example.org\r\n\
-X-Received: by 2002:a17:907:9689:b0:ab2:c1e4:{i:x} with SMTP id\r\n\
-\t gc9-20020a1709079689b0ab2c1e4c1d2mr{i:x}ejc.41; {day} 18:{min:02}:{sec:02} -0700 (PDT)\r\n\
-X-Google-Smtp-Source: AGHT+IFq3bT0Yk9sEr2uWx5nMa7dLc1pVh8zRj4oKg6iNf0eBy{i:x}\r\n\
-MIME-Version: 1.0\r\n\
-References: <prompt.{i}@donebot.localhost>\r\n\
-In-Reply-To: <prompt.{i}@donebot.localhost>\r\n\
-From: Ada Lovelace <{MEMBER_EMAIL}>\r\n\
-Date: {day} 18:{min:02}:{sec:02} -0700\r\n\
-Message-ID: <CAJ{i:016x}bench.{i}@mail.example.org>\r\n\
-Subject: Re: What did you get done today? (Platform team)\r\n\
-To: Platform team <{to}>\r\n\
-Content-Type: text/plain; charset=\"UTF-8\"\r\n\
-Content-Transfer-Encoding: 8bit\r\n\
-\r\n\
-{t0}\r\n\
-{t1}\r\n\
-{t2}\r\n\
-\r\n\
-On {day} at 18:00, Platform team <{to}> wrote:\r\n\
-> What did you get done today?\r\n\
->\r\n\
-> Hi Ada Lovelace, just reply to this email with what you got done today: one\r\n\
-> line per thing.\r\n\
-> Start a line with \"goal:\" for something you plan, or \"blocker:\" for what is\r\n\
-> in your way.\r\n\
-> Tomorrow morning everyone in Platform team gets a digest.\r\n\
->\r\n\
-> --\r\n\
-> You get this because you are in Platform team on donebot.\r\n\
-> Pause: reply \"pause\" (or \"pause until 2025-07-01\"). Stop: reply \"unsubscribe\".\r\n\
-> Unsubscribe: http://127.0.0.1:8080/u/1/4f3c9a2b7e1d6c5a8b0f2e4d6c8a0b2e4f6a8c0e\r\n\
-> Pause: http://127.0.0.1:8080/p/1/9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d\r\n\
-\r\n\
--- \r\n\
-Ada Lovelace\r\n\
-Staff engineer, Platform team\r\n\
-Analytical Engines Ltd. | +44 20 7946 0000 | https://engines.example.org\r\n\
-\r\n\
-This email and any attachments are confidential and intended solely for the\r\n\
-addressee. If you received it in error, please tell the sender and delete it.\r\n\
-Nothing in this message is an offer or acceptance of any contract.\r\n",
-        min = i % 60,
-        sec = (i / 60) % 60,
-        t0 = typed[0],
-        t1 = typed[1],
-        t2 = typed[2],
-    )
-    .into_bytes()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_reply_is_about_3_kb_and_trims_to_its_typed_lines() {
-        let raw = reply_email(7, "donebot@donebot.localhost", "Tue, 3 Jun 2025");
-        assert!((2000..4000).contains(&raw.len()), "{} bytes", raw.len());
-        let parsed = bots::email::parse::parse(&raw).expect("the reply parses");
-        assert_eq!(parsed.auto, None);
-        let text = bots::email::trim::trim_reply(&parsed.text);
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len() as u64, LINES, "{text:?}");
-        assert!(
-            lines[0].starts_with("Reviewed Zoë's pull request #7"),
-            "{text:?}"
-        );
-    }
-
-    #[test]
-    fn dot_stuffing_doubles_leading_dots_and_ends_the_data() {
-        assert_eq!(dot_stuffed(b"a\r\n.b\r\n"), b"a\r\n..b\r\n.\r\n");
-        assert_eq!(dot_stuffed(b".x"), b"..x\r\n.\r\n");
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod inbound;
 pub mod outbox;
+pub mod reply;
 
 /// Peak resident set size of this process (`VmHWM` in `/proc/self/status`), in KiB, where the
 /// kernel reports it.

@@ -58,12 +58,18 @@ pub struct Report {
 }
 
 impl Report {
-    /// The lines `donebot bench outbox` prints; the last one is the figure.
+    /// From the first prompt's rendering to the last message recorded `sent` (durably): enqueue
+    /// and send phases back to back, as they run.
+    pub fn end_to_end(&self) -> Duration {
+        self.enqueue + self.send
+    }
+
+    /// The lines `donebot bench outbox` prints; the last one is the send phase's figure.
     pub fn lines(&self) -> Vec<String> {
         let c = &self.counts;
         vec![
             format!(
-                "enqueue: {} messages in {:.2} s = {:.0} messages/s (avg body {} bytes)",
+                "enqueue: {} messages in {:.2} s = {:.0} messages/s (avg message {} bytes, headers and body)",
                 self.messages,
                 self.enqueue.as_secs_f64(),
                 super::rate(self.messages, self.enqueue),
@@ -74,6 +80,12 @@ impl Report {
                 c.sent, c.failed, c.deferred, c.queued, c.sending
             ),
             super::rss_line(self.peak_rss_kib),
+            format!(
+                "end to end: {} messages in {:.2} s = {:.0} messages/s (from prompts due to all accepted by the server)",
+                self.messages,
+                self.end_to_end().as_secs_f64(),
+                super::rate(self.messages, self.end_to_end())
+            ),
             format!(
                 "outbox: {} messages in {:.2} s = {:.0} messages/s",
                 self.messages,

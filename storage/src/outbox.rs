@@ -59,8 +59,35 @@ fn due_key(at: DateTime<Utc>, id: OutboxId) -> Vec<u8> {
     key(&[&at.timestamp_millis().max(0).to_be_bytes(), &id_key(id)])
 }
 
-fn counter_name(state: &OutboxState) -> String {
-    format!("outbox.{}", state.as_str())
+/// The per-state counter changes of one transaction, written once at its end (two counter
+/// writes per message were a third of a transition's tree operations). Made inside the
+/// transaction closure, so a retried transaction starts from zero.
+#[derive(Default)]
+pub(crate) struct Tally(Vec<(&'static str, i64)>);
+
+impl Tally {
+    fn add(&mut self, state: &OutboxState, delta: i64) {
+        let name = state.as_str();
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, d)) => *d += delta,
+            None => self.0.push((name, delta)),
+        }
+    }
+
+    fn moved(&mut self, from: &OutboxState, to: &OutboxState) {
+        self.add(from, -1);
+        self.add(to, 1);
+    }
+
+    /// Adds the changes to the `outbox.STATE` counters.
+    pub(crate) fn write(&self, counters: &TransactionalTree) -> TxResult<()> {
+        for &(name, delta) in &self.0 {
+            if delta != 0 {
+                counter_add(counters, &format!("outbox.{name}"), delta)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 pub(crate) fn counter_add(counters: &TransactionalTree, name: &str, delta: i64) -> TxResult<()> {
@@ -79,6 +106,7 @@ impl OutboxTx<'_> {
         id: OutboxId,
         m: &NewOutboxMessage,
         now: DateTime<Utc>,
+        tally: &mut Tally,
     ) -> TxResult<(OutboxId, bool)> {
         if let Some(existing) = self.keys.get(m.key.as_bytes())? {
             return Ok((key_id("outbox_keys", &existing).or_else(abort)?, false));
@@ -103,7 +131,7 @@ impl OutboxTx<'_> {
         self.bodies.insert(&id_key(id), m.body.as_slice())?;
         self.due.insert(due_key(m.due_at, id), &[])?;
         self.keys.insert(m.key.as_bytes(), &id_key(id))?;
-        counter_add(self.counters, &counter_name(&msg.state), 1)?;
+        tally.add(&msg.state, 1);
         Ok((id, true))
     }
 
@@ -112,6 +140,7 @@ impl OutboxTx<'_> {
         &self,
         id: OutboxId,
         change: &dyn Fn(&mut OutboxMessage) -> Result<(), StorageError>,
+        tally: &mut Tally,
     ) -> TxResult<OutboxMessage> {
         let Some(old) = self.outbox.get(id_key(id))? else {
             return abort(StorageError::NotFound(format!("outbox message {id}")));
@@ -121,8 +150,7 @@ impl OutboxTx<'_> {
         change(&mut new).or_else(abort)?;
         self.unindex(&old)?;
         self.index(&new)?;
-        counter_add(self.counters, &counter_name(&old.state), -1)?;
-        counter_add(self.counters, &counter_name(&new.state), 1)?;
+        tally.moved(&old.state, &new.state);
         self.outbox
             .insert(&id_key(id), encode(&new).or_else(abort)?)?;
         Ok(new)
@@ -243,7 +271,12 @@ impl Store {
     ) -> StorageResult<(OutboxId, bool)> {
         let _w = self.write_gate();
         let id = self.next_id()?;
-        Ok(outbox_tx!(self, |tx| tx.enqueue(id, m, now))?)
+        Ok(outbox_tx!(self, |tx| {
+            let mut tally = Tally::default();
+            let done = tx.enqueue(id, m, now, &mut tally)?;
+            tally.write(tx.counters)?;
+            Ok(done)
+        })?)
     }
 
     /// Enqueues many messages, each unless its key was enqueued before (also earlier in the same
@@ -262,10 +295,14 @@ impl Store {
                 .map(|_| self.next_id())
                 .collect::<StorageResult<_>>()?;
             let done = outbox_tx!(self, |tx| {
-                ids.iter()
+                let mut tally = Tally::default();
+                let done = ids
+                    .iter()
                     .zip(chunk)
-                    .map(|(&id, m)| tx.enqueue(id, m, now))
-                    .collect::<TxResult<Vec<_>>>()
+                    .map(|(&id, m)| tx.enqueue(id, m, now, &mut tally))
+                    .collect::<TxResult<Vec<_>>>()?;
+                tally.write(tx.counters)?;
+                Ok(done)
             })?;
             out.extend(done);
         }
@@ -294,9 +331,10 @@ impl Store {
             return Ok(Vec::new());
         }
         let claimed = outbox_tx!(self, |tx| {
+            let mut tally = Tally::default();
             let mut claimed = Vec::with_capacity(ids.len());
             for &id in &ids {
-                match tx.transition(id, &|m| claim(m, now)) {
+                match tx.transition(id, &|m| claim(m, now), &mut tally) {
                     Ok(m) => claimed.push(m),
                     // Claimed by someone else between the scan and the transaction; `transition`
                     // wrote nothing for it.
@@ -306,6 +344,7 @@ impl Store {
                     Err(e) => return Err(e),
                 }
             }
+            tally.write(tx.counters)?;
             Ok(claimed)
         })?;
         claimed
@@ -334,15 +373,19 @@ impl Store {
         let mut recorded = Vec::with_capacity(outcomes.len());
         for chunk in outcomes.chunks(MAX_BATCH) {
             let done = outbox_tx!(self, |tx| {
-                chunk
+                let mut tally = Tally::default();
+                let done = chunk
                     .iter()
                     .map(|(id, outcome)| {
-                        tx.transition(*id, &|m| {
+                        let apply = |m: &mut OutboxMessage| {
                             outcome.apply(m, at);
                             Ok(())
-                        })
+                        };
+                        tx.transition(*id, &apply, &mut tally)
                     })
-                    .collect::<TxResult<Vec<_>>>()
+                    .collect::<TxResult<Vec<_>>>()?;
+                tally.write(tx.counters)?;
+                Ok(done)
             })?;
             recorded.extend(done);
         }
@@ -355,7 +398,12 @@ impl Store {
         change: &dyn Fn(&mut OutboxMessage) -> Result<(), StorageError>,
     ) -> StorageResult<OutboxMessage> {
         let _w = self.write_gate();
-        Ok(outbox_tx!(self, |tx| tx.transition(id, change))?)
+        Ok(outbox_tx!(self, |tx| {
+            let mut tally = Tally::default();
+            let done = tx.transition(id, change, &mut tally)?;
+            tally.write(tx.counters)?;
+            Ok(done)
+        })?)
     }
 
     fn record_one(
@@ -423,6 +471,7 @@ impl Store {
         let _w = self.write_gate();
         for chunk in ids.chunks(MAX_BATCH) {
             outbox_tx!(self, |tx| {
+                let mut tally = Tally::default();
                 for &id in chunk {
                     let unclaim = |m: &mut OutboxMessage| match m.state {
                         OutboxState::Sending { .. } => {
@@ -437,7 +486,7 @@ impl Store {
                             m.state.as_str()
                         ))),
                     };
-                    match tx.transition(id, &unclaim) {
+                    match tx.transition(id, &unclaim, &mut tally) {
                         Ok(_)
                         | Err(sled::transaction::ConflictableTransactionError::Abort(
                             StorageError::Conflict(_),
@@ -445,7 +494,7 @@ impl Store {
                         Err(e) => return Err(e),
                     }
                 }
-                Ok(())
+                tally.write(tx.counters)
             })?;
         }
         Ok(())
@@ -464,14 +513,16 @@ impl Store {
         let _w = self.write_gate();
         for chunk in ids.chunks(MAX_BATCH) {
             outbox_tx!(self, |tx| {
+                let mut tally = Tally::default();
                 for &id in chunk {
-                    tx.transition(id, &|m| {
+                    let requeue = |m: &mut OutboxMessage| {
                         m.state = OutboxState::Queued;
                         m.due_at = now;
                         Ok(())
-                    })?;
+                    };
+                    tx.transition(id, &requeue, &mut tally)?;
                 }
-                Ok(())
+                tally.write(tx.counters)
             })?;
         }
         Ok(ids.len())

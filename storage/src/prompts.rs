@@ -131,6 +131,7 @@ impl Store {
             .transaction(
                 |(prompts, by_day, by_mid, outbox, bodies, due, inflight, keys, counters)| -> TxResult<Vec<Option<PromptId>>> {
                     let tx = OutboxTx { outbox, bodies, due, inflight, keys, counters };
+                    let mut tally = crate::outbox::Tally::default();
                     let mut result = Vec::with_capacity(chunk.len());
                     let mut created = 0;
                     for p in chunk {
@@ -146,7 +147,7 @@ impl Store {
                             }
                         }
                         for (id, m) in p.outbox_ids.iter().zip(&p.messages) {
-                            tx.enqueue(*id, m, now)?;
+                            tx.enqueue(*id, m, now, &mut tally)?;
                         }
                         created += 1;
                         result.push(None);
@@ -154,6 +155,7 @@ impl Store {
                     if created > 0 {
                         crate::outbox::counter_add(counters, "prompts.created", created)?;
                     }
+                    tally.write(counters)?;
                     Ok(result)
                 },
             )?)
