@@ -6,4 +6,5 @@
 
 pub mod bus;
 pub mod email;
+pub mod slack;
 pub mod telegram;
