@@ -307,13 +307,11 @@ impl EventsSender {
         let mut reason = "";
         let retries = std::iter::once(None).chain(self.policy.delays.iter().map(Some));
         for (n, delay) in retries.enumerate() {
-            if let Some(delay) = delay {
-                if !delay.is_zero() {
-                    // A real delay: Slack's pause before a retry (zero in the tests' policy).
-                    tokio::time::sleep(*delay).await;
-                }
+            if let Some(delay) = delay.filter(|d| !d.is_zero()) {
+                // A real delay: Slack's pause before a retry (zero in the tests' policy).
+                tokio::time::sleep(*delay).await;
             }
-            let retry = (n > 0).then(|| (n as u32, reason));
+            let retry = (n > 0).then_some((n as u32, reason));
             let attempt = self
                 .post("/slack/events", "application/json", &body, retry)
                 .await;
