@@ -6,5 +6,7 @@
 
 pub mod bus;
 pub mod email;
+#[cfg(feature = "fake")]
+mod fake_http;
 pub mod slack;
 pub mod telegram;
