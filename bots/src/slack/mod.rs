@@ -6,7 +6,10 @@
 //! ([`signing`]), the Events API and slash command bodies ([`events`], [`commands`]) and the checks of
 //! the app's two routes ([`SlackRequests`]), and, behind the `fake` feature, a faithful fake Web API
 //! with an Events API sender that signs like Slack ([`fake::FakeSlack`], [`fake::EventsSender`]). It
-//! knows nothing of storage, members or teams: the app decides what a message means.
+//! knows nothing of storage, members or teams: the app decides what a message means. Socket Mode is
+//! here as its frames and acks ([`socket`]); the WebSocket connection that carries them
+//! (`apps.connections.open` with the `xapp-` token) is not built yet, so `mode = "socket"` validates
+//! but delivers nothing until it is.
 //!
 //! slack-morphism is used as the Web API client only (its models and `SlackClient` over a hyper-rustls
 //! connector built here). Its events listener is not used: it acknowledges an event when its handler
@@ -30,6 +33,7 @@ mod inbound;
 mod requests;
 mod send;
 pub mod signing;
+pub mod socket;
 
 #[cfg(feature = "fake")]
 pub mod fake;
