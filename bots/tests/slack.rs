@@ -10,15 +10,15 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix::{Actor, Addr};
-use bots::bus::{ChatKind, ChatSection, ChatSend, ChatSendError};
+use bots::slack::blocks::Section;
 use bots::slack::events::{EventsRequest, SlackEvent};
 use bots::slack::fake::{
     Delivery, EventsSender, FAKE_BOT_USER_ID, FAKE_SIGNING_SECRET, FakeSlack, FakeUser, Fault,
     RetryPolicy,
 };
 use bots::slack::{
-    SignedHeaders, SlackApiError, SlackChannel, SlackConfig, SlackMode, SlackRequests, SlackTuning,
+    SignedHeaders, SlackApiError, SlackChannel, SlackConfig, SlackMode, SlackOutgoing,
+    SlackRequests, SlackTuning,
 };
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -70,17 +70,16 @@ async fn workspace() -> FakeSlack {
     fake
 }
 
-fn start(fake: &FakeSlack) -> (Addr<SlackChannel>, bots::slack::SlackApi) {
+fn start(fake: &FakeSlack) -> (SlackChannel, bots::slack::SlackApi) {
     let channel = SlackChannel::new(&config(fake)).unwrap();
     let api = channel.api();
-    (channel.start(), api)
+    (channel, api)
 }
 
-fn message(key: &str, chat: &str, kind: ChatKind, text: &str) -> ChatSend {
-    ChatSend {
+fn message(key: &str, to: &str, text: &str) -> SlackOutgoing {
+    SlackOutgoing {
         key: key.into(),
-        chat_id: chat.into(),
-        kind,
+        to: to.into(),
         text: text.into(),
         sections: Vec::new(),
         reply_to: None,
@@ -94,24 +93,16 @@ async fn a_dm_prompt_opens_the_conversation_once_and_posts_plain_text() {
         let (channel, _) = start(&fake);
 
         let sent = channel
-            .send(message(
+            .send(&message(
                 "prompt:1:slack",
                 "U0ADA",
-                ChatKind::Prompt,
                 "What did you get done today?",
             ))
             .await
-            .unwrap()
             .unwrap();
         channel
-            .send(message(
-                "prompt:2:slack",
-                "U0ADA",
-                ChatKind::Prompt,
-                "And today?",
-            ))
+            .send(&message("prompt:2:slack", "U0ADA", "And today?"))
             .await
-            .unwrap()
             .unwrap();
 
         let posted = fake.posted();
@@ -120,7 +111,7 @@ async fn a_dm_prompt_opens_the_conversation_once_and_posts_plain_text() {
         assert_eq!(posted[0].text, "What did you get done today?");
         assert_eq!(posted[0].blocks, None);
         assert_eq!(
-            sent.message_ids,
+            sent,
             vec![format!("{}:{}", posted[0].channel, posted[0].ts)]
         );
         assert_eq!(fake.calls("conversations.open"), 1, "the DM is opened once");
@@ -135,24 +126,22 @@ async fn a_channel_prompt_is_threaded_into_by_a_reply_to_its_id() {
         let (channel, _) = start(&fake);
 
         let prompt = channel
-            .send(message(
+            .send(&message(
                 "prompt:3:slack",
                 "C0TEAM",
-                ChatKind::Prompt,
                 "What did you get done today? Reply in this thread",
             ))
             .await
-            .unwrap()
             .unwrap();
-        let mut notice = message("reply:Ev1", "C0TEAM", ChatKind::Notice, "Recorded 2 dones.");
-        notice.reply_to = Some(prompt.message_ids[0].clone());
-        channel.send(notice).await.unwrap().unwrap();
+        let mut notice = message("reply:Ev1", "C0TEAM", "Recorded 2 dones.");
+        notice.reply_to = Some(prompt[0].clone());
+        channel.send(&notice).await.unwrap();
 
         let posted = fake.posted();
         assert_eq!(posted[0].channel, "C0TEAM");
         assert_eq!(posted[0].thread_ts, None);
         assert_eq!(posted[1].thread_ts.as_deref(), Some(posted[0].ts.as_str()));
-        assert_eq!(prompt.message_ids, vec![format!("C0TEAM:{}", posted[0].ts)]);
+        assert_eq!(prompt, vec![format!("C0TEAM:{}", posted[0].ts)]);
     })
     .await;
 }
@@ -162,8 +151,8 @@ async fn a_large_digest_is_split_into_messages_the_fake_accepts_with_every_line_
     within(async {
         let fake = workspace().await;
         let (channel, _) = start(&fake);
-        let sections: Vec<ChatSection> = (0..70)
-            .map(|m| ChatSection {
+        let sections: Vec<Section> = (0..70)
+            .map(|m| Section {
                 title: format!("Member <{m}>"),
                 lines: (0..30)
                     .map(|i| format!("done {m}/{i}: <@U0BOB> & <!channel>"))
@@ -173,16 +162,15 @@ async fn a_large_digest_is_split_into_messages_the_fake_accepts_with_every_line_
         let mut digest = message(
             "digest:7:2026-11-25:slack",
             "C0TEAM",
-            ChatKind::Digest,
             "What the team got done yesterday",
         );
         digest.sections = sections;
 
-        let sent = channel.send(digest).await.unwrap().unwrap();
+        let sent = channel.send(&digest).await.unwrap();
 
         let posted = fake.posted();
         assert!(posted.len() >= 2, "{} messages", posted.len());
-        assert_eq!(sent.message_ids.len(), posted.len());
+        assert_eq!(sent.len(), posted.len());
         let mut lines = Vec::new();
         for (i, post) in posted.iter().enumerate() {
             assert_eq!(post.channel, "C0TEAM");
@@ -236,14 +224,12 @@ async fn a_429_retry_after_is_honoured_then_the_message_is_posted_once() {
 
         let started = Instant::now();
         channel
-            .send(message(
+            .send(&message(
                 "prompt:4:slack",
                 "C0TEAM",
-                ChatKind::Prompt,
                 "What did you get done?",
             ))
             .await
-            .unwrap()
             .unwrap();
 
         assert!(
@@ -279,19 +265,17 @@ async fn a_429_beyond_the_patience_is_transient_with_slacks_retry_after_and_no_w
         assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
         assert!(err.is_transient());
         let err = channel
-            .send(message("prompt:5:slack", "C0TEAM", ChatKind::Prompt, "hi"))
+            .send(&message("prompt:5:slack", "C0TEAM", "hi"))
             .await
-            .unwrap()
             .unwrap_err();
-        assert!(matches!(err, ChatSendError::Transient(_)), "{err:?}");
+        assert!(matches!(err, SlackApiError::Transient { .. }), "{err:?}");
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(fake.posted().is_empty());
 
         // Not final: the outbox's later retry with the same key goes out.
         channel
-            .send(message("prompt:5:slack", "C0TEAM", ChatKind::Prompt, "hi"))
+            .send(&message("prompt:5:slack", "C0TEAM", "hi"))
             .await
-            .unwrap()
             .unwrap();
         assert_eq!(fake.posted().len(), 1);
     })
@@ -312,17 +296,11 @@ async fn ok_false_errors_become_broken_links_or_rejections_and_are_remembered_pe
             ("C0OLD", "is_archived"),
         ] {
             let err = channel
-                .send(message(
-                    &format!("digest:{chat}"),
-                    chat,
-                    ChatKind::Digest,
-                    "x",
-                ))
+                .send(&message(&format!("digest:{chat}"), chat, "x"))
                 .await
-                .unwrap()
                 .unwrap_err();
             assert!(
-                matches!(&err, ChatSendError::Blocked(why) if why == code),
+                matches!(&err, SlackApiError::Broken(why) if why == code),
                 "{chat}: {err:?}"
             );
         }
@@ -332,21 +310,19 @@ async fn ok_false_errors_become_broken_links_or_rejections_and_are_remembered_pe
             Fault::Error("account_inactive".into()),
         );
         let err = channel
-            .send(message("prompt:6:slack", "U0ADA", ChatKind::Prompt, "x"))
+            .send(&message("prompt:6:slack", "U0ADA", "x"))
             .await
-            .unwrap()
             .unwrap_err();
-        assert!(matches!(&err, ChatSendError::Blocked(why) if why == "account_inactive"));
+        assert!(matches!(&err, SlackApiError::Broken(why) if why == "account_inactive"));
 
         fake.fail_next("chat.postMessage", 1, Fault::Error("invalid_blocks".into()));
         let calls = fake.calls("chat.postMessage");
         for _ in 0..2 {
             let err = channel
-                .send(message("prompt:7:slack", "C0TEAM", ChatKind::Prompt, "x"))
+                .send(&message("prompt:7:slack", "C0TEAM", "x"))
                 .await
-                .unwrap()
                 .unwrap_err();
-            assert!(matches!(&err, ChatSendError::Permanent(why) if why == "invalid_blocks"));
+            assert!(matches!(&err, SlackApiError::Permanent(why) if why == "invalid_blocks"));
         }
         assert_eq!(
             fake.calls("chat.postMessage"),
@@ -366,9 +342,8 @@ async fn transient_failures_are_retried_a_bounded_number_of_times() {
         fake.fail_next("chat.postMessage", 1, Fault::ServerError(503));
 
         channel
-            .send(message("prompt:8:slack", "C0TEAM", ChatKind::Prompt, "x"))
+            .send(&message("prompt:8:slack", "C0TEAM", "x"))
             .await
-            .unwrap()
             .unwrap();
         assert_eq!(
             (fake.calls("chat.postMessage"), fake.posted().len()),
@@ -377,11 +352,10 @@ async fn transient_failures_are_retried_a_bounded_number_of_times() {
 
         fake.fail_next("chat.postMessage", 3, Fault::Error("internal_error".into()));
         let err = channel
-            .send(message("prompt:9:slack", "C0TEAM", ChatKind::Prompt, "x"))
+            .send(&message("prompt:9:slack", "C0TEAM", "x"))
             .await
-            .unwrap()
             .unwrap_err();
-        assert!(matches!(err, ChatSendError::Transient(_)), "{err:?}");
+        assert!(matches!(err, SlackApiError::Transient { .. }), "{err:?}");
         assert_eq!(
             (fake.calls("chat.postMessage"), fake.posted().len()),
             (6, 1)
@@ -395,14 +369,9 @@ async fn a_digest_cut_short_resumes_after_the_last_posted_message() {
     within(async {
         let fake = workspace().await;
         let (channel, _) = start(&fake);
-        let mut digest = message(
-            "digest:8:2026-11-26:slack",
-            "C0TEAM",
-            ChatKind::Digest,
-            "Yesterday",
-        );
+        let mut digest = message("digest:8:2026-11-26:slack", "C0TEAM", "Yesterday");
         digest.sections = (0..120)
-            .map(|m| ChatSection {
+            .map(|m| Section {
                 title: format!("M{m}"),
                 lines: vec![format!("done by {m}")],
             })
@@ -410,11 +379,11 @@ async fn a_digest_cut_short_resumes_after_the_last_posted_message() {
         // Message 1 goes out; message 2 fails on every attempt (max_attempts = 3).
         fake.fail_after("chat.postMessage", 1, 3, Fault::ServerError(502));
 
-        let err = channel.send(digest.clone()).await.unwrap().unwrap_err();
-        assert!(matches!(err, ChatSendError::Transient(_)), "{err:?}");
+        let err = channel.send(&digest).await.unwrap_err();
+        assert!(matches!(err, SlackApiError::Transient { .. }), "{err:?}");
         assert_eq!(fake.posted().len(), 1);
 
-        let sent = channel.send(digest).await.unwrap().unwrap();
+        let sent = channel.send(&digest).await.unwrap();
         let posted = fake.posted();
         assert_eq!(
             posted.len(),
@@ -422,7 +391,7 @@ async fn a_digest_cut_short_resumes_after_the_last_posted_message() {
             "121 sections make 3 messages of at most 50 blocks"
         );
         assert_eq!(
-            sent.message_ids,
+            sent,
             posted
                 .iter()
                 .map(|p| format!("{}:{}", p.channel, p.ts))

@@ -16,8 +16,6 @@ use slack_morphism::prelude::{
     SlackBlock, SlackBlockMarkDownText, SlackBlockText, SlackSectionBlock,
 };
 
-use crate::bus::ChatSend;
-
 /// Blocks per message (chat.postMessage refuses more with `invalid_blocks`).
 pub const MAX_BLOCKS: usize = 50;
 /// Characters of a section block's text.
@@ -26,6 +24,13 @@ pub const MAX_SECTION_TEXT: usize = 3000;
 const TITLE_MAX: usize = 200;
 /// The fallback `text` shown in notifications is kept short.
 const FALLBACK_LEN: usize = 150;
+
+/// One member's part of a digest: their name and their lines, as written (escaped here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub title: String,
+    pub lines: Vec<String>,
+}
 
 /// One `chat.postMessage`: the notification text and, for a structured message, its blocks.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,11 +66,12 @@ fn utf16_len(s: &str) -> usize {
     s.encode_utf16().count()
 }
 
-/// Renders a message: plain text when it is short and has no sections, else sections in messages
-/// of at most [`MAX_BLOCKS`] blocks.
-pub fn render(send: &ChatSend) -> Vec<SlackPost> {
-    let text = send.text.trim();
-    if send.sections.is_empty() && utf16_len(&escape(text)) <= MAX_SECTION_TEXT {
+/// Renders a message (donebot's `text`, then `sections`): plain text when it is short and has no
+/// sections, else section blocks in messages of at most [`MAX_BLOCKS`] blocks.
+pub fn render(text: &str, sections: &[Section]) -> Vec<SlackPost> {
+    let text = text.trim();
+    let members = sections;
+    if members.is_empty() && utf16_len(&escape(text)) <= MAX_SECTION_TEXT {
         if text.is_empty() {
             return Vec::new();
         }
@@ -82,7 +88,7 @@ pub fn render(send: &ChatSend) -> Vec<SlackPost> {
             .collect();
         sections.extend(pack(&lines, None));
     }
-    for section in &send.sections {
+    for section in members {
         let name: String = section.title.trim().chars().take(TITLE_MAX).collect();
         let title = format!("*{}*", escape(&name));
         let mut lines = vec![title.clone()];
@@ -180,17 +186,11 @@ fn pack(lines: &[String], title: Option<&str>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bus::{ChatKind, ChatSection};
 
-    fn digest(sections: Vec<ChatSection>) -> ChatSend {
-        ChatSend {
-            key: "digest:1".into(),
-            chat_id: "C1".into(),
-            kind: ChatKind::Digest,
-            text: "What the team got done yesterday".into(),
-            sections,
-            reply_to: None,
-        }
+    const HEADING: &str = "What the team got done yesterday";
+
+    fn digest(sections: Vec<Section>) -> Vec<SlackPost> {
+        render(HEADING, &sections)
     }
 
     fn texts(post: &SlackPost) -> Vec<String> {
@@ -215,10 +215,10 @@ mod tests {
             escape("<!channel> & <@U1>"),
             "&lt;!channel&gt; &amp; &lt;@U1&gt;"
         );
-        let posts = render(&digest(vec![ChatSection {
+        let posts = digest(vec![Section {
             title: "Ada <admin>".into(),
             lines: vec!["<!here> fixed <https://x|y> & more".into()],
-        }]));
+        }]);
         assert_eq!(posts.len(), 1);
         assert_eq!(
             texts(&posts[0]),
@@ -233,31 +233,28 @@ mod tests {
 
     #[test]
     fn a_short_plain_message_has_no_blocks() {
-        let mut prompt = digest(Vec::new());
-        prompt.text = "What did you get done today? Reply in this thread".into();
-        let posts = render(&prompt);
+        let prompt = "What did you get done today? Reply in this thread";
         assert_eq!(
-            posts,
+            render(prompt, &[]),
             vec![SlackPost {
-                text: prompt.text.clone(),
+                text: prompt.to_owned(),
                 blocks: Vec::new()
             }]
         );
-        prompt.text = "  ".into();
-        assert!(render(&prompt).is_empty());
+        assert!(render("  ", &[]).is_empty());
     }
 
     #[test]
     fn large_digests_split_within_the_limits_and_keep_every_line_once() {
-        let members: Vec<ChatSection> = (0..80)
-            .map(|m| ChatSection {
+        let members: Vec<Section> = (0..80)
+            .map(|m| Section {
                 title: format!("Member {m}"),
                 lines: (0..40)
                     .map(|i| format!("done {m}-{i} with <tags> & ampersands"))
                     .collect(),
             })
             .collect();
-        let posts = render(&digest(members));
+        let posts = digest(members);
         assert!(posts.len() >= 2, "{} posts", posts.len());
         let mut seen = Vec::new();
         for (i, post) in posts.iter().enumerate() {
@@ -284,10 +281,10 @@ mod tests {
         let lines: Vec<String> = (0..200)
             .map(|i| format!("a fairly long done number {i}"))
             .collect();
-        let posts = render(&digest(vec![ChatSection {
+        let posts = digest(vec![Section {
             title: "Bob".into(),
             lines,
-        }]));
+        }]);
         let texts = texts(&posts[0]);
         assert!(texts.len() >= 3);
         assert!(texts[1].starts_with("*Bob*\n"));
@@ -297,10 +294,10 @@ mod tests {
     #[test]
     fn a_line_longer_than_a_section_is_cut_between_raw_characters() {
         let line = "&".repeat(1000) + &"é".repeat(2000);
-        let posts = render(&digest(vec![ChatSection {
+        let posts = digest(vec![Section {
             title: "Eve".into(),
             lines: vec![line],
-        }]));
+        }]);
         let texts = texts(&posts[0]);
         let mut amps = 0;
         let mut es = 0;

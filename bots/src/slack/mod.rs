@@ -1,12 +1,14 @@
 //! The Slack channel: prompts and digests out through the Web API, events and `/done` in.
 //!
-//! Owns every byte on the wire to Slack: the actor [`SlackChannel`] (sends [`ChatSend`]s as DMs, channel
-//! messages or thread replies), the Web API client and its error classes ([`SlackApi`],
+//! Owns every byte on the wire to Slack: [`SlackChannel`] (posts a [`SlackOutgoing`] as a DM, a
+//! channel message or a thread reply, once per key), the Web API client and its error classes ([`SlackApi`],
 //! [`SlackApiError`]), Block Kit rendering and splitting ([`blocks`]), request signatures
 //! ([`signing`]), the Events API and slash command bodies ([`events`], [`commands`]) and the checks of
 //! the app's two routes ([`SlackRequests`]), and, behind the `fake` feature, a faithful fake Web API
 //! with an Events API sender that signs like Slack ([`fake::FakeSlack`], [`fake::EventsSender`]). It
-//! knows nothing of storage, members or teams: the app decides what a message means. Socket Mode is
+//! knows nothing of storage, members or teams: the app decides what a message means. It does not
+//! name the bus's message types yet: the channel seam of issue #10 (`bots::channel`) wraps it, and
+//! maps [`events::SlackEvent`] and [`SlackApiError`] to the bus's values. Socket Mode is
 //! here as its frames and acks ([`socket`]); the WebSocket connection that carries them
 //! (`apps.connections.open` with the `xapp-` token) is not built yet, so `mode = "socket"` validates
 //! but delivers nothing until it is.
@@ -18,10 +20,8 @@
 //! ([`events`]), so an unknown event or subtype is ignored rather than refused.
 //!
 //! Invariant: nothing from a request is read before its signature and timestamp are checked; a
-//! message key is posted at most once while the actor runs (parts already posted are not posted
+//! message key is posted at most once while the channel runs (parts already posted are not posted
 //! again when a key is retried).
-//!
-//! [`ChatSend`]: crate::bus::ChatSend
 
 pub mod blocks;
 mod channel;
@@ -29,7 +29,6 @@ mod client;
 pub mod commands;
 mod config;
 pub mod events;
-mod inbound;
 mod requests;
 mod send;
 pub mod signing;
@@ -41,6 +40,5 @@ pub mod fake;
 pub use channel::SlackChannel;
 pub use client::{BotIdentity, PostedMessage, SlackApi, SlackApiError, SlackUser, classify_code};
 pub use config::{SLACK_API_URL, SlackConfig, SlackConfigError, SlackMode, SlackTuning};
-pub use inbound::to_chat_received;
 pub use requests::{Refused, SignedHeaders, SlackRequests};
-pub use send::{message_id, split_message_id};
+pub use send::{SendResult, SlackOutgoing, message_id, split_message_id};

@@ -1,10 +1,10 @@
-//! Delivering a [`ChatSend`] to Slack: find the conversation, render, post each part, once.
+//! Delivering one message to Slack: find the conversation, render, post each part, once per key.
 //!
 //! Owns: where a message goes (a user id `U…`/`W…` is a DM, opened with `conversations.open` and
 //! remembered; a `C…`/`G…`/`D…` id is posted to as is; `reply_to` puts the first part in that
-//! thread), the per-key progress (which parts already went out, and the final answer), and the
-//! mapping of [`SlackApiError`] to the bus's [`ChatSendError`]. It is not the retry of one call
-//! ([`super::client`]) nor the layout ([`super::blocks`]).
+//! thread), and the per-key progress (which parts already went out, and the final answer). It is
+//! not the retry of one call ([`super::client`]) nor the layout ([`super::blocks`]), and it uses
+//! only this module's types, so the bus's message types can change without touching it.
 //!
 //! Invariants:
 //! - A part whose post succeeded is recorded before the next one starts, so a retried key resumes
@@ -16,14 +16,29 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::blocks::render;
+use super::blocks::{Section, render};
 use super::client::{SlackApi, SlackApiError};
-use crate::bus::{ChatSend, ChatSendError, ChatSent};
 
 /// Keys remembered; the oldest are forgotten beyond this (a day of prompts is ~10k).
 const REMEMBERED_KEYS: usize = 100_000;
 
-pub(crate) type SendResult = Result<ChatSent, ChatSendError>;
+/// The ids (`<channel>:<ts>`) of the messages posted, or why not.
+pub type SendResult = Result<Vec<String>, SlackApiError>;
+
+/// One message to post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlackOutgoing {
+    /// The idempotency key (`prompt:17:slack`): posted once while the channel runs.
+    pub key: String,
+    /// A user id (`U…`, a DM) or a conversation id (`C…`, `G…`, `D…`).
+    pub to: String,
+    /// donebot's own text.
+    pub text: String,
+    /// Members' lines (a digest), escaped and laid out as Block Kit sections.
+    pub sections: Vec<Section>,
+    /// A message id (`<channel>:<ts>`, or a bare `ts`) whose thread the first part goes to.
+    pub reply_to: Option<String>,
+}
 
 #[derive(Default)]
 struct Progress {
@@ -62,16 +77,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl From<SlackApiError> for ChatSendError {
-    fn from(e: SlackApiError) -> Self {
-        match e {
-            SlackApiError::Transient { .. } => ChatSendError::Transient(e.to_string()),
-            SlackApiError::Broken(why) => ChatSendError::Blocked(why),
-            SlackApiError::Permanent(why) => ChatSendError::Permanent(why),
-        }
-    }
-}
-
 impl Deliverer {
     pub(crate) fn new(api: SlackApi) -> Self {
         Deliverer {
@@ -86,27 +91,27 @@ impl Deliverer {
     }
 
     /// Sends `send` once per key; see the module invariants.
-    pub(crate) async fn deliver(&self, send: &ChatSend) -> SendResult {
+    pub(crate) async fn deliver(&self, send: &SlackOutgoing) -> SendResult {
         let entry = self.entry(&send.key);
         let mut progress = entry.lock().await;
         if let Some(outcome) = &progress.outcome {
             return outcome.clone();
         }
         let result = self.deliver_parts(send, &mut progress).await;
-        if !matches!(result, Err(ChatSendError::Transient(_))) {
+        if !matches!(result, Err(SlackApiError::Transient { .. })) {
             progress.outcome = Some(result.clone());
         }
         result
     }
 
-    async fn deliver_parts(&self, send: &ChatSend, progress: &mut Progress) -> SendResult {
-        let posts = render(send);
+    async fn deliver_parts(&self, send: &SlackOutgoing, progress: &mut Progress) -> SendResult {
+        let posts = render(&send.text, &send.sections);
         if posts.is_empty() {
-            return Err(ChatSendError::Permanent(
+            return Err(SlackApiError::Permanent(
                 "nothing to send: the message is blank".into(),
             ));
         }
-        let channel = self.conversation(&send.chat_id).await?;
+        let channel = self.conversation(&send.to).await?;
         let thread = send.reply_to.as_deref().map(|id| split_message_id(id).1);
         for (i, post) in posts.iter().enumerate().skip(progress.sent.len()) {
             let posted = self
@@ -116,17 +121,15 @@ impl Deliverer {
             tracing::debug!(key = %send.key, part = i, ts = %posted.ts, "slack message posted");
             progress.sent.push(message_id(&posted.channel, &posted.ts));
         }
-        Ok(ChatSent {
-            message_ids: progress.sent.clone(),
-        })
+        Ok(progress.sent.clone())
     }
 
     /// The channel to post in: a user's DM (opened once), or the id as given.
-    async fn conversation(&self, chat_id: &str) -> Result<String, ChatSendError> {
+    async fn conversation(&self, chat_id: &str) -> Result<String, SlackApiError> {
         let is_user = chat_id.starts_with('U') || chat_id.starts_with('W');
         if !is_user {
             if chat_id.is_empty() || !chat_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(ChatSendError::Permanent(format!(
+                return Err(SlackApiError::Permanent(format!(
                     "{chat_id:?} is not a Slack channel or user id"
                 )));
             }
@@ -174,24 +177,5 @@ mod tests {
             split_message_id("1764010800.000100"),
             (None, "1764010800.000100")
         );
-    }
-
-    #[test]
-    fn api_errors_map_to_bus_errors() {
-        assert!(matches!(
-            ChatSendError::from(SlackApiError::Broken("not_in_channel".into())),
-            ChatSendError::Blocked(why) if why == "not_in_channel"
-        ));
-        assert!(matches!(
-            ChatSendError::from(SlackApiError::Permanent("invalid_blocks".into())),
-            ChatSendError::Permanent(_)
-        ));
-        assert!(matches!(
-            ChatSendError::from(SlackApiError::Transient {
-                reason: "429".into(),
-                retry_after: None
-            }),
-            ChatSendError::Transient(_)
-        ));
     }
 }
