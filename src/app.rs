@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use actix::Addr;
-use bots::telegram::TelegramChannel;
 use chrono::NaiveDate;
 use storage::{Member, Search, Store, Team, TeamId};
 use tokio::sync::broadcast;
 
 use crate::actors::outbox::{OutboxActor, Wake};
 use crate::actors::team::{Reload, SendDigestNow, SendPromptsNow, TeamActor};
+use crate::channels::Running;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::token::Signer;
@@ -38,7 +38,7 @@ pub struct Inner {
     pub events: broadcast::Sender<Event>,
     teams: Mutex<HashMap<TeamId, Addr<TeamActor>>>,
     outbox: OnceLock<Addr<OutboxActor>>,
-    telegram: Mutex<Option<Addr<TelegramChannel>>>,
+    channels: Mutex<Running>,
 }
 
 impl std::ops::Deref for App {
@@ -64,7 +64,7 @@ impl App {
             events: broadcast::channel(1024).0,
             teams: Mutex::new(HashMap::new()),
             outbox: OnceLock::new(),
-            telegram: Mutex::new(None),
+            channels: Mutex::new(Running::default()),
         })))
     }
 
@@ -81,13 +81,13 @@ impl App {
         let _ = self.outbox.set(addr);
     }
 
-    pub(crate) fn set_telegram(&self, addr: Addr<TelegramChannel>) {
-        *self.telegram.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
+    pub(crate) fn set_channels(&self, running: Running) {
+        *self.channels.lock().unwrap_or_else(|p| p.into_inner()) = running;
     }
 
-    /// The Telegram channel, when configured (and until shutdown).
-    pub fn telegram(&self) -> Option<Addr<TelegramChannel>> {
-        self.telegram
+    /// The chat channels running (none before start-up and after shutdown).
+    pub fn channels(&self) -> Running {
+        self.channels
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -129,11 +129,9 @@ impl App {
     /// them their clones of the app (the supervisor restarts only an actor that is still addressed).
     pub(crate) fn forget_team_actors(&self) {
         self.lock_teams().clear();
-        // The chat channels lead back to the app through their sink (the chat actor).
-        self.telegram
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        // The chat channels lead back to the app through their inbox (the chat actor).
+        let running = std::mem::take(&mut *self.channels.lock().unwrap_or_else(|p| p.into_inner()));
+        running.stop();
     }
 
     /// How many clones of this app are alive (the server's own included).

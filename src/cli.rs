@@ -72,6 +72,9 @@ pub enum Command {
     Trim {
         /// A raw email or plain text; `-` or nothing for standard input.
         file: Option<PathBuf>,
+        /// Print the dones the server would record, one per line, instead of the text.
+        #[arg(long)]
+        dones: bool,
     },
     /// Write a consistent snapshot of the data directory into DIR (works while serving).
     Backup { dir: PathBuf },
@@ -231,7 +234,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings()?),
-        Command::Trim { file } => trim(file.as_deref()),
+        Command::Trim { file, dones } => trim(file.as_deref(), dones),
         Command::Schedule(ScheduleCmd::Preview {
             tz,
             cron,
@@ -636,7 +639,7 @@ fn redact(url: &str) -> String {
     }
 }
 
-fn trim(file: Option<&Path>) -> Result<(), Failure> {
+fn trim(file: Option<&Path>, dones: bool) -> Result<(), Failure> {
     let mut bytes = Vec::new();
     match file {
         None => std::io::stdin()
@@ -652,6 +655,13 @@ fn trim(file: Option<&Path>) -> Result<(), Failure> {
     };
     let text = bots::email::trim::trim_input(&bytes)
         .map_err(|e| invalid(format!("unreadable input: {e}")))?;
+    if dones {
+        // The team actor's path: `RecordReply` text → `parse_lines`.
+        for done in crate::domain::lines::parse_lines(&text) {
+            println!("{}", done.text);
+        }
+        return Ok(());
+    }
     if !text.is_empty() {
         println!("{text}");
     }

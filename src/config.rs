@@ -19,7 +19,10 @@ pub struct Config {
     pub email: EmailConfig,
     pub inbound_smtp: InboundSmtpConfig,
     pub inbound_http: InboundHttpConfig,
-    pub telegram: TelegramSection,
+    /// The tables of the chat channels (`[telegram]`, ...), taken out before the rest is read and
+    /// handed to each channel's registry entry (`crate::channels::REGISTRY`) as JSON.
+    #[serde(skip)]
+    pub channels: toml::Table,
     pub schedule: ScheduleConfig,
     pub outbox: OutboxConfig,
 }
@@ -58,37 +61,6 @@ pub struct InboundSmtpConfig {
     /// Address of the built-in SMTP listener; empty to disable it.
     pub listen: String,
     pub max_message_bytes: usize,
-}
-
-/// `[telegram]`: off until `token` is set.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TelegramSection {
-    /// The bot token from @BotFather.
-    pub token: Option<String>,
-    /// `polling` (getUpdates) or `webhook`.
-    pub mode: String,
-    /// Base URL of the Bot API (tests point it at a fake). Default: the real API.
-    pub api_url: Option<String>,
-    /// Webhook mode: the public URL of `/telegram/webhook`, registered with setWebhook at start.
-    pub webhook_url: Option<String>,
-    /// Webhook mode: sent by Telegram in X-Telegram-Bot-Api-Secret-Token.
-    pub webhook_secret: Option<String>,
-    /// Retry backoff of sends, in milliseconds (shortened in tests).
-    pub backoff_ms: u64,
-}
-
-impl Default for TelegramSection {
-    fn default() -> Self {
-        TelegramSection {
-            token: None,
-            mode: "polling".into(),
-            api_url: None,
-            webhook_url: None,
-            webhook_secret: None,
-            backoff_ms: 500,
-        }
-    }
 }
 
 /// Inbound-parse webhooks of hosted mail providers. Each endpoint is off until its secret is set.
@@ -134,7 +106,7 @@ impl Default for Config {
             email: EmailConfig::default(),
             inbound_smtp: InboundSmtpConfig::default(),
             inbound_http: InboundHttpConfig::default(),
-            telegram: TelegramSection::default(),
+            channels: toml::Table::new(),
             schedule: ScheduleConfig::default(),
             outbox: OutboxConfig::default(),
         }
@@ -222,7 +194,8 @@ pub struct Settings {
     pub inbound_max_bytes: usize,
     pub sendgrid_secret: Option<String>,
     pub mailgun_signing_key: Option<String>,
-    pub telegram: Option<bots::telegram::TelegramConfig>,
+    /// The chat channels that are on, each validated by its registry entry.
+    pub channels: Vec<std::sync::Arc<dyn bots::channel::ChannelConfig>>,
     pub prompt_cron: String,
     pub digest_cron: String,
     pub grace: chrono::Duration,
@@ -280,13 +253,20 @@ impl Config {
                 })?;
             }
         }
-        let config: Config =
+        let mut channels = toml::Table::new();
+        for spec in crate::channels::REGISTRY {
+            if let Some(table) = value.remove(spec.name) {
+                channels.insert(spec.name.to_string(), table);
+            }
+        }
+        let mut config: Config =
             toml::Value::Table(value)
                 .try_into()
                 .map_err(|e: toml::de::Error| ConfigError {
                     source_name: source_name.clone(),
                     message: e.message().to_string(),
                 })?;
+        config.channels = channels;
         Ok((config, source_name))
     }
 
@@ -374,7 +354,7 @@ impl Config {
             inbound_max_bytes: self.inbound_smtp.max_message_bytes,
             sendgrid_secret: non_empty(&self.inbound_http.sendgrid_secret),
             mailgun_signing_key: non_empty(&self.inbound_http.mailgun_signing_key),
-            telegram: self.telegram_config(source_name)?,
+            channels: self.channel_configs(source_name)?,
             prompt_cron: self.schedule.prompt.clone(),
             digest_cron: self.schedule.digest.clone(),
             grace: chrono::Duration::minutes(i64::from(self.schedule.catch_up_grace_minutes)),
@@ -433,47 +413,29 @@ impl Config {
         }))
     }
 
-    fn telegram_config(
+    fn channel_configs(
         &self,
         source_name: &str,
-    ) -> Result<Option<bots::telegram::TelegramConfig>, ConfigError> {
-        use bots::telegram::{TelegramConfig, TelegramMode, TelegramTuning};
-        let t = &self.telegram;
-        let Some(token) = non_empty(&t.token) else {
-            return Ok(None);
-        };
-        let err = |message: String| ConfigError {
-            source_name: source_name.to_string(),
-            message,
-        };
-        let mode = match t.mode.as_str() {
-            "polling" => TelegramMode::Polling,
-            "webhook" => TelegramMode::Webhook {
-                url: non_empty(&t.webhook_url).ok_or_else(|| {
-                    err("[telegram] webhook_url: required in webhook mode".into())
-                })?,
-                secret: non_empty(&t.webhook_secret).ok_or_else(|| {
-                    err("[telegram] webhook_secret: required in webhook mode".into())
-                })?,
-            },
-            other => {
-                return Err(err(format!(
-                    "[telegram] mode: {other:?} (expected \"polling\" or \"webhook\")"
-                )));
+    ) -> Result<Vec<std::sync::Arc<dyn bots::channel::ChannelConfig>>, ConfigError> {
+        let mut on = Vec::new();
+        for spec in crate::channels::REGISTRY {
+            let table = match self.channels.get(spec.name) {
+                Some(t) => Some(serde_json::to_value(t).map_err(|e| ConfigError {
+                    source_name: source_name.to_string(),
+                    message: format!("[{}] {e}", spec.name),
+                })?),
+                None => None,
+            };
+            if let Some(config) =
+                (spec.configure)(table.as_ref()).map_err(|message| ConfigError {
+                    source_name: source_name.to_string(),
+                    message,
+                })?
+            {
+                on.push(config);
             }
-        };
-        let tuning = TelegramTuning {
-            backoff: Duration::from_millis(t.backoff_ms.max(1)),
-            ..TelegramTuning::default()
-        };
-        let config = TelegramConfig {
-            token,
-            api_url: non_empty(&t.api_url),
-            mode,
-            tuning,
-        };
-        config.validate().map_err(|e| err(e.to_string()))?;
-        Ok(Some(config))
+        }
+        Ok(on)
     }
 }
 

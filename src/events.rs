@@ -39,6 +39,20 @@ pub enum Event {
         outbox: OutboxId,
         reply: String,
     },
+    /// A chat message went out on its channel.
+    ChatSent {
+        outbox: OutboxId,
+        channel: String,
+        kind: OutboxKind,
+    },
+    ChatDeferred {
+        outbox: OutboxId,
+        reply: String,
+    },
+    ChatFailed {
+        outbox: OutboxId,
+        reply: String,
+    },
     TeamActorRestarted {
         team: TeamId,
     },

@@ -8,8 +8,10 @@
 pub mod actors;
 pub mod app;
 pub mod bench;
+pub mod channels;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -1,7 +1,9 @@
 //! Counters for `/metrics` (Prometheus text format). In-process counters reset on restart, as
 //! Prometheus expects; durable totals (dones recorded, outbox states) come from storage.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, Default)]
@@ -16,6 +18,8 @@ pub struct Metrics {
     pub emails_deferred: AtomicU64,
     pub emails_failed: AtomicU64,
     pub actor_restarts: AtomicU64,
+    /// Outbox sends by channel and outcome (`sent`, `deferred`, `failed`); email included.
+    sends: Mutex<BTreeMap<(String, &'static str), u64>>,
 }
 
 impl Metrics {
@@ -25,6 +29,12 @@ impl Metrics {
 
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts one send's outcome on a channel.
+    pub fn count_send(&self, channel: &str, outcome: &'static str) {
+        let mut sends = self.sends.lock().unwrap_or_else(|p| p.into_inner());
+        *sends.entry((channel.to_owned(), outcome)).or_default() += 1;
     }
 
     /// Renders the counters plus the given gauges.
@@ -89,6 +99,19 @@ impl Metrics {
                 c.load(Ordering::Relaxed)
             );
         }
+        let sends = self.sends.lock().unwrap_or_else(|p| p.into_inner());
+        let name = "donebot_outbox_sends_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Outbox send attempts by channel and outcome\n# TYPE {name} counter"
+        );
+        for ((channel, outcome), n) in sends.iter() {
+            let _ = writeln!(
+                out,
+                "{name}{{channel=\"{channel}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        drop(sends);
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }

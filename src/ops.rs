@@ -114,18 +114,23 @@ pub fn add_member(
         now,
     };
     let prompt_time = describe_cron(&team.prompt_cron);
-    let telegram_code = match settings.telegram {
-        Some(_) => Some(create_link_code(
+    // A one-time link code for every chat channel that is on.
+    let mut link_hints = Vec::new();
+    for config in &settings.channels {
+        let Some(channel) = storage::Channel::try_new(config.name()) else {
+            continue;
+        };
+        let code = create_link_code(
             store,
             storage::LinkPurpose::Member {
                 member_id: member.id,
             },
-            storage::Channel::Telegram,
+            channel,
             now,
-        )?),
-        None => None,
-    };
-    let email = render::welcome(&ctx, team, &member, &prompt_time, telegram_code.as_deref());
+        )?;
+        link_hints.push(config.link_hint(&code));
+    }
+    let email = render::welcome(&ctx, team, &member, &prompt_time, &link_hints);
     enqueue_email(
         store,
         settings.dkim(),
@@ -212,6 +217,7 @@ pub fn outbox_message(
         .map_err(|e| AppError::Invalid(e.to_string()))?;
     Ok(NewOutboxMessage {
         key,
+        channel: Channel::Email,
         kind,
         team_id,
         member_id,
@@ -299,14 +305,13 @@ pub fn create_link_code(
     Ok(code)
 }
 
-/// `"telegram"` → the channel, for link codes.
+/// `"telegram"` → the channel, for link codes: any channel of the registry.
 pub fn chat_channel(name: &str) -> AppResult<storage::Channel> {
-    match name {
-        "telegram" => Ok(storage::Channel::Telegram),
-        "slack" => Ok(storage::Channel::Slack),
-        "discord" => Ok(storage::Channel::Discord),
-        other => Err(AppError::Invalid(format!(
-            "unknown channel {other:?} (expected telegram, slack or discord)"
-        ))),
-    }
+    crate::channels::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = crate::channels::REGISTRY.iter().map(|s| s.name).collect();
+        AppError::Invalid(format!(
+            "unknown channel {name:?} (expected one of: {})",
+            known.join(", ")
+        ))
+    })
 }

@@ -15,7 +15,6 @@ use actix::{Actor, Addr};
 use anyhow::Context as _;
 use bots::email::listener::{ListenerConfig, serve as serve_smtp};
 use bots::email::send::{SmtpOptions, Transport};
-use bots::telegram::TelegramChannel;
 use storage::Store;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -118,17 +117,12 @@ impl Server {
                 InboundActor::new(app, writer, processor)
             })
         };
-        let telegram_webhook = match &settings.telegram {
-            Some(config) => {
-                let chats = ChatActor::new(app.clone()).start();
-                let channel =
-                    TelegramChannel::new(config, chats.recipient()).context("[telegram]")?;
-                let webhook = channel.webhook();
-                app.set_telegram(channel.start());
-                webhook
-            }
-            None => None,
-        };
+        // Every configured chat channel, delivering to one chat actor.
+        let chats = ChatActor::new(app.clone()).start();
+        app.set_channels(crate::channels::start(
+            &settings.channels,
+            &chats.recipient(),
+        )?);
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -169,7 +163,7 @@ impl Server {
             app.clone(),
             ControlToken(control.clone().into()),
             InboundSink(inbound.recipient()),
-            telegram_webhook,
+            app.channels(),
             listener,
         )?;
         let web = http.handle();

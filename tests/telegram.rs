@@ -33,13 +33,23 @@ async fn start(
     mode: TelegramMode,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Donebot {
+    start_tuned(data, fake, mode, tuning(), now).await
+}
+
+async fn start_tuned(
+    data: &std::path::Path,
+    fake: &FakeTelegram,
+    mode: TelegramMode,
+    tuning: TelegramTuning,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Donebot {
     let mut settings = common::settings(data, None);
-    settings.telegram = Some(TelegramConfig {
+    settings.channels = vec![Arc::new(TelegramConfig {
         token: FAKE_TOKEN.into(),
         api_url: Some(fake.api_url().into()),
         mode,
-        tuning: tuning(),
-    });
+        tuning,
+    })];
     let clock = ManualClock::new(now);
     let server = Server::start(settings, Arc::new(clock.clone()))
         .await
@@ -405,5 +415,180 @@ async fn webhook_with_a_wrong_secret_records_nothing() {
     })
     .await;
     assert_eq!(d.dones(team, "2026-03-09").await.len(), 1);
+    d.stop().await;
+}
+
+/// Links Ada's Telegram account (private chat 5551) and waits for the bot's answer.
+async fn link_ada(d: &Donebot, fake: &FakeTelegram, team: u64, ada: u64) -> FakeUser {
+    let (status, v) = d
+        .post(
+            &format!("/api/v1/teams/{team}/members/{ada}/link-codes"),
+            Some(serde_json::json!({"channel": "telegram"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let code = v["code"].as_str().unwrap().to_string();
+    let ada_tg = FakeUser::new(5551, "Ada");
+    fake.inject_message(IncomingMessage::private(
+        ada_tg.clone(),
+        &format!("/start {code}"),
+    ));
+    sent_where(fake, |m| m.chat_id == "5551" && m.text.contains("linked")).await;
+    ada_tg
+}
+
+/// The outbox messages of `team` for its chat on telegram.
+fn chat_messages(d: &Donebot) -> Vec<storage::OutboxMessage> {
+    d.server
+        .app
+        .store
+        .outbox_list(None, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.channel == storage::Channel::Telegram)
+        .collect()
+}
+
+#[actix_rt::test]
+async fn a_429_defers_the_prompt_until_retry_after_then_it_is_sent_once() {
+    let fake = FakeTelegram::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut quick = tuning();
+    // Any flood wait goes back to the outbox, which keeps time with the manual clock.
+    quick.rate_limit_patience = Duration::ZERO;
+    let mut d = start_tuned(
+        dir.path(),
+        &fake,
+        TelegramMode::Polling,
+        quick,
+        local(NEW_YORK, "2026-03-09", 12, 0),
+    )
+    .await;
+    let team = d.create_team("Core", "America/New_York").await;
+    let ada = d.add_member(team, "Ada", "ada@example.com").await;
+    link_ada(&d, &fake, team, ada).await;
+
+    fake.fail_next(
+        "sendMessage",
+        1,
+        bots::telegram::fake::Fault::RetryAfter(30),
+    );
+    let at = local(NEW_YORK, "2026-03-09", 18, 0);
+    d.set_clock(at).await;
+    d.wait_for("the prompt deferred", |e| {
+        matches!(e, Event::ChatDeferred { reply, .. } if reply.contains("retry after 30"))
+            .then_some(())
+    })
+    .await;
+    let prompt = chat_messages(&d)
+        .into_iter()
+        .find(|m| m.kind == storage::OutboxKind::Prompt)
+        .expect("the prompt is in the outbox");
+    assert!(
+        matches!(prompt.state, storage::OutboxState::Deferred { .. }),
+        "{prompt:?}"
+    );
+    assert_eq!(
+        prompt.due_at,
+        at + chrono::Duration::seconds(30),
+        "retry_after honoured"
+    );
+
+    // Not yet: 29 s later the message is still owed.
+    d.set_clock(at + chrono::Duration::seconds(29)).await;
+    assert!(
+        !fake
+            .sent()
+            .iter()
+            .any(|m| m.text.starts_with("What did you get done"))
+    );
+    d.set_clock(at + chrono::Duration::seconds(30)).await;
+    let sent = sent_where(&fake, |m| m.text.starts_with("What did you get done")).await;
+    assert_eq!(sent.chat_id, "5551");
+    d.wait_for("the prompt sent", |e| {
+        matches!(
+            e,
+            Event::ChatSent {
+                kind: storage::OutboxKind::Prompt,
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .await;
+    let prompts = fake
+        .sent()
+        .into_iter()
+        .filter(|m| m.text.starts_with("What did you get done"))
+        .count();
+    assert_eq!(prompts, 1);
+    assert!(
+        d.metrics()
+            .await
+            .contains("donebot_outbox_sends_total{channel=\"telegram\",outcome=\"deferred\"} 1")
+    );
+    d.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_group_upgraded_to_a_supergroup_gets_the_digest_at_its_new_id() {
+    let fake = FakeTelegram::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(
+        dir.path(),
+        &fake,
+        TelegramMode::Polling,
+        local(NEW_YORK, "2026-03-09", 12, 0),
+    )
+    .await;
+    let team = d.create_team("Core", "America/New_York").await;
+    d.add_member(team, "Ada", "ada@example.com").await;
+    let (status, v) = d
+        .patch(
+            &format!("/api/v1/teams/{team}"),
+            serde_json::json!({"telegram_chat_id": -4_001}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["telegram_chat_id"].as_i64()),
+        (200, Some(-4_001)),
+        "{v}"
+    );
+    fake.migrate(-4_001, -100_4_001);
+
+    d.set_clock(local(NEW_YORK, "2026-03-10", 9, 0)).await;
+    let digest = sent_where(&fake, |m| m.text.contains("What Core got done")).await;
+    assert_eq!(digest.chat_id, "-1004001");
+    let (_, v) = d.get(&format!("/api/v1/teams/{team}")).await;
+    assert_eq!(v["telegram_chat_id"].as_i64(), Some(-100_4_001), "{v}");
+    d.stop().await;
+}
+
+#[actix_rt::test]
+async fn with_pacing_on_telegrams_limits_are_never_hit() {
+    let fake = FakeTelegram::start().await.unwrap();
+    fake.enforce_limits(true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut paced = tuning();
+    paced.max_sends_per_second = Some(30);
+    let mut d = start_tuned(
+        dir.path(),
+        &fake,
+        TelegramMode::Polling,
+        paced,
+        local(NEW_YORK, "2026-03-09", 12, 0),
+    )
+    .await;
+    let team = d.create_team("Core", "America/New_York").await;
+    let ada = d.add_member(team, "Ada", "ada@example.com").await;
+    let ada_tg = link_ada(&d, &fake, team, ada).await;
+    // Three answers to one private chat in a burst: paced a second apart, never refused.
+    for text in ["/digest here", "/today", "/help"] {
+        fake.inject_message(IncomingMessage::private(ada_tg.clone(), text));
+    }
+    tokio::time::timeout(WAIT, fake.wait_sent(4))
+        .await
+        .expect("the three answers arrive");
+    assert_eq!(fake.rate_limited(), 0, "pacing kept within the limits");
     d.stop().await;
 }

@@ -1,13 +1,15 @@
 //! The reply trimmer against the shared reply corpus: exact-match accuracy per source and overall,
 //! and throughput (messages/s, median over several timed passes), in one run.
 //!
-//! `cargo run --release -p bots --example trim_corpus -- [--passes N] [--tsv]`
+//! `cargo run --release -p bots --example trim_corpus -- [--passes N] [--tsv] [--misses]`
 //!
 //! Reads `$DONEBOT_CORPUS`, else `../shared/corpus/email` beside the repository. Each case goes
 //! through [`trim_input`] as raw bytes (so `eml` cases include MIME parsing) and is compared with
 //! the corpus rule (UTF-8, CRLF to LF, trailing white space per line and outer blank lines
 //! stripped). With `--tsv` the figures are also printed as `source\tpass\ttotal` rows and a
-//! `rate\tmessages_per_s\tpasses` row, for `scripts/trim_peers.py`.
+//! `rate\tmessages_per_s\tpasses` row, for `scripts/trim_peers.py`. With `--misses` every case
+//! that does not match is printed (expected, then got), to study a held-out set pointed at with
+//! `DONEBOT_CORPUS` (a folder with a `cases.tsv` of `input<TAB>expected` paths).
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -18,6 +20,7 @@ use std::time::Instant;
 use bots::email::trim::trim_input;
 
 struct Case {
+    name: String,
     source: String,
     input: Vec<u8>,
     expected: String,
@@ -54,6 +57,7 @@ fn load(dir: &Path) -> std::io::Result<Vec<Case>> {
             continue;
         };
         cases.push(Case {
+            name: input.to_string(),
             source: input.split('/').next().unwrap_or("?").to_string(),
             input: std::fs::read(dir.join(input))?,
             expected: canonical(&String::from_utf8_lossy(&std::fs::read(
@@ -79,6 +83,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let tsv = args.iter().any(|a| a == "--tsv");
+    let misses = args.iter().any(|a| a == "--misses");
     let passes: usize = args
         .iter()
         .position(|a| a == "--passes")
@@ -108,6 +113,12 @@ fn main() -> ExitCode {
         let entry = per_source.entry(&case.source).or_default();
         entry.1 += 1;
         entry.0 += usize::from(got == case.expected);
+        if misses && got != case.expected {
+            println!(
+                "MISS {}\n--- expected\n{}\n--- got\n{got}\n",
+                case.name, case.expected
+            );
+        }
     }
 
     // One warm-up pass, then timed passes over the whole corpus.

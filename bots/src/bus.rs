@@ -1,9 +1,13 @@
 //! The messages a channel exchanges with the rest of donebot.
 //!
-//! These are plain data: who to reach, what to say, what came back. The app (`src/bus.rs`) adds the
-//! messages between its own actors; channels only ever see the types here.
+//! These are plain data (serde), so that a later deployment on several machines can carry them over
+//! a broker: who to reach, what to say, what came back. The messages between the app's own actors
+//! are declared next to the actor that handles them (`src/actors/*.rs`); channels only ever see the
+//! types here and the seam in [`crate::channel`].
 
 use actix::Message;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 
 /// A raw email accepted on the wire (SMTP listener or an HTTP inbound endpoint), to be made durable.
 ///
@@ -39,85 +43,138 @@ pub enum InboundRefused {
     Permanent(String),
 }
 
-/// A chat platform donebot speaks on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChatPlatform {
-    Slack,
-    Discord,
-    Telegram,
-}
-
-impl ChatPlatform {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChatPlatform::Slack => "slack",
-            ChatPlatform::Discord => "discord",
-            ChatPlatform::Telegram => "telegram",
-        }
-    }
-}
-
 /// What a chat message carries, so the channel can format it (a prompt asks for a reply).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ChatKind {
     Prompt,
     Digest,
     Notice,
 }
 
-/// Send one message to a chat (a member's private chat or a team's group/channel).
+/// One outgoing chat message: the only thing the app asks a channel to send (prompts, digests,
+/// notices, answers to commands). Plain data, kept as the body of its outbox message.
 ///
-/// `key` is an idempotency key (`prompt:17:telegram`): a channel retries transient failures itself
-/// and never sends the same key twice while it runs. The app persists the answer.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<ChatSent, ChatSendError>")]
-pub struct ChatSend {
+/// `key` is the outbox's idempotency key (`prompt:17:telegram`); a channel never sends the same key
+/// twice while it runs, and the outbox sends it once more only after a crash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outgoing {
     pub key: String,
     /// The platform's chat / channel id, as a string (`"555"`, `"-100123"`, `"C024BE91L"`).
-    pub chat_id: String,
-    pub kind: ChatKind,
-    /// Plain text written by donebot; user-written parts must already be marked by `sections`.
-    pub text: String,
-    /// Optional structured content the channel renders in its own markup (escaping user text).
-    pub sections: Vec<ChatSection>,
-    /// Thread or message to reply to, when the platform has threads.
+    pub to: String,
+    pub body: OutgoingBody,
+    /// A message to reply to, when the platform has replies or threads.
+    #[serde(default)]
     pub reply_to: Option<String>,
 }
 
-/// A titled list of user-written lines (a member's dones in a digest). The channel escapes them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatSection {
+/// What to say, platform-neutral: each channel renders it in its own markup and escapes user text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutgoingBody {
+    /// The daily question; `text` is donebot's own wording, the channel asks for a reply.
+    Prompt { day: NaiveDate, text: String },
+    /// The digest, built once by the app as a domain value.
+    Digest(Digest),
+    /// Anything else donebot says (an answer to a command, a confirmation).
+    Notice { text: String },
+}
+
+impl OutgoingBody {
+    pub fn kind(&self) -> ChatKind {
+        match self {
+            OutgoingBody::Prompt { .. } => ChatKind::Prompt,
+            OutgoingBody::Digest(_) => ChatKind::Digest,
+            OutgoingBody::Notice { .. } => ChatKind::Notice,
+        }
+    }
+}
+
+/// A team's digest of the days `from..=to`: a title, one section per member who answered (their
+/// lines, written by them: a channel must escape them), and who did not answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    pub team: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// donebot's own heading (`What Core got done on Monday, March 9`).
     pub title: String,
-    pub lines: Vec<String>,
+    pub sections: Vec<DigestSection>,
+    /// Active members without an answer.
+    pub quiet: Vec<String>,
+}
+
+/// One member's lines in a digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestSection {
+    pub member: String,
+    pub lines: Vec<DigestLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestLine {
+    /// `done`, `goal` or `blocker`.
+    pub kind: String,
+    pub text: String,
+}
+
+impl DigestLine {
+    /// The line as shown in plain text: a goal or a blocker says so.
+    pub fn label(&self) -> String {
+        match self.kind.as_str() {
+            "goal" => format!("Goal: {}", self.text),
+            "blocker" => format!("Blocker: {}", self.text),
+            _ => self.text.clone(),
+        }
+    }
 }
 
 /// The platform's ids of what was sent (a long digest may be split into several messages).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatSent {
     pub message_ids: Vec<String>,
 }
 
-#[derive(Debug, Clone, thiserror::Error)]
+/// Why a channel did not send; the outbox decides retry or give-up from the variant, never from text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChatSendError {
-    /// Retrying later can help (5xx, timeouts, rate limits beyond the channel's patience).
+    /// Retrying later can help (5xx, timeouts, a dropped connection).
     #[error("temporary failure: {0}")]
     Transient(String),
-    /// The user blocked the bot or left: the link to this chat is broken.
+    /// The platform asks not to send before this many seconds (Telegram `429 retry_after`).
+    #[error("rate limited: retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// The chat moved (a Telegram group upgraded to a supergroup): send to `to` from now on.
+    #[error("the chat moved to {to}")]
+    Migrated { to: String },
+    /// The user blocked the bot, or the bot was removed from the chat: the link to it is broken.
     #[error("the chat is unreachable: {0}")]
     Blocked(String),
-    /// Never retry (bad request, chat not found).
+    /// Never retry (bad request, chat not found, the channel is not configured).
     #[error("rejected: {0}")]
     Permanent(String),
+}
+
+/// What happened to a message a person wrote: a new one, an edit of an earlier one, or its deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatEvent {
+    Message,
+    /// `message_id` is the edited message's; its dones are replaced by the new text.
+    Edit,
+    /// `message_id` is the deleted message's; its dones are removed.
+    Delete,
 }
 
 /// Something a person wrote to the bot. The app answers with what to reply (if anything).
 ///
 /// The app makes the effects durable before it answers; only then does the channel confirm the
 /// update to the platform (a webhook's `200`, a polling offset).
-#[derive(Debug, Clone, Message)]
+#[derive(Debug, Clone, Message, Serialize, Deserialize)]
 #[rtype(result = "Result<ChatAnswer, ChatReceiveError>")]
 pub struct ChatReceived {
-    pub platform: ChatPlatform,
+    /// The channel's name (`telegram`), as in the registry.
+    pub channel: String,
     /// Update-level id, unique per platform (for idempotency of redelivered updates).
     pub update_id: String,
     /// The message's id; an edit carries the id of the message it edits.
@@ -130,17 +187,18 @@ pub struct ChatReceived {
     pub text: String,
     /// The message this one replies to, if any (a reply to a prompt).
     pub reply_to: Option<String>,
-    pub edited: bool,
+    pub event: ChatEvent,
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
-/// What to say back in the same chat; `None` when silence is right.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// What to say back in the same chat; `None` when silence is right (the app sends its answers
+/// through the outbox itself, so it answers `None`; a channel used without the app may not).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ChatAnswer {
     pub reply: Option<String>,
 }
 
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
 pub enum ChatReceiveError {
     /// Not recorded; the platform should deliver it again (storage busy).
     #[error("temporarily unable to take the message: {0}")]

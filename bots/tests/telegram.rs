@@ -11,15 +11,14 @@ use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr, Context, Handler, ResponseFuture};
 use bots::bus::{
-    ChatAnswer, ChatKind, ChatPlatform, ChatReceiveError, ChatReceived, ChatSection, ChatSend,
-    ChatSendError,
+    ChatAnswer, ChatEvent, ChatKind, ChatReceiveError, ChatReceived, ChatSendError, ChatSent,
+    Digest, DigestLine, DigestSection, Outgoing, OutgoingBody,
 };
 use bots::telegram::fake::{
     FAKE_BOT_USERNAME, FakeTelegram, FakeUser, Fault, IncomingMessage, parse_html,
 };
 use bots::telegram::{
-    BotUsername, MAX_MESSAGE_LEN, TelegramChannel, TelegramConfig, TelegramMode, TelegramTuning,
-    WebhookOutcome,
+    MAX_MESSAGE_LEN, TelegramChannel, TelegramConfig, TelegramMode, TelegramTuning, WebhookOutcome,
 };
 use tokio::sync::watch;
 
@@ -134,17 +133,83 @@ impl App {
     }
 }
 
+/// A message as these tests write it: donebot's text and titled sections of user lines.
+#[derive(Debug, Clone)]
+struct ChatSend {
+    key: String,
+    chat_id: String,
+    kind: ChatKind,
+    text: String,
+    sections: Vec<ChatSection>,
+    reply_to: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct ChatSection {
+    title: String,
+    lines: Vec<String>,
+}
+
+impl ChatSend {
+    /// The bus's one outgoing type for it.
+    fn outgoing(self) -> Outgoing {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let body = match self.kind {
+            ChatKind::Prompt => OutgoingBody::Prompt {
+                day,
+                text: self.text,
+            },
+            ChatKind::Notice => OutgoingBody::Notice { text: self.text },
+            ChatKind::Digest => OutgoingBody::Digest(Digest {
+                team: "Core".into(),
+                from: day,
+                to: day,
+                title: self.text,
+                sections: self
+                    .sections
+                    .into_iter()
+                    .map(|s| DigestSection {
+                        member: s.title,
+                        lines: s
+                            .lines
+                            .into_iter()
+                            .map(|text| DigestLine {
+                                kind: "done".into(),
+                                text,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+                quiet: Vec::new(),
+            }),
+        };
+        Outgoing {
+            key: self.key,
+            to: self.chat_id,
+            body,
+            reply_to: self.reply_to,
+        }
+    }
+}
+
+/// The running channel, as these tests call it.
+#[derive(Clone)]
+struct Chan(Arc<TelegramChannel>);
+
+impl Chan {
+    async fn send(&self, m: ChatSend) -> Result<Result<ChatSent, ChatSendError>, String> {
+        Ok(self.0.deliver(&m.outgoing()).await)
+    }
+}
+
 fn start_channel(
     fake: &FakeTelegram,
     mode: TelegramMode,
     app: &App,
-) -> (
-    Addr<TelegramChannel>,
-    Option<bots::telegram::TelegramWebhook>,
-) {
+) -> (Chan, Option<bots::telegram::TelegramWebhook>) {
     let channel = TelegramChannel::new(&config(fake, mode), app.addr.clone().recipient()).unwrap();
     let webhook = channel.webhook();
-    (channel.start(), webhook)
+    (Chan(channel.start()), webhook)
 }
 
 fn prompt(key: &str, chat: i64) -> ChatSend {
@@ -266,15 +331,17 @@ async fn a_429_is_honoured_then_the_prompt_is_delivered_once() {
 }
 
 #[actix_rt::test]
-async fn a_429_beyond_the_patience_is_transient_without_waiting() {
+async fn a_429_beyond_the_patience_is_rate_limited_without_waiting() {
     within(async {
         let fake = FakeTelegram::start().await.unwrap();
         let app = App::start(vec![]);
         let mut config = config(&fake, TelegramMode::Polling);
         config.tuning.rate_limit_patience = Duration::from_secs(3);
-        let channel = TelegramChannel::new(&config, app.addr.clone().recipient())
-            .unwrap()
-            .start();
+        let channel = Chan(
+            TelegramChannel::new(&config, app.addr.clone().recipient())
+                .unwrap()
+                .start(),
+        );
         fake.fail_next("sendMessage", 1, Fault::RetryAfter(30));
 
         let started = Instant::now();
@@ -284,7 +351,12 @@ async fn a_429_beyond_the_patience_is_transient_without_waiting() {
             .unwrap()
             .unwrap_err();
 
-        assert!(matches!(err, ChatSendError::Transient(_)), "{err:?}");
+        assert_eq!(
+            err,
+            ChatSendError::RateLimited {
+                retry_after_secs: 30
+            }
+        );
         assert!(started.elapsed() < Duration::from_secs(3));
         assert!(fake.sent().is_empty());
         // Not final: the outbox's later retry with the same key goes out.
@@ -505,7 +577,7 @@ async fn polling_delivers_a_reply_to_the_prompt_and_sends_the_apps_answer() {
 
         let seen = app.wait(1).await;
         let r = &seen[0];
-        assert_eq!(r.platform, ChatPlatform::Telegram);
+        assert_eq!(r.channel, "telegram");
         assert_eq!(r.update_id, injected.update_id.to_string());
         assert_eq!(r.message_id, injected.message_id.to_string());
         assert_eq!(
@@ -514,7 +586,7 @@ async fn polling_delivers_a_reply_to_the_prompt_and_sends_the_apps_answer() {
         );
         assert_eq!(r.text, "shipped the release\nfixed #42");
         assert_eq!(r.reply_to, Some(prompt_id.to_string()));
-        assert!(r.private && !r.edited);
+        assert!(r.private && r.event == ChatEvent::Message);
         assert_eq!(r.at.timestamp(), 1764010800);
 
         let on_wire = fake.wait_sent(2).await;
@@ -543,10 +615,13 @@ async fn an_edit_arrives_as_edited_with_the_original_message_id() {
         );
 
         let seen = app.wait(2).await;
-        assert_eq!((seen[0].edited, seen[0].text.as_str()), (false, "shipped"));
         assert_eq!(
-            (seen[1].edited, seen[1].text.as_str()),
-            (true, "shipped v2")
+            (seen[0].event, seen[0].text.as_str()),
+            (ChatEvent::Message, "shipped")
+        );
+        assert_eq!(
+            (seen[1].event, seen[1].text.as_str()),
+            (ChatEvent::Edit, "shipped v2")
         );
         assert_eq!(seen[1].message_id, original.message_id.to_string());
         assert_eq!(seen[1].update_id, edit.update_id.to_string());
@@ -561,10 +636,7 @@ async fn group_commands_addressed_to_us_are_normalised_and_others_are_skipped() 
         let fake = FakeTelegram::start().await.unwrap();
         let mut app = App::start(vec![]);
         let (channel, _) = start_channel(&fake, TelegramMode::Polling, &app);
-        assert_eq!(
-            channel.send(BotUsername).await.unwrap().unwrap(),
-            FAKE_BOT_USERNAME
-        );
+        assert_eq!(channel.0.username().await.unwrap(), FAKE_BOT_USERNAME);
 
         let other = fake.inject_message(IncomingMessage::in_group(
             -1001234567890,
@@ -774,13 +846,13 @@ async fn invalid_config_is_refused_with_the_key_named() {
     let mut config = TelegramConfig::polling("123:short");
     let err = TelegramChannel::new(&config, app.addr.clone().recipient())
         .err()
-        .unwrap();
+        .expect("refused");
     assert!(err.to_string().starts_with("[telegram] token: "), "{err}");
     config.token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw".into();
     config.api_url = Some("telegram.local".into());
     let err = TelegramChannel::new(&config, app.addr.clone().recipient())
         .err()
-        .unwrap();
+        .expect("refused");
     assert!(err.to_string().starts_with("[telegram] api_url: "), "{err}");
 }
 
@@ -803,4 +875,58 @@ async fn reqwest_like_post(fake: &FakeTelegram, method: &str, json: &str) -> (u1
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+#[actix_rt::test]
+async fn the_fake_enforces_telegrams_limits_and_a_migrated_group_names_its_new_id() {
+    within(async {
+        let fake = FakeTelegram::start().await.unwrap();
+        fake.enforce_limits(true);
+        let app = App::start(vec![]);
+        let mut config = config(&fake, TelegramMode::Polling);
+        // No patience: a 429 comes straight back, and nothing paces the sends.
+        config.tuning.rate_limit_patience = Duration::ZERO;
+        let channel = Chan(
+            TelegramChannel::new(&config, app.addr.clone().recipient())
+                .unwrap()
+                .start(),
+        );
+        channel
+            .send(prompt("limits:1", 600))
+            .await
+            .unwrap()
+            .unwrap();
+        let err = channel
+            .send(prompt("limits:2", 600))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ChatSendError::RateLimited {
+                retry_after_secs: 1
+            }
+        );
+        assert_eq!(fake.rate_limited(), 1);
+        // Another chat is not limited by this one.
+        channel
+            .send(prompt("limits:3", 601))
+            .await
+            .unwrap()
+            .unwrap();
+
+        fake.migrate(-4001, -1004001);
+        let err = channel
+            .send(prompt("limits:4", -4001))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ChatSendError::Migrated {
+                to: "-1004001".into()
+            }
+        );
+    })
+    .await;
 }

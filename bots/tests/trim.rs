@@ -83,6 +83,10 @@ fn attribution_lines_in_many_languages_and_wraps() {
         "2024-03-04 18:00 GMT+01:00 donebot <r@d.example>:\n> q",
         "Il giorno lun 4 mar 2024 alle ore 18:00 donebot <r@d.example> ha scritto:\n> q",
         "Den 4 mars 2024 kl. 18:00 skrev donebot <r@d.example>:\n> q",
+        // Shapes by structure: a zoned date-first line with only a sender, "sent:" after a time.
+        "2016-03-03 17:21 GMT+01:00 Some One\n\nq",
+        "On Mar 4, 2024, at 18:00, donebot <r@d.example> sent:\n\n> q",
+        "On Mon, Mar 4, 2024 at 6:00 PM\ndonebot <r@d.example>\nwrote:\n\n> q",
     ];
     for quote in cases {
         let reply = format!("Shipped the release\nFixed two bugs\n\n{quote}\n");
@@ -106,6 +110,11 @@ fn outlook_header_blocks_in_many_languages() {
         "-----Original Message-----\nFrom: donebot\nSent: today",
         "-----Ursprüngliche Nachricht-----\nVon: x",
         "  *From:* donebot <r@d.example>\n  *Sent:* Monday\n  *To:* Jon",
+        "Date: Mon, 4 Mar 2024 18:00:00 +0000\nFrom: donebot <r@d.example>\nTo: Jon\nSubject: x",
+        "*-------- Original Message --------*\nSubject: x\nFrom: donebot",
+        "-------- Message d'origine --------\nDe : donebot\nDate : lundi",
+        // A separator of a locale no list names: ruled on both sides, a header field under it.
+        "----- Oprindelig besked -----\nFra: donebot <r@d.example>\nSendt: 4. marts 2024",
     ];
     for block in blocks {
         let reply = format!("Shipped the release\n\n{block}\n\nWhat did you get done today?\n");
@@ -241,5 +250,9 @@ fn a_banner_between_arrows_is_not_a_quote() {
 #[test]
 fn done_lines_that_look_like_footers_stay() {
     let reply = "Sent from the shared account the March invoices\nSent via FedEx: samples to Acme";
+    assert_eq!(trim_reply(reply), reply);
+    let reply = "Packed the booth\n\nSent via DHL to Acme: 40 samples\nUpdated the tracker";
+    assert_eq!(trim_reply(reply), reply);
+    let reply = "2024-03-05 10:00 standup with Bob\n\n----- Notes -----\nall good";
     assert_eq!(trim_reply(reply), reply);
 }

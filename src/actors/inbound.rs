@@ -31,6 +31,7 @@ use tracing::{info, warn};
 
 use crate::actors::team::{RecordReply, Reload};
 use crate::app::App;
+use crate::commands::Command;
 use crate::domain::render;
 use crate::domain::token::Signer;
 use crate::error::AppError;
@@ -531,42 +532,35 @@ fn command(
         return Ok(None);
     };
     let lower = line.trim_end_matches(['.', '!']).to_ascii_lowercase();
-    let (state, said) = match lower.as_str() {
-        "pause" => (
+    // The words are the chat commands' (one parser for every channel); the wording is email's.
+    let (name, rest) = lower.split_once(' ').unwrap_or((lower.as_str(), ""));
+    let (state, said) = match crate::commands::parse(name, rest) {
+        Some(Ok(Command::Pause(None))) => (
             MemberState::Paused { until: None },
             "Your donebot emails are paused. Reply \"resume\" to start them again.".to_string(),
         ),
-        "resume" | "unpause" => (
+        Some(Ok(Command::Pause(Some(until)))) => (
+            MemberState::Paused { until: Some(until) },
+            format!("Your donebot emails are paused until {until} (inclusive)."),
+        ),
+        Some(Ok(Command::Resume)) => (
             MemberState::Active,
             "Your donebot emails are back on.".to_string(),
         ),
-        "unsubscribe" | "stop" => (
+        Some(Ok(Command::Unsubscribe)) => (
             MemberState::Unsubscribed { at: app.now() },
             "You are unsubscribed from donebot. Reply \"resume\" if you change your mind."
                 .to_string(),
         ),
-        other => match other
-            .strip_prefix("pause until ")
-            .map(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d"))
-        {
-            Some(Ok(until)) => (
-                MemberState::Paused { until: Some(until) },
-                format!("Your donebot emails are paused until {until} (inclusive)."),
-            ),
-            Some(Err(_)) => {
-                return Err(Failure::Broken(format!(
-                    "cannot read the date in {line:?} (expected pause until YYYY-MM-DD)"
-                )));
-            }
-            None => return Ok(None),
-        },
+        Some(Err(_)) if name == "pause" && rest.starts_with("until") => {
+            return Err(Failure::Broken(format!(
+                "cannot read the date in {line:?} (expected pause until YYYY-MM-DD)"
+            )));
+        }
+        _ => return Ok(None),
     };
     let label = state.as_str();
-    let member = app
-        .store
-        .update_member(member.id, |m| m.state = state.clone())
-        .map_err(AppError::from)?;
-    app.team_actor(member.team_id)?.do_send(Reload);
+    let member = crate::commands::set_state(app, member.id, state)?;
     let ctx = render::Ctx {
         settings: &app.settings,
         signer: &app.signer,

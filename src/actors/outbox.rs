@@ -1,4 +1,10 @@
-//! The outbox actor: walks each outgoing email through its durable state machine.
+//! The outbox actor: walks each outgoing message, email or chat, through its durable state
+//! machine.
+//!
+//! Dispatch is by the message's channel: email goes to the SMTP (or `.eml`) transport, anything
+//! else to the running chat channel of that name (see [`chat`] for how a chat message is addressed
+//! and what each answer means: a rate limit defers it until the platform's `retry_after`, a moved
+//! chat updates the destination and sends there, a blocked bot marks the link broken).
 //!
 //! It claims due messages from storage (each moves to `sending`, durably, *before* it is handed
 //! to the transport), sends up to `[outbox] concurrency` at once, and records the outcome: `sent`;
@@ -18,6 +24,8 @@
 //! is below twice `concurrency`. A SIGKILL therefore re-sends at most `2 × concurrency` messages
 //! (each delivered, or in the middle of its delivery, without a durable `sent`); the read-ahead
 //! is `sending` too but was never handed over, so its re-sending after a crash is no duplicate.
+//! A chat platform has no idempotency key: a send in flight at a crash, or one the platform took
+//! without its answer arriving, is sent again after the restart (at least once).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -35,6 +43,8 @@ use tracing::{error, info, warn};
 use crate::app::App;
 use crate::events::Event;
 use crate::metrics::Metrics;
+
+pub mod chat;
 
 /// Look for due messages now.
 #[derive(Message)]
@@ -232,6 +242,9 @@ impl OutboxActor {
     }
 
     fn start_send(&mut self, ctx: &mut Context<Self>, message: OutboxMessage, body: Vec<u8>) {
+        if message.channel != storage::Channel::Email {
+            return self.start_chat_send(ctx, message, body);
+        }
         self.in_flight += 1;
         let transport = self.transport.clone();
         let (from, to) = (message.envelope_from.clone(), message.envelope_to.clone());
@@ -251,6 +264,7 @@ impl OutboxActor {
             Ok(receipt) => {
                 info!(outbox_id = m.id, kind = ?m.kind, to = ?m.envelope_to, reply = %receipt.reply, "email sent");
                 Metrics::inc(&self.app.metrics.emails_sent);
+                self.app.metrics.count_send("email", "sent");
                 (
                     SendOutcome::Sent {
                         reply: receipt.reply,
@@ -264,6 +278,7 @@ impl OutboxActor {
             Err(e) if e.is_permanent() => {
                 warn!(outbox_id = m.id, to = ?m.envelope_to, reply = %e, "email failed permanently");
                 Metrics::inc(&self.app.metrics.emails_failed);
+                self.app.metrics.count_send("email", "failed");
                 let reply = e.to_string();
                 (
                     SendOutcome::Failed {
@@ -286,6 +301,7 @@ impl OutboxActor {
                     );
                     warn!(outbox_id = m.id, to = ?m.envelope_to, %reply, "email failed");
                     Metrics::inc(&self.app.metrics.emails_failed);
+                    self.app.metrics.count_send("email", "failed");
                     (
                         SendOutcome::Failed {
                             reply: reply.clone(),
@@ -299,6 +315,7 @@ impl OutboxActor {
                     let retry_at = now + self.backoff(m.attempts);
                     info!(outbox_id = m.id, to = ?m.envelope_to, reply = %e, %retry_at, "email deferred");
                     Metrics::inc(&self.app.metrics.emails_deferred);
+                    self.app.metrics.count_send("email", "deferred");
                     let reply = e.to_string();
                     (
                         SendOutcome::Deferred {
@@ -318,6 +335,100 @@ impl OutboxActor {
             outcome,
             event,
         }
+    }
+
+    /// Sends a chat message through its channel; see [`chat`] for what the answers mean.
+    fn start_chat_send(&mut self, ctx: &mut Context<Self>, message: OutboxMessage, body: Vec<u8>) {
+        self.in_flight += 1;
+        let envelope = chat::prepare(&self.app.store, &message, &body);
+        let channel = self.app.channels().get(message.channel).cloned();
+        let fut = async move {
+            let envelope = envelope?;
+            let Some(channel) = channel else {
+                return Ok((
+                    envelope,
+                    Err(bots::bus::ChatSendError::Transient(
+                        "the channel is not running (not configured?)".into(),
+                    )),
+                ));
+            };
+            let result = channel.send(envelope.message.clone()).await;
+            Ok((envelope, result))
+        };
+        ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
+            act.in_flight -= 1;
+            let finished = act.complete_chat(&message, result);
+            act.finished.push(finished);
+            act.pump(ctx);
+        }));
+    }
+
+    /// What a chat send's result means for the message (see [`chat::judge`]).
+    fn complete_chat(
+        &self,
+        m: &OutboxMessage,
+        result: Result<
+            (
+                chat::ChatEnvelope,
+                Result<bots::bus::ChatSent, bots::bus::ChatSendError>,
+            ),
+            String,
+        >,
+    ) -> Finished {
+        let now = self.app.now();
+        let channel = m.channel.as_str();
+        let verdict = match result {
+            Ok((envelope, answer)) => chat::judge(&self.app.store, m, &envelope, answer, now),
+            Err(why) => chat::Verdict::Failed(why),
+        };
+        let verdict = match verdict {
+            chat::Verdict::Retry(_, why) if self.too_old(m, now) => chat::Verdict::Failed(format!(
+                "gave up after {} attempts over {} hours: {why}",
+                m.attempts,
+                (now - m.created_at).num_hours()
+            )),
+            v => v,
+        };
+        let (outcome, event, state) = match verdict {
+            chat::Verdict::Sent(reply) => {
+                info!(outbox_id = m.id, channel, kind = ?m.kind, %reply, "chat message sent");
+                let event = Event::ChatSent {
+                    outbox: m.id,
+                    channel: channel.to_owned(),
+                    kind: m.kind,
+                };
+                (SendOutcome::Sent { reply }, event, "sent")
+            }
+            chat::Verdict::Retry(at, reply) => {
+                let retry_at = at.unwrap_or_else(|| now + self.backoff(m.attempts));
+                info!(outbox_id = m.id, channel, %reply, %retry_at, "chat message deferred");
+                let event = Event::ChatDeferred {
+                    outbox: m.id,
+                    reply: reply.clone(),
+                };
+                (SendOutcome::Deferred { retry_at, reply }, event, "deferred")
+            }
+            chat::Verdict::Failed(reply) => {
+                warn!(outbox_id = m.id, channel, %reply, "chat message failed");
+                let event = Event::ChatFailed {
+                    outbox: m.id,
+                    reply: reply.clone(),
+                };
+                (SendOutcome::Failed { reply }, event, "failed")
+            }
+        };
+        self.app.metrics.count_send(channel, state);
+        Finished {
+            id: m.id,
+            outcome,
+            event,
+        }
+    }
+
+    /// Whether a message has been retried for longer than `[outbox] max_age_hours`.
+    fn too_old(&self, m: &OutboxMessage, now: DateTime<Utc>) -> bool {
+        now - m.created_at
+            > chrono::Duration::hours(i64::from(self.app.settings.outbox.max_age_hours))
     }
 
     /// `first_retry * 2^(attempts-1)`, capped, ±20 % jitter so retries of a burst spread out.

@@ -1,5 +1,7 @@
 //! The team actor: one per team, supervised. It owns the team's schedules and is the only writer
-//! of its prompts, digests and dones, so per-team work is serialised without locks.
+//! of its prompts, digests and dones (except `undo`, which deletes one done directly: see
+//! `crate::commands`), so per-team work is serialised without locks. Everything it sends, by email
+//! or on a chat channel, is an outbox message written in the transaction that creates it.
 //!
 //! State lives in sled; the actor's fields are a cache rebuilt by `load` on start and on restart.
 //! A panic inside a handler is caught, logged and turned into a stop, and the actix `Supervisor`
@@ -12,18 +14,20 @@ use std::panic::AssertUnwindSafe;
 use actix::{
     Actor, Addr, AsyncContext, Context, Handler, Message, ResponseFuture, Supervised, Supervisor,
 };
+use bots::bus::{Outgoing, OutgoingBody};
 use chrono::{DateTime, NaiveDate, Utc};
 use scheduler::{Calendar, Schedule, Tz};
 use storage::{
-    Member, MemberState, NewPrompt, NewReply, OutboxKind, RecordOutcome, Source, Team, TeamId,
+    Channel, Member, MemberState, NewPrompt, NewReply, OutboxKind, RecordOutcome, Source, Team,
+    TeamId,
 };
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
-use crate::actors::chat;
+use crate::actors::outbox::chat::{self as chat_out, Recipient};
 use crate::app::App;
-use crate::domain::lines;
-use crate::domain::render::{self, DigestEntry};
+use crate::domain::render::{self, DigestEntry, PROMPT_QUESTION};
+use crate::domain::{digest, lines};
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
 use crate::metrics::Metrics;
@@ -192,13 +196,11 @@ impl TeamActor {
             }
         }
         queued |= self.create_prompts(state, prompts)? > 0;
-        if let Some(chat) = state.team.digest_to.telegram_chat_id {
-            for fire in scheduler::due_fires(&state.team_digest, cursor, now, grace) {
-                if state.calendar.is_workday(fire.local_date)
-                    && let Some((from, to)) = state.calendar.digest_span(fire.local_date)
-                {
-                    chat::send_team_digest(&self.app, &state.team, from, to, chat)?;
-                }
+        for fire in scheduler::due_fires(&state.team_digest, cursor, now, grace) {
+            if state.calendar.is_workday(fire.local_date)
+                && let Some((from, to)) = state.calendar.digest_span(fire.local_date)
+            {
+                queued |= self.send_team_digest(state, from, to)? > 0;
             }
         }
         self.app.store.set_cursor(&self.cursor_name(), now)?;
@@ -236,14 +238,139 @@ impl TeamActor {
             signer: &self.app.signer,
             now: self.app.now(),
         };
-        Ok(Some(ops::new_prompt(
-            &ctx,
-            &self.app.store,
-            &state.team,
-            member,
-            day,
-            due_at,
-        )?))
+        let mut prompt = ops::new_prompt(&ctx, &self.app.store, &state.team, member, day, due_at)?;
+        // The same prompt on each of the member's chat accounts, in the prompt's transaction.
+        for channel in self.chat_channels() {
+            let Some(account) = member.identities.account(channel) else {
+                continue;
+            };
+            let message = Outgoing {
+                key: format!("prompt:{}:{day}:{channel}", member.id),
+                to: account.chat_id.clone(),
+                body: OutgoingBody::Prompt {
+                    day,
+                    text: format!(
+                        "{PROMPT_QUESTION} ({})\nReply to this message with one line per thing.",
+                        day.format("%A, %B %-d")
+                    ),
+                },
+                reply_to: None,
+            };
+            prompt.messages.push(chat_out::new_message(
+                channel,
+                Recipient::Member(state.team.id, member.id),
+                OutboxKind::Prompt,
+                Some(prompt.prompt.id),
+                message,
+                ctx.now,
+            )?);
+        }
+        Ok(Some(prompt))
+    }
+
+    /// The chat channels that are configured (their messages would otherwise wait for nothing).
+    fn chat_channels(&self) -> Vec<Channel> {
+        self.app
+            .settings
+            .channels
+            .iter()
+            .filter_map(|c| Channel::try_new(c.name()))
+            .collect()
+    }
+
+    /// Queues the digest of `from..=to` into the team's chats, once per chat and day. Returns how
+    /// many were new.
+    fn send_team_digest(&self, state: &Loaded, from: NaiveDate, to: NaiveDate) -> AppResult<usize> {
+        let channels: Vec<Channel> = self
+            .chat_channels()
+            .into_iter()
+            .filter(|c| state.team.digest_to.chat(*c).is_some())
+            .collect();
+        if channels.is_empty() {
+            return Ok(0);
+        }
+        let value = self.digest_value(state, from, to)?;
+        let mut messages = Vec::new();
+        for channel in channels {
+            let chat = state.team.digest_to.chat(channel).unwrap_or_default();
+            let message = Outgoing {
+                key: format!("digest:{}:{to}:{channel}", state.team.id),
+                to: chat.to_owned(),
+                body: OutgoingBody::Digest(value.clone()),
+                reply_to: None,
+            };
+            messages.push(chat_out::new_message(
+                channel,
+                Recipient::TeamChat(state.team.id),
+                OutboxKind::Digest,
+                None,
+                message,
+                self.app.now(),
+            )?);
+        }
+        let created = self.app.store.enqueue_many(&messages, self.app.now())?;
+        let new = created.iter().filter(|(_, new)| *new).count();
+        if new > 0 {
+            info!(team_id = state.team.id, %from, %to, chats = new, "team digest queued");
+        }
+        Ok(new)
+    }
+
+    /// The digest of `from..=to` as a domain value, for the chat channels to render.
+    fn digest_value(
+        &self,
+        state: &Loaded,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> AppResult<bots::bus::Digest> {
+        let dones = self.app.store.team_dones(state.team.id, from, to)?;
+        let members: Vec<Member> = state.members.iter().map(|m| m.member.clone()).collect();
+        Ok(digest::build(&state.team, &members, &dones, from, to))
+    }
+
+    /// Queues the digest into the member's private chats where they asked for it (`/digest here`).
+    fn send_member_chat_digest(
+        &self,
+        state: &Loaded,
+        member: &Member,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> AppResult<bool> {
+        let channels: Vec<Channel> = self
+            .chat_channels()
+            .into_iter()
+            .filter(|c| {
+                member.digest_channels.contains(c) && member.identities.account(*c).is_some()
+            })
+            .collect();
+        if channels.is_empty() {
+            return Ok(false);
+        }
+        let value = self.digest_value(state, from, to)?;
+        let mut messages = Vec::new();
+        for channel in channels {
+            let chat = member
+                .identities
+                .account(channel)
+                .map(|a| a.chat_id.clone())
+                .unwrap_or_default();
+            let message = Outgoing {
+                key: format!("digest:{}:{to}:{}:{channel}", state.team.id, member.id),
+                to: chat,
+                body: OutgoingBody::Digest(value.clone()),
+                reply_to: None,
+            };
+            messages.push(chat_out::new_message(
+                channel,
+                Recipient::Member(state.team.id, member.id),
+                OutboxKind::Digest,
+                None,
+                message,
+                self.app.now(),
+            )?);
+        }
+        let created = self.app.store.enqueue_many(&messages, self.app.now())?;
+        Ok(created.iter().any(|(_, new)| *new))
     }
 
     /// Writes the team's new prompts with their emails, a batch per transaction (each prompt at
@@ -263,14 +390,6 @@ impl TeamActor {
                 member: prompt.member_id,
                 prompt: prompt.id,
             });
-            let chat = state
-                .members
-                .iter()
-                .find(|ms| ms.member.id == prompt.member_id)
-                .and_then(|ms| ms.member.identities.telegram_chat_id);
-            if let Some(chat) = chat {
-                chat::send_prompt(&self.app, prompt, prompt.member_id, chat);
-            }
         }
         Ok(count)
     }
@@ -325,7 +444,7 @@ impl TeamActor {
             Some(member.id),
             now,
         )?;
-        let chat = chat::send_member_digest(&self.app, &state.team, member, from, to)?;
+        let chat = self.send_member_chat_digest(state, member, from, to)?;
         let created = created || chat;
         if created {
             info!(team_id = state.team.id, member_id = member.id, %from, %to, "digest queued");
@@ -532,17 +651,13 @@ impl Handler<SendDigestNow> for TeamActor {
                     sent += 1;
                 }
             }
-            if let Some(chat) = state.team.digest_to.telegram_chat_id {
-                let today = now.with_timezone(&state.team_digest.tz()).date_naive();
-                let span = match msg.day {
-                    Some(day) => Some((day, day)),
-                    None => state.calendar.digest_span(today),
-                };
-                if let Some((from, to)) = span
-                    && chat::send_team_digest(&this.app, &state.team, from, to, chat)?
-                {
-                    sent += 1;
-                }
+            let today = now.with_timezone(&state.team_digest.tz()).date_naive();
+            let span = match msg.day {
+                Some(day) => Some((day, day)),
+                None => state.calendar.digest_span(today),
+            };
+            if let Some((from, to)) = span {
+                sent += this.send_team_digest(state, from, to)?;
             }
             Ok(sent)
         });

@@ -1,5 +1,13 @@
-//! A reply's text → dones: one per non-empty line, list bullets stripped, `#tags` and `@mentions`
-//! extracted, `goal:` / `blocker:` / `[ ]` lines recorded as goals and blockers.
+//! The done extractor: a reply's typed text → dones, for every channel (the team actor calls
+//! [`parse_lines`] on what an email's trimmer kept and on a chat message alike, and `donebot trim
+//! --dones` prints what it returns). The closing ritual at the end of the text — a sign-off, the
+//! name or signature block under it, a mobile footer — is not work and is dropped
+//! ([`bots::text::closing`]); every other non-empty line is one done, list bullets stripped,
+//! `#tags` and `@mentions` extracted, `goal:` / `blocker:` / `[ ]` lines recorded as goals and
+//! blockers.
+//!
+//! Invariant: a line with typed work after it is always a done; a lone sign-off ("Thanks!") is
+//! not (a chat message of only that records nothing).
 
 use storage::{DoneKind, NewDone};
 
@@ -8,13 +16,16 @@ const MAX_DONE_CHARS: usize = 2000;
 /// Most dones taken from one reply; the rest is ignored (a pasted log is not 5,000 dones).
 pub const MAX_DONES_PER_REPLY: usize = 200;
 
+/// The dones of a reply's typed text, in order (see the module doc).
 pub fn parse_lines(text: &str) -> Vec<NewDone> {
-    text.lines()
+    bots::text::closing::work_lines(text)
+        .into_iter()
         .filter_map(parse_line)
         .take(MAX_DONES_PER_REPLY)
         .collect()
 }
 
+/// One line → one done (`None` for a blank line); no closing rule (an edited done is kept as typed).
 pub fn parse_line(line: &str) -> Option<NewDone> {
     let mut rest = line.trim();
     let mut kind = DoneKind::Done;
@@ -176,6 +187,21 @@ mod tests {
             d.text,
             "Fixed #42 and #Billing-v2. with @ada, mail bo@example.com, C# stays"
         );
+    }
+
+    #[test]
+    fn a_closing_is_not_work_but_work_after_it_is() {
+        let got = texts("- shipped it\ngoal: ship v2\n\nThanks,\nBob\n\nSent from my iPhone");
+        assert_eq!(
+            got,
+            vec![
+                ("shipped it".into(), DoneKind::Done),
+                ("ship v2".into(), DoneKind::Goal)
+            ]
+        );
+        assert!(parse_lines("Thanks!").is_empty());
+        let kept = texts("Thanks,\n- deployed B");
+        assert_eq!(kept.len(), 2);
     }
 
     #[test]

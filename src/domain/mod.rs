@@ -1,6 +1,7 @@
 //! The product's rules that are neither storage nor wire format: how a reply's lines become dones,
 //! how reply tokens and signed links are made and checked, and what donebot's emails say.
 
+pub mod digest;
 pub mod lines;
 pub mod render;
 pub mod token;

@@ -202,18 +202,18 @@ pub fn digest(
 }
 
 /// Sent when a member is added: what donebot is and how to use it by email alone.
-/// `telegram_code`: a one-time link code, when Telegram is configured.
+/// `link_hints`: how to link an account on each configured chat channel (with a one-time code).
 pub fn welcome(
     ctx: &Ctx,
     team: &Team,
     member: &Member,
     prompt_time: &str,
-    telegram_code: Option<&str>,
+    link_hints: &[String],
 ) -> OutgoingEmail {
     let (mut ft, mut fh) = ctx.footer(member);
-    if let Some(code) = telegram_code {
-        ft.insert_str(0, &format!("\nRather answer in Telegram? Send this to the team's donebot bot there: /start {code}\n"));
-        fh.insert_str(0, &format!("<p>Rather answer in Telegram? Send this to the team's donebot bot there: <code>/start {}</code></p>", esc(code)));
+    for hint in link_hints.iter().rev() {
+        ft.insert_str(0, &format!("\n{hint}\n"));
+        fh.insert_str(0, &format!("<p>{}</p>", esc(hint)));
     }
     let text = format!(
         "Hi {name},\n\nyou have been added to {team} on donebot.\n\nEvery workday at {prompt_time} donebot will email you one question: \"{PROMPT_QUESTION}\"\nJust reply with a line for each thing you got done. Each line becomes a \"done\".\nEvery morning you get a digest of what the whole team got done the day before.\n\nYou never need to visit a website: replying is all there is. You can also reply\n\"pause\" (or \"pause until 2026-12-31\") to stop the emails for a while, \"resume\" to\nstart them again, and \"unsubscribe\" to stop them for good.\n{ft}",

@@ -103,7 +103,7 @@ pub struct DoneView {
     kind: &'static str,
     tags: Vec<String>,
     mentions: Vec<String>,
-    source: &'static str,
+    source: String,
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -117,7 +117,7 @@ impl From<Done> for DoneView {
             kind: d.kind.as_str(),
             tags: d.tags,
             mentions: d.mentions,
-            source: d.source.channel.as_str(),
+            source: d.source.channel.as_str().to_owned(),
             created_at: d.created_at,
         }
     }
@@ -176,7 +176,9 @@ async fn patch_team(
 ) -> ApiResult<HttpResponse> {
     let mut team = app.store.find_team(&team)?;
     if let Some(chat) = body.telegram_chat_id {
-        team.digest_to.telegram_chat_id = chat;
+        // The shorthand for the team's chat on the `telegram` channel.
+        team.digest_to
+            .set_chat(storage::Channel::Telegram, chat.map(|c| c.to_string()));
     }
     app.store.update_team(&team)?;
     app.store.flush()?;
@@ -184,7 +186,8 @@ async fn patch_team(
         .do_send(crate::actors::team::Reload);
     let mut view = serde_json::to_value(TeamView::from(team.clone()))
         .map_err(|e| AppError::Invalid(e.to_string()))?;
-    view["telegram_chat_id"] = serde_json::json!(team.digest_to.telegram_chat_id);
+    let telegram = team.digest_to.chat(storage::Channel::Telegram);
+    view["telegram_chat_id"] = serde_json::json!(telegram.and_then(|c| c.parse::<i64>().ok()));
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -241,19 +244,10 @@ async fn connect_code(
         .json(serde_json::json!({ "code": code, "command": format!("/connect {code}") })))
 }
 
+/// The channel's deep link for `code`, when it runs and has deep links.
 async fn deep_link(app: &App, channel: storage::Channel, code: &str) -> Option<String> {
-    match channel {
-        storage::Channel::Telegram => {
-            let username = app
-                .telegram()?
-                .send(bots::telegram::BotUsername)
-                .await
-                .ok()?
-                .ok()?;
-            Some(format!("https://t.me/{username}?start={code}"))
-        }
-        _ => None,
-    }
+    let channels = app.channels();
+    channels.get(channel)?.deep_link(code).await
 }
 
 #[derive(Deserialize)]

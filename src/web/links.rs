@@ -8,7 +8,6 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use storage::MemberState;
 
-use crate::actors::team::Reload;
 use crate::app::App;
 use crate::domain::render::esc;
 use crate::error::AppError;
@@ -36,15 +35,9 @@ fn member_of(app: &App, action: &str, token: &str) -> Result<storage::Member, Ap
     Ok(app.store.member(id)?)
 }
 
+/// The same state change as the chat and email commands (`crate::commands`).
 fn set_state(app: &App, member: u64, state: MemberState) -> Result<storage::Member, AppError> {
-    let m = app
-        .store
-        .update_member(member, |m| m.state = state.clone())?;
-    app.store.flush()?;
-    if let Ok(team) = app.team_actor(m.team_id) {
-        team.do_send(Reload);
-    }
-    Ok(m)
+    crate::commands::set_state(app, member, state)
 }
 
 async fn unsubscribe_page(

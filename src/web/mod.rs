@@ -1,5 +1,6 @@
-//! The HTTP side: the JSON API under `/api/v1`, `/healthz`, `/metrics`, inbound-mail webhooks, and
-//! the pages behind the links in every email (one-click unsubscribe, pause).
+//! The HTTP side: the JSON API under `/api/v1`, `/healthz`, `/metrics`, inbound-mail webhooks, the
+//! routes the chat channels declare (`/telegram/webhook`), and the pages behind the links in every
+//! email (one-click unsubscribe, pause).
 //!
 //! Handlers are thin: they authenticate, validate, and call [`App`] or storage. Errors map to
 //! status codes in one place ([`ApiError`]); bodies are `{"error": "..."}`.
@@ -26,15 +27,15 @@ pub fn start(
     app: App,
     control: ControlToken,
     sink: InboundSink,
-    telegram: Option<bots::telegram::TelegramWebhook>,
+    channels: crate::channels::Running,
     listener: TcpListener,
 ) -> std::io::Result<Server> {
+    let routes: Vec<bots::channel::Route> = channels.all().flat_map(|c| c.routes()).collect();
     let server = HttpServer::new(move || {
-        HttpApp::new()
+        let mut http = HttpApp::new()
             .app_data(web::Data::new(app.clone()))
             .app_data(web::Data::new(control.clone()))
             .app_data(web::Data::new(sink.clone()))
-            .app_data(web::Data::new(telegram.clone()))
             .app_data(
                 web::JsonConfig::default()
                     .limit(1 << 20)
@@ -47,8 +48,17 @@ pub fn start(
             .route("/metrics", web::get().to(api::metrics))
             .service(web::scope("/api/v1").configure(api::routes))
             .configure(inbound::routes)
-            .configure(links::routes)
-            .route("/telegram/webhook", web::post().to(telegram_webhook))
+            .configure(links::routes);
+        for route in &routes {
+            let handler = route.handler.clone();
+            http = http.route(
+                &route.path,
+                web::post().to(move |req: actix_web::HttpRequest, body: web::Bytes| {
+                    channel_route(handler.clone(), req, body)
+                }),
+            );
+        }
+        http
     })
     .workers(2)
     .disable_signals()
@@ -58,24 +68,25 @@ pub fn start(
     Ok(server)
 }
 
-/// Telegram's webhook: verified by the secret header, answered only once the update is durable.
-async fn telegram_webhook(
+/// A chat channel's route (a webhook): the channel checks and answers; the app only carries it.
+async fn channel_route(
+    handler: std::sync::Arc<dyn bots::channel::RouteHandler>,
     req: actix_web::HttpRequest,
-    hook: web::Data<Option<bots::telegram::TelegramWebhook>>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let Some(hook) = hook.as_ref() else {
-        return HttpResponse::NotFound()
-            .json(serde_json::json!({ "error": "telegram is not in webhook mode" }));
-    };
-    let secret = req
+    let headers = req
         .headers()
-        .get(bots::telegram::SECRET_HEADER)
-        .and_then(|v| v.to_str().ok());
-    let outcome = hook.handle(secret, &body).await;
-    let status =
-        StatusCode::from_u16(outcome.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    HttpResponse::build(status).json(serde_json::json!({ "outcome": format!("{outcome:?}") }))
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let answer = handler
+        .handle(bots::channel::HttpRequest {
+            headers,
+            body: body.to_vec(),
+        })
+        .await;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status).json(answer.body)
 }
 
 async fn healthz() -> HttpResponse {

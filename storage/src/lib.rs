@@ -54,7 +54,7 @@ pub use backup::{backup_to, restore_from};
 pub use dones::{NewDone, NewReply, RecordOutcome};
 pub use error::{StorageError, StorageResult};
 pub use inbound::Registered;
-pub use links::Linked;
+pub use links::{Linked, LinkedFrom};
 pub use model::*;
 pub use outbox::{MAX_BATCH, NewOutboxMessage, OutboxCounts, SendOutcome};
 pub use prompts::NewPrompt;
@@ -118,7 +118,7 @@ impl Store {
         codec::check_schema(&t.meta)?;
         let id_floor = codec::id_floor(&t.meta)?;
         let changes = std::sync::Arc::new(search::ChangeSignal::new(&t.search_changes)?);
-        Ok(Store {
+        let store = Store {
             db,
             t,
             id_floor,
@@ -126,7 +126,9 @@ impl Store {
             spool: std::sync::Arc::new(spool),
             dir,
             changes,
-        })
+        };
+        store.migrate_chat_fields()?;
+        Ok(store)
     }
 
     /// Makes every write so far durable (fsync). Returns the number of bytes flushed.

@@ -14,28 +14,97 @@ pub type DoneId = u64;
 pub type OutboxId = u64;
 pub type InboundId = u64;
 
-/// Where a prompt went or a done came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    Email,
-    Slack,
-    Discord,
-    Telegram,
-    Web,
-    Api,
+/// Where a prompt went or a done came from: `email`, `web`, `api`, or a chat channel's name
+/// (`telegram`, `memory`, ...). A short lower-case name, kept inline so that it is `Copy`; storage
+/// knows no list of chat channels (the app's registry does).
+///
+/// The associated constants keep the names of the enum this once was, so `Channel::Email` reads
+/// and matches as before.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Channel {
+    len: u8,
+    bytes: [u8; Channel::MAX_LEN],
 }
 
+#[allow(non_upper_case_globals)]
 impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Slack => "slack",
-            Channel::Discord => "discord",
-            Channel::Telegram => "telegram",
-            Channel::Web => "web",
-            Channel::Api => "api",
+    /// The longest channel name.
+    pub const MAX_LEN: usize = 15;
+    pub const Email: Channel = Channel::from_static("email");
+    pub const Web: Channel = Channel::from_static("web");
+    pub const Api: Channel = Channel::from_static("api");
+    pub const Slack: Channel = Channel::from_static("slack");
+    pub const Discord: Channel = Channel::from_static("discord");
+    pub const Telegram: Channel = Channel::from_static("telegram");
+
+    /// A channel named at compile time; a bad name fails the build (or panics in a `const`-less
+    /// call, which only code, never input, can make).
+    pub const fn from_static(name: &'static str) -> Channel {
+        match Channel::try_new(name) {
+            Some(c) => c,
+            None => panic!("a channel name is 1-15 bytes of a-z, 0-9 and _"),
         }
+    }
+
+    /// A channel from a name: 1-15 bytes of `a-z`, `0-9` and `_`.
+    pub const fn try_new(name: &str) -> Option<Channel> {
+        let b = name.as_bytes();
+        if b.is_empty() || b.len() > Channel::MAX_LEN {
+            return None;
+        }
+        let mut bytes = [0u8; Channel::MAX_LEN];
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            if !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_') {
+                return None;
+            }
+            bytes[i] = c;
+            i += 1;
+        }
+        Some(Channel {
+            len: b.len() as u8,
+            bytes,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever stored (checked by `try_new`).
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+
+    /// Whether this is a chat channel (anything but email, the web and the API).
+    pub fn is_chat(&self) -> bool {
+        ![Channel::Email, Channel::Web, Channel::Api].contains(self)
+    }
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.as_str())
+    }
+}
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Channel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Channel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Channel, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Channel::try_new(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{name:?} is not a channel name (1-15 bytes of a-z, 0-9, _)"
+            ))
+        })
     }
 }
 
@@ -63,16 +132,71 @@ pub struct DigestDestinations {
     /// Email every active member (the default).
     #[serde(default = "yes")]
     pub email_members: bool,
+    /// Chats that get the team's digest, at most one per channel.
     #[serde(default)]
+    pub chats: Vec<ChatDestination>,
+    /// Before chats were keyed by channel; read once and migrated at start-up (`Store::open`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slack_channel: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discord_channel: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telegram_chat_id: Option<i64>,
+}
+
+/// A team's group chat on one channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatDestination {
+    pub channel: Channel,
+    pub chat_id: String,
+}
+
+impl DigestDestinations {
+    /// The team's chat on `channel`.
+    pub fn chat(&self, channel: Channel) -> Option<&str> {
+        self.chats
+            .iter()
+            .find(|d| d.channel == channel)
+            .map(|d| d.chat_id.as_str())
+    }
+
+    /// Sets (or, with `None`, removes) the team's chat on `channel`.
+    pub fn set_chat(&mut self, channel: Channel, chat_id: Option<String>) {
+        self.chats.retain(|d| d.channel != channel);
+        if let Some(chat_id) = chat_id {
+            self.chats.push(ChatDestination { channel, chat_id });
+        }
+    }
+
+    /// Moves the per-platform fields of older records into `chats`. Returns whether it changed.
+    pub fn migrate(&mut self) -> bool {
+        let legacy = [
+            (Channel::Slack, self.slack_channel.take()),
+            (Channel::Discord, self.discord_channel.take()),
+            (
+                Channel::Telegram,
+                self.telegram_chat_id.take().map(|c| c.to_string()),
+            ),
+        ];
+        let mut changed = false;
+        for (channel, chat) in legacy {
+            if let Some(chat) = chat {
+                if self.chat(channel).is_none() {
+                    self.set_chat(channel, Some(chat));
+                }
+                changed = true;
+            }
+        }
+        changed
+    }
 }
 
 fn yes() -> bool {
     true
+}
+
+fn email_channel() -> Channel {
+    Channel::Email
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +208,7 @@ pub struct Member {
     pub email: String,
     /// IANA zone; `None` means the team's.
     pub timezone: Option<String>,
+    /// The member's accounts on chat channels.
     #[serde(default)]
     pub identities: Identities,
     /// Channels the prompt goes out on; email when empty.
@@ -97,12 +222,69 @@ pub struct Member {
     pub created_at: DateTime<Utc>,
 }
 
-/// A member's accounts on chat platforms.
+/// A member's account on a chat channel. The platform's user id (who writes: the key of
+/// `members_by_identity`) and the chat to write to (their DM or private chat) are kept apart: equal
+/// on Telegram, not on Slack or Discord.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub channel: Channel,
+    pub user_id: String,
+    pub chat_id: String,
+    /// The platform said the chat is unreachable (the user blocked the bot): nothing is sent
+    /// there until the member links again.
+    #[serde(default)]
+    pub broken: bool,
+}
+
+/// A member's accounts on chat channels, at most one per channel. The per-platform fields are
+/// how older records kept them: read once and migrated into `accounts` at start-up
+/// (`Store::open`), never written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identities {
+    #[serde(default)]
+    pub accounts: Vec<Account>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slack_user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discord_user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telegram_chat_id: Option<i64>,
+}
+
+impl Identities {
+    /// The working account on `channel`.
+    pub fn account(&self, channel: Channel) -> Option<&Account> {
+        self.accounts
+            .iter()
+            .find(|a| a.channel == channel && !a.broken)
+    }
+
+    /// Moves the per-platform fields of older records into `accounts`. Returns whether it changed.
+    pub fn migrate(&mut self) -> bool {
+        let telegram = self.telegram_chat_id.take().map(|c| c.to_string());
+        // Slack's and Discord's fields held the user id; Telegram's the private chat's id, which
+        // is the user's id there.
+        let legacy = [
+            (Channel::Slack, self.slack_user_id.take()),
+            (Channel::Discord, self.discord_user_id.take()),
+            (Channel::Telegram, telegram),
+        ];
+        let mut changed = false;
+        for (channel, id) in legacy {
+            if let Some(id) = id {
+                if !self.accounts.iter().any(|a| a.channel == channel) {
+                    self.accounts.push(Account {
+                        channel,
+                        user_id: id.clone(),
+                        chat_id: id,
+                        broken: false,
+                    });
+                }
+                changed = true;
+            }
+        }
+        changed
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,6 +436,10 @@ impl OutboxState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxMessage {
     pub id: OutboxId,
+    /// The channel it goes out on; for a chat channel the body is its `Outgoing` message as JSON
+    /// and `envelope_to` holds the chat id.
+    #[serde(default = "email_channel")]
+    pub channel: Channel,
     /// Idempotency key: `prompt:ID:email`, `digest:TEAM:DAY:MEMBER`, … enqueued once, ever.
     pub key: String,
     pub kind: OutboxKind,

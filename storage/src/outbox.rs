@@ -17,12 +17,14 @@ use sled::transaction::TransactionalTree;
 
 use crate::codec::{decode, encode, id_key, key, key_id};
 use crate::error::{StorageError, StorageResult, TxResult, abort};
-use crate::{MemberId, OutboxId, OutboxKind, OutboxMessage, OutboxState, Store, TeamId};
+use crate::{Channel, MemberId, OutboxId, OutboxKind, OutboxMessage, OutboxState, Store, TeamId};
 
 /// A message to enqueue.
 #[derive(Debug, Clone)]
 pub struct NewOutboxMessage {
     pub key: String,
+    /// `email`, or the chat channel whose `Outgoing` message `body` is (as JSON).
+    pub channel: Channel,
     pub kind: OutboxKind,
     pub team_id: Option<TeamId>,
     pub member_id: Option<MemberId>,
@@ -84,6 +86,7 @@ impl OutboxTx<'_> {
         let msg = OutboxMessage {
             id,
             key: m.key.clone(),
+            channel: m.channel,
             kind: m.kind,
             team_id: m.team_id,
             member_id: m.member_id,

@@ -46,6 +46,7 @@ fn member(store: &Store, team: TeamId, email: &str) -> Member {
 
 fn mail(key: &str, due: DateTime<Utc>) -> NewOutboxMessage {
     NewOutboxMessage {
+        channel: Channel::Email,
         key: key.into(),
         kind: OutboxKind::Prompt,
         team_id: None,
@@ -362,11 +363,22 @@ fn link_codes_work_once_and_expire() {
         expires_at: t(20),
     };
     s.create_link_code("abc", &code).unwrap();
-    assert!(
-        matches!(s.consume_link_code("abc", "5551", t(19)).unwrap(), Linked::Member(ref m) if m.identities.telegram_chat_id == Some(5551))
+    let ada = LinkedFrom {
+        user_id: "5551",
+        chat_id: "5551",
+    };
+    let Linked::Member(linked) = s.consume_link_code("abc", ada, t(19)).unwrap() else {
+        panic!("a member code links a member");
+    };
+    assert_eq!(
+        linked
+            .identities
+            .account(Channel::Telegram)
+            .map(|a| &a.chat_id[..]),
+        Some("5551")
     );
     assert!(
-        s.consume_link_code("abc", "5551", t(19))
+        s.consume_link_code("abc", ada, t(19))
             .unwrap_err()
             .is_not_found(),
         "single use"
@@ -379,7 +391,7 @@ fn link_codes_work_once_and_expire() {
     );
     s.create_link_code("late", &code).unwrap();
     assert!(
-        s.consume_link_code("late", "1", t(21))
+        s.consume_link_code("late", ada, t(21))
             .unwrap_err()
             .is_not_found(),
         "expired"
@@ -395,10 +407,14 @@ fn link_codes_work_once_and_expire() {
         expires_at: t(20),
     };
     s.create_link_code("grp", &group).unwrap();
-    s.consume_link_code("grp", "-100123", t(19)).unwrap();
+    let group_chat = LinkedFrom {
+        user_id: "5551",
+        chat_id: "-100123",
+    };
+    s.consume_link_code("grp", group_chat, t(19)).unwrap();
     assert_eq!(
-        s.team(tm.id).unwrap().digest_to.telegram_chat_id,
-        Some(-100123)
+        s.team(tm.id).unwrap().digest_to.chat(Channel::Telegram),
+        Some("-100123")
     );
     assert!(s.mark_once("x").unwrap());
     assert!(!s.mark_once("x").unwrap());
@@ -453,4 +469,91 @@ fn replies_recorded_together_see_each_other() {
         .map(|d| d.text)
         .collect();
     assert_eq!(texts, ["one", "two", "three"]);
+}
+
+#[test]
+fn a_slack_account_keeps_its_user_and_its_dm_apart_and_a_broken_one_is_still_recognised() {
+    let s = Store::temporary().unwrap();
+    let tm = team(&s, "Core");
+    let m = member(&s, tm.id, "ada@example.com");
+    let code = LinkCode {
+        purpose: LinkPurpose::Member { member_id: m.id },
+        channel: Channel::Slack,
+        expires_at: t(20),
+    };
+    s.create_link_code("abc", &code).unwrap();
+    let from = LinkedFrom {
+        user_id: "U024BE7LH",
+        chat_id: "D024BE91L",
+    };
+    s.consume_link_code("abc", from, t(19)).unwrap();
+    let found = s.member_by_identity(Channel::Slack, "U024BE7LH").unwrap();
+    let account = found
+        .as_ref()
+        .and_then(|m| m.identities.account(Channel::Slack));
+    assert_eq!(account.map(|a| &a.chat_id[..]), Some("D024BE91L"));
+    assert_eq!(
+        s.member_by_identity(Channel::Slack, "D024BE91L").unwrap(),
+        None
+    );
+    s.mark_account_broken(m.id, Channel::Slack).unwrap();
+    let found = s.member_by_identity(Channel::Slack, "U024BE7LH").unwrap();
+    assert_eq!(found.as_ref().map(|m| m.id), Some(m.id));
+    assert_eq!(
+        found.and_then(|m| m.identities.account(Channel::Slack).cloned()),
+        None
+    );
+}
+
+#[test]
+fn per_platform_fields_of_older_records_are_migrated_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (team_id, member_id) = {
+        let s = Store::open(dir.path()).unwrap();
+        let mut tm = team(&s, "Core");
+        let mut m = member(&s, tm.id, "ada@example.com");
+        // As an older donebot wrote them: one field per platform.
+        m.identities.telegram_chat_id = Some(5551);
+        m.identities.slack_user_id = Some("U1".into());
+        s.t.members
+            .insert(
+                crate::codec::id_key(m.id),
+                crate::codec::encode(&m).unwrap(),
+            )
+            .unwrap();
+        tm.digest_to.telegram_chat_id = Some(-100123);
+        s.update_team(&tm).unwrap();
+        s.flush().unwrap();
+        (tm.id, m.id)
+    };
+    let s = Store::open(dir.path()).unwrap();
+    let m = s.member(member_id).unwrap();
+    assert_eq!(m.identities.telegram_chat_id, None);
+    let tg = m.identities.account(Channel::Telegram).unwrap();
+    assert_eq!((&tg.user_id[..], &tg.chat_id[..]), ("5551", "5551"));
+    assert!(m.identities.account(Channel::Slack).is_some());
+    assert_eq!(
+        s.member_by_identity(Channel::Telegram, "5551")
+            .unwrap()
+            .map(|m| m.id),
+        Some(member_id)
+    );
+    let t = s.team(team_id).unwrap();
+    assert_eq!(t.digest_to.telegram_chat_id, None);
+    assert_eq!(t.digest_to.chat(Channel::Telegram), Some("-100123"));
+    // Idempotent: nothing left to migrate.
+    assert_eq!(s.migrate_chat_fields().unwrap(), 0);
+}
+
+#[test]
+fn channel_names_round_trip_and_bad_ones_are_refused() {
+    assert_eq!(
+        serde_json::to_string(&Channel::Telegram).unwrap(),
+        "\"telegram\""
+    );
+    let memory: Channel = serde_json::from_str("\"memory\"").unwrap();
+    assert_eq!(memory.as_str(), "memory");
+    assert!(memory.is_chat() && !Channel::Email.is_chat());
+    assert!(serde_json::from_str::<Channel>("\"Tele gram\"").is_err());
+    assert!(serde_json::from_str::<Channel>("\"a_name_longer_than_15\"").is_err());
 }

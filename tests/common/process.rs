@@ -109,9 +109,15 @@ pub struct Serve {
 impl Serve {
     /// Starts `donebot serve --data DATA` and waits for its banner (where everything is).
     pub fn start(data: &Path) -> Serve {
+        Serve::start_with(data, &[])
+    }
+
+    /// Like [`Serve::start`], with more environment (`DONEBOT_TELEGRAM__TOKEN`, ...).
+    pub fn start_with(data: &Path, env: &[(&str, &str)]) -> Serve {
         let cwd = data.parent().expect("the data directory has a parent");
         let data_arg = data.to_str().expect("a UTF-8 path");
-        let mut child = command(cwd, &["serve", "--data", data_arg], SERVE_ENV)
+        let env: Vec<(&str, &str)> = SERVE_ENV.iter().chain(env).copied().collect();
+        let mut child = command(cwd, &["serve", "--data", data_arg], &env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use actix::{Actor, Addr, Context, Handler};
+use actix::{Actor, Context, Handler};
 use teloxide::payloads::SendMessageSetters;
 use teloxide::prelude::Requester;
 use teloxide::types::{ChatId, ForceReply, ParseMode};
@@ -22,7 +22,7 @@ use teloxide::types::{ChatId, ForceReply, ParseMode};
 use super::channel::TelegramChannel;
 use super::client::build_bot;
 use super::config::{TelegramConfig, TelegramMode, TelegramTuning};
-use crate::bus::{ChatAnswer, ChatKind, ChatReceiveError, ChatReceived, ChatSend};
+use crate::bus::{ChatAnswer, ChatReceiveError, ChatReceived, Outgoing, OutgoingBody};
 
 /// First chat id of the benchmark's members (`FIRST_CHAT + i`).
 const FIRST_CHAT: i64 = 1_000_000;
@@ -144,8 +144,7 @@ pub async fn bench_prompts(
 
     // Polling mode would compete for getUpdates; the channel is built in webhook mode and its
     // start-up `setWebhook` goes to the fake too.
-    let channel: Addr<TelegramChannel> =
-        TelegramChannel::new(&config, Silent.start().recipient())?.start();
+    let channel = TelegramChannel::new(&config, Silent.start().recipient())?.start();
     let started = Instant::now();
     run(members, concurrency, {
         let failures = failures.clone();
@@ -153,15 +152,16 @@ pub async fn bench_prompts(
             let channel = channel.clone();
             let failures = failures.clone();
             async move {
-                let send = ChatSend {
+                let send = Outgoing {
                     key: format!("bench:prompt:{i}"),
-                    chat_id: (FIRST_CHAT + i as i64).to_string(),
-                    kind: ChatKind::Prompt,
-                    text: "What did you get done today?".into(),
-                    sections: Vec::new(),
+                    to: (FIRST_CHAT + i as i64).to_string(),
+                    body: OutgoingBody::Prompt {
+                        day: chrono::NaiveDate::MIN,
+                        text: "What did you get done today?".into(),
+                    },
                     reply_to: None,
                 };
-                if !matches!(channel.send(send).await, Ok(Ok(_))) {
+                if channel.deliver(&send).await.is_err() {
                     failures.fetch_add(1, Ordering::Relaxed);
                 }
             }

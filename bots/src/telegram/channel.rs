@@ -1,16 +1,17 @@
-//! The Telegram channel actor: `ChatSend` in, `ChatReceived` out.
+//! The Telegram channel: [`Outgoing`] in, [`ChatReceived`] out, behind the seam of
+//! [`crate::channel`].
 //!
 //! Owns: the start-up calls (`getMe` for the bot's username; `setWebhook` with the secret and
-//! `allowed_updates` in webhook mode), the background task that polls in polling mode, and the
-//! handlers of [`ChatSend`] and [`BotUsername`]. Sends run concurrently: a handler returns a future
-//! that does not hold the actor, so a 429 wait for one chat does not stall the mailbox.
+//! `allowed_updates` in webhook mode), the background task that polls in polling mode, sends (each
+//! a future that holds nothing shared, so a 429 wait for one chat does not stall another), the
+//! webhook route and deep links (`https://t.me/<bot>?start=<code>`).
 //!
-//! Invariant: the background task lives exactly as long as the actor: it is aborted in `stopped`, and
-//! nothing it holds needs finishing (an update it was handing over is simply not confirmed).
+//! Invariant: the background task lives exactly as long as the channel: it is aborted by
+//! [`ChatChannel::stop`] and on drop, and nothing it holds needs finishing (an update it was handing
+//! over is simply not confirmed).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use actix::{Actor, Context, Handler, Message, Recipient, ResponseFuture};
 use teloxide::payloads::SetWebhookSetters;
 use teloxide::prelude::Requester;
 use teloxide::types::AllowedUpdate;
@@ -21,55 +22,39 @@ use super::inbound::Shared;
 use super::polling::poll;
 use super::send::Deliverer;
 use super::webhook::TelegramWebhook;
-use crate::bus::{ChatReceived, ChatSend, ChatSendError, ChatSent};
+use crate::bus::{ChatSendError, ChatSent, Outgoing};
+use crate::channel::{BoxFuture, ChatChannel, Inbox, Route};
 
-/// Asks for the bot's `@username` (without `@`), for deep links `https://t.me/<username>?start=<code>`.
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "Result<String, ChatSendError>")]
-pub struct BotUsername;
+/// The channel's name: its config table, its storage key, its route prefix.
+pub const NAME: &str = "telegram";
 
 pub struct TelegramChannel {
     shared: Arc<Shared>,
     mode: ValidMode,
-    task: Option<tokio::task::AbortHandle>,
+    task: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 impl TelegramChannel {
-    /// Validates `config` and builds the channel; start it with `Actor::start`. Updates go to `sink`.
-    pub fn new(
-        config: &TelegramConfig,
-        sink: Recipient<ChatReceived>,
-    ) -> Result<Self, TelegramConfigError> {
+    /// Validates `config` and builds the channel; [`TelegramChannel::start`] starts its background
+    /// work. Updates go to `inbox`.
+    pub fn new(config: &TelegramConfig, inbox: Inbox) -> Result<Self, TelegramConfigError> {
         let config = config.to_valid()?;
         let bot = build_bot(&config)?;
         let shared = Arc::new(Shared {
             deliverer: Deliverer::new(bot, config.tuning.clone()),
-            sink,
+            sink: inbox,
             username: OnceLock::new(),
         });
         Ok(TelegramChannel {
             shared,
             mode: config.mode,
-            task: None,
+            task: Mutex::new(None),
         })
     }
 
-    /// The handle for the app's webhook route; `None` in polling mode.
-    pub fn webhook(&self) -> Option<TelegramWebhook> {
-        match &self.mode {
-            ValidMode::Webhook { secret, .. } => Some(TelegramWebhook {
-                shared: self.shared.clone(),
-                secret: secret.clone(),
-            }),
-            ValidMode::Polling => None,
-        }
-    }
-}
-
-impl Actor for TelegramChannel {
-    type Context = Context<Self>;
-
-    fn started(&mut self, _ctx: &mut Self::Context) {
+    /// Learns the bot's username, then polls (polling mode) or registers the webhook. Needs a
+    /// tokio runtime.
+    pub fn start(self) -> Arc<Self> {
         let shared = self.shared.clone();
         let mode = self.mode.clone();
         let task = tokio::spawn(async move {
@@ -81,42 +66,83 @@ impl Actor for TelegramChannel {
                 ValidMode::Webhook { url, secret } => register_webhook(&shared, url, secret).await,
             }
         });
-        self.task = Some(task.abort_handle());
+        *self.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(task.abort_handle());
+        Arc::new(self)
     }
 
-    fn stopped(&mut self, _ctx: &mut Self::Context) {
-        if let Some(task) = self.task.take() {
-            task.abort();
+    /// The handle for the webhook route; `None` in polling mode.
+    pub fn webhook(&self) -> Option<TelegramWebhook> {
+        match &self.mode {
+            ValidMode::Webhook { secret, .. } => Some(TelegramWebhook {
+                shared: self.shared.clone(),
+                secret: secret.clone(),
+            }),
+            ValidMode::Polling => None,
         }
     }
-}
 
-impl Handler<ChatSend> for TelegramChannel {
-    type Result = ResponseFuture<Result<ChatSent, ChatSendError>>;
+    /// The bot's `@username` (without `@`), from `getMe`, asked once.
+    pub async fn username(&self) -> Result<String, ChatSendError> {
+        learn_username(&self.shared).await
+    }
 
-    fn handle(&mut self, send: ChatSend, _ctx: &mut Self::Context) -> Self::Result {
-        let shared = self.shared.clone();
-        Box::pin(async move {
-            let result = shared.deliverer.deliver(&send).await;
-            match &result {
-                Ok(sent) => {
-                    tracing::info!(key = %send.key, chat_id = %send.chat_id, parts = sent.message_ids.len(), "telegram sent")
-                }
-                Err(e) => {
-                    tracing::info!(key = %send.key, chat_id = %send.chat_id, error = %e, "telegram not sent")
-                }
+    /// Sends one message; see [`super::send`] for retries and the once-per-key rule.
+    pub async fn deliver(&self, message: &Outgoing) -> Result<ChatSent, ChatSendError> {
+        let result = self.shared.deliverer.deliver(message).await;
+        match &result {
+            Ok(sent) => {
+                tracing::info!(key = %message.key, chat_id = %message.to, parts = sent.message_ids.len(), "telegram sent")
             }
-            result
-        })
+            Err(e) => {
+                tracing::info!(key = %message.key, chat_id = %message.to, error = %e, "telegram not sent")
+            }
+        }
+        result
     }
 }
 
-impl Handler<BotUsername> for TelegramChannel {
-    type Result = ResponseFuture<Result<String, ChatSendError>>;
+impl Drop for TelegramChannel {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
 
-    fn handle(&mut self, _: BotUsername, _ctx: &mut Self::Context) -> Self::Result {
-        let shared = self.shared.clone();
-        Box::pin(async move { learn_username(&shared).await })
+impl ChatChannel for TelegramChannel {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn send(&self, message: Outgoing) -> BoxFuture<'_, Result<ChatSent, ChatSendError>> {
+        Box::pin(async move { self.deliver(&message).await })
+    }
+
+    fn routes(&self) -> Vec<Route> {
+        match self.webhook() {
+            Some(hook) => vec![Route {
+                path: format!("/{NAME}/webhook"),
+                handler: Arc::new(hook),
+            }],
+            None => Vec::new(),
+        }
+    }
+
+    fn deep_link(&self, code: &str) -> BoxFuture<'_, Option<String>> {
+        let code = code.to_owned();
+        Box::pin(async move {
+            let username = self.username().await.ok()?;
+            Some(format!("https://t.me/{username}?start={code}"))
+        })
+    }
+
+    fn stop(&self) {
+        if let Some(task) = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            task.abort();
+        }
     }
 }
 
@@ -134,7 +160,9 @@ async fn learn_username(shared: &Shared) -> Result<String, ChatSendError> {
             Failure::RetryAfter(_) | Failure::Transient(_) => {
                 ChatSendError::Transient(e.to_string())
             }
-            Failure::Blocked(why) | Failure::Permanent(why) => ChatSendError::Permanent(why),
+            Failure::Migrated(_) | Failure::Blocked(_) | Failure::Permanent(_) => {
+                ChatSendError::Permanent(e.to_string())
+            }
         })?;
     let name = me.user.username.clone().unwrap_or_default();
     Ok(shared.username.get_or_init(|| name).clone())
@@ -163,8 +191,8 @@ async fn register_webhook(shared: &Shared, url: url::Url, secret: String) {
                     tracing::warn!(%why, attempt, "telegram setWebhook failed, retrying");
                     deliverer.backoff(attempt)
                 }
-                Failure::Blocked(why) | Failure::Permanent(why) => {
-                    tracing::error!(%why, url = %url, "telegram setWebhook refused; updates will not arrive");
+                Failure::Migrated(_) | Failure::Blocked(_) | Failure::Permanent(_) => {
+                    tracing::error!(error = %e, url = %url, "telegram setWebhook refused; updates will not arrive");
                     return;
                 }
             },

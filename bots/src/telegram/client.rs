@@ -1,9 +1,9 @@
 //! The teloxide client, and what its errors mean for donebot.
 //!
 //! Owns: building the `teloxide::Bot` for a validated config, and sorting every `RequestError` into
-//! one of four answers the sender acts on: wait (`429 retry_after`), retry with backoff (5xx, timeouts,
-//! dropped connections, an unreadable answer), the chat is gone (403: blocked, kicked, deactivated) or
-//! never retry (400 and the rest). It is not the retry loop ([`super::send`]).
+//! one of five answers the sender acts on: wait (`429 retry_after`), retry with backoff (5xx, timeouts,
+//! dropped connections, an unreadable answer), the chat moved (a group upgraded to a supergroup), the
+//! chat is gone (403: blocked, kicked, deactivated) or never retry (400 and the rest). It is not the retry loop ([`super::send`]).
 //!
 //! Invariant: classification looks at teloxide's typed errors first. teloxide reads only `ok`,
 //! `description` and `parameters` of an error answer (not `error_code` nor the HTTP status), so for an
@@ -25,7 +25,9 @@ pub(crate) enum Failure {
     Transient(String),
     /// The chat cannot be reached any more (403).
     Blocked(String),
-    /// Retrying cannot help (400, 401, 404, a migrated group).
+    /// The group became a supergroup with this chat id (400 with `migrate_to_chat_id`).
+    Migrated(i64),
+    /// Retrying cannot help (400, 401, 404).
     Permanent(String),
 }
 
@@ -47,9 +49,7 @@ pub(crate) fn classify(error: &RequestError) -> Failure {
         RequestError::InvalidJson { raw, .. } => {
             Failure::Transient(format!("unreadable answer from the Bot API: {:.120}", raw))
         }
-        RequestError::MigrateToChatId(to) => {
-            Failure::Permanent(format!("the group became a supergroup with chat id {to}"))
-        }
+        RequestError::MigrateToChatId(to) => Failure::Migrated(to.0),
         RequestError::Io(e) => Failure::Permanent(format!("i/o: {e}")),
         RequestError::Api(api) => classify_api(api),
     }
@@ -133,6 +133,12 @@ mod tests {
             classify(&api("Bad Request: can't parse entities: x")),
             Failure::Permanent(_)
         ));
+    }
+
+    #[test]
+    fn a_migrated_group_names_its_new_chat() {
+        let e = RequestError::MigrateToChatId(teloxide::types::ChatId(-100_777));
+        assert_eq!(classify(&e), Failure::Migrated(-100_777));
     }
 
     #[test]

@@ -44,8 +44,8 @@ pub struct TelegramTuning {
     /// First backoff after a transient failure; doubled per attempt up to `max_backoff`.
     pub backoff: Duration,
     pub max_backoff: Duration,
-    /// The longest a single send waits in total for `429 retry_after` before it gives up as
-    /// `Transient` (the outbox tries again later).
+    /// The longest a single send waits in total for `429 retry_after` before it answers
+    /// `RateLimited` (the outbox defers the message until Telegram's time).
     pub rate_limit_patience: Duration,
     /// `getUpdates` long-poll timeout; below the HTTP client's 17 s total timeout.
     pub poll_timeout: Duration,
@@ -60,7 +60,7 @@ impl Default for TelegramTuning {
             max_attempts: 5,
             backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
-            rate_limit_patience: Duration::from_secs(60),
+            rate_limit_patience: Duration::from_secs(5),
             poll_timeout: Duration::from_secs(10),
             max_sends_per_second: Some(30),
         }

@@ -10,7 +10,7 @@
 //! between lines or, for a line too long on its own, between two characters of the user's raw text
 //! before escaping, so a cut never falls inside a tag or an `&...;` entity.
 
-use crate::bus::{ChatSection, ChatSend};
+use crate::bus::{Outgoing, OutgoingBody};
 
 /// Telegram's limit for a message's text, in UTF-16 code units after entity parsing.
 pub const MAX_MESSAGE_LEN: usize = 4096;
@@ -52,10 +52,36 @@ struct Line<'a> {
     close: &'static str,
 }
 
-/// Renders a message (its `text`, then its `sections`) as HTML parts of at most `limit` characters.
-pub fn render(send: &ChatSend, limit: usize) -> Vec<String> {
-    let mut lines: Vec<Line<'_>> = send
-        .text
+/// donebot's own text of a message, and its titled sections of user-written lines.
+fn layout(body: &OutgoingBody) -> (String, Vec<(&str, Vec<String>)>) {
+    match body {
+        OutgoingBody::Prompt { text, .. } | OutgoingBody::Notice { text } => {
+            (text.clone(), Vec::new())
+        }
+        OutgoingBody::Digest(digest) => {
+            let mut sections: Vec<(&str, Vec<String>)> = digest
+                .sections
+                .iter()
+                .map(|s| {
+                    (
+                        s.member.as_str(),
+                        s.lines.iter().map(|l| l.label()).collect(),
+                    )
+                })
+                .collect();
+            if !digest.quiet.is_empty() {
+                sections.push(("No answer from", digest.quiet.clone()));
+            }
+            (digest.title.clone(), sections)
+        }
+    }
+}
+
+/// Renders a message (donebot's text, then the sections) as HTML parts of at most `limit`
+/// characters.
+pub fn render(send: &Outgoing, limit: usize) -> Vec<String> {
+    let (text, sections) = layout(&send.body);
+    let mut lines: Vec<Line<'_>> = text
         .lines()
         .map(|raw| Line {
             open: "",
@@ -63,11 +89,7 @@ pub fn render(send: &ChatSend, limit: usize) -> Vec<String> {
             close: "",
         })
         .collect();
-    for ChatSection {
-        title,
-        lines: dones,
-    } in &send.sections
-    {
+    for (title, dones) in &sections {
         if !lines.is_empty() {
             lines.push(Line {
                 open: "",
@@ -183,15 +205,39 @@ fn wrap(line: &Line<'_>, limit: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bus::ChatKind;
+    use crate::bus::{Digest, DigestLine, DigestSection};
 
-    fn digest(text: &str, sections: Vec<ChatSection>) -> ChatSend {
-        ChatSend {
+    struct ChatSection {
+        title: String,
+        lines: Vec<String>,
+    }
+
+    fn digest(text: &str, sections: Vec<ChatSection>) -> Outgoing {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 9).expect("a date");
+        Outgoing {
             key: "digest:1".into(),
-            chat_id: "-100123".into(),
-            kind: ChatKind::Digest,
-            text: text.into(),
-            sections,
+            to: "-100123".into(),
+            body: OutgoingBody::Digest(Digest {
+                team: "Core".into(),
+                from: day,
+                to: day,
+                title: text.into(),
+                sections: sections
+                    .into_iter()
+                    .map(|s| DigestSection {
+                        member: s.title,
+                        lines: s
+                            .lines
+                            .into_iter()
+                            .map(|text| DigestLine {
+                                kind: "done".into(),
+                                text,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+                quiet: Vec::new(),
+            }),
             reply_to: None,
         }
     }

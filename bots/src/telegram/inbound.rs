@@ -15,7 +15,7 @@ use teloxide::types::Update;
 
 use super::send::Deliverer;
 use super::updates::to_chat_received;
-use crate::bus::{ChatKind, ChatReceived, ChatSend};
+use crate::bus::{ChatReceived, Outgoing, OutgoingBody};
 
 /// What the channel's tasks share: the sender, the app's sink and the bot's username (from getMe).
 pub(crate) struct Shared {
@@ -52,12 +52,10 @@ pub(crate) async fn deliver_update(shared: &Arc<Shared>, update: &Update) -> Del
         Ok(Ok(answer)) => {
             tracing::info!(update_id = %update_id, chat_id = %chat_id, "telegram message received");
             if let Some(reply) = answer.reply {
-                let send = ChatSend {
+                let send = Outgoing {
                     key: format!("reply:{update_id}"),
-                    chat_id,
-                    kind: ChatKind::Notice,
-                    text: reply,
-                    sections: Vec::new(),
+                    to: chat_id,
+                    body: OutgoingBody::Notice { text: reply },
                     reply_to: Some(message_id),
                 };
                 let shared = shared.clone();

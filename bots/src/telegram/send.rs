@@ -1,9 +1,11 @@
-//! Delivering a [`ChatSend`]: render, send each part, retry what can be retried, never twice.
+//! Delivering an [`Outgoing`]: render, send each part, retry what can be retried, never twice.
 //!
 //! Owns: the per-key progress (which parts of a message already went out, and the final answer), the
 //! rate-limit gates (a `429 retry_after` closes the chat's gate and the bot's global gate for that long;
-//! sends also start at most `max_sends_per_second` per second), and the bounded retry of transient
-//! failures with exponential backoff. It is not the actor (it is shared by the actor's handler, the
+//! a `retry_after` beyond the patience is answered as [`ChatSendError::RateLimited`] for the outbox to
+//! defer the message until then), the pacing when it is on (at most `max_sends_per_second` sends start
+//! per second overall, one a second per chat, one every three seconds per group: Telegram's documented
+//! limits), and the bounded retry of transient failures with exponential backoff. It is not the actor (it is shared by the actor's handler, the
 //! polling loop and the webhook handle, so it is `Sync` and holds no actor state).
 //!
 //! Invariants:
@@ -11,7 +13,8 @@
 //!   before the next one starts, so a retried key resumes after the last delivered part.
 //! - The same key is never sent twice while this value lives: concurrent calls with one key queue on
 //!   the key's lock, and a final answer (sent, blocked, rejected) is remembered and returned again.
-//!   A `Transient` answer is not final: the app may ask again and the send resumes.
+//!   A `Transient`, `RateLimited` or `Migrated` answer is not final: the app may ask again (to the
+//!   new chat, for `Migrated`) and the send resumes.
 //! - Telegram has no idempotency key: a call that timed out *after* Telegram accepted it is
 //!   indistinguishable from one that never arrived, and is retried (at most `max_attempts`).
 
@@ -30,7 +33,7 @@ use tokio::time::Instant;
 use super::client::{Failure, classify};
 use super::config::TelegramTuning;
 use super::format::{MAX_MESSAGE_LEN, render};
-use crate::bus::{ChatKind, ChatSend, ChatSendError, ChatSent};
+use crate::bus::{ChatKind, ChatSendError, ChatSent, Outgoing};
 
 /// Shown in the reply field of a prompt (Telegram allows 1–64 characters).
 const PROMPT_PLACEHOLDER: &str = "What did you get done? One per line";
@@ -55,6 +58,8 @@ struct Gates {
     global: Option<Instant>,
     chats: HashMap<String, Instant>,
     next_slot: Instant,
+    /// When pacing is on: the next moment a send to each chat may start.
+    chat_slots: HashMap<String, Instant>,
 }
 
 /// One message as Telegram gets it.
@@ -87,6 +92,7 @@ impl Deliverer {
                 global: None,
                 chats: HashMap::new(),
                 next_slot: Instant::now(),
+                chat_slots: HashMap::new(),
             }),
         }
     }
@@ -100,21 +106,25 @@ impl Deliverer {
     }
 
     /// Sends `send` once per key; see the module invariants.
-    pub(crate) async fn deliver(&self, send: &ChatSend) -> SendResult {
+    pub(crate) async fn deliver(&self, send: &Outgoing) -> SendResult {
         let entry = self.entry(&send.key);
         let mut progress = entry.lock().await;
         if let Some(outcome) = &progress.outcome {
             return outcome.clone();
         }
         let result = self.deliver_parts(send, &mut progress).await;
-        if !matches!(result, Err(ChatSendError::Transient(_))) {
+        // Only an answer that asking again cannot change is final.
+        if matches!(
+            result,
+            Ok(_) | Err(ChatSendError::Blocked(_) | ChatSendError::Permanent(_))
+        ) {
             progress.outcome = Some(result.clone());
         }
         result
     }
 
-    async fn deliver_parts(&self, send: &ChatSend, progress: &mut Progress) -> SendResult {
-        let chat = parse_chat(&send.chat_id)?;
+    async fn deliver_parts(&self, send: &Outgoing, progress: &mut Progress) -> SendResult {
+        let chat = parse_chat(&send.to)?;
         let reply_to = match &send.reply_to {
             None => None,
             Some(id) => Some(id.parse::<i32>().map_err(|_| {
@@ -132,10 +142,10 @@ impl Deliverer {
             let part = Part {
                 chat: &chat,
                 text,
-                force_reply: send.kind == ChatKind::Prompt && i == last,
+                force_reply: send.body.kind() == ChatKind::Prompt && i == last,
                 reply_to: if i == 0 { reply_to } else { None },
             };
-            let id = self.send_part(&send.chat_id, &part).await?;
+            let id = self.send_part(&send.to, &part).await?;
             tracing::debug!(key = %send.key, part = i, message_id = %id, "telegram message sent");
             progress.sent.push(id);
         }
@@ -171,11 +181,11 @@ impl Deliverer {
             match classify(&error) {
                 Failure::RetryAfter(wait) => {
                     if rate_waited + wait > self.tuning.rate_limit_patience {
-                        return Err(ChatSendError::Transient(format!(
-                            "rate limited: Telegram asks to wait {} s more, beyond the patience of {} s",
-                            wait.as_secs(),
-                            self.tuning.rate_limit_patience.as_secs()
-                        )));
+                        // Beyond our patience: the outbox defers the message until then (a gate
+                        // closed here would hold a later send that the outbox already timed).
+                        return Err(ChatSendError::RateLimited {
+                            retry_after_secs: wait.as_secs().max(1),
+                        });
                     }
                     tracing::info!(
                         chat_id = chat_key,
@@ -195,6 +205,9 @@ impl Deliverer {
                     // A real delay: backoff before retrying a transient failure of the Bot API.
                     tokio::time::sleep(self.backoff(attempt)).await;
                     attempt += 1;
+                }
+                Failure::Migrated(to) => {
+                    return Err(ChatSendError::Migrated { to: to.to_string() });
                 }
                 Failure::Blocked(why) => return Err(ChatSendError::Blocked(why)),
                 Failure::Permanent(why) => return Err(ChatSendError::Permanent(why)),
@@ -247,11 +260,18 @@ impl Deliverer {
         if let Some(per_second) = self.tuning.max_sends_per_second {
             let slot = {
                 let mut gates = lock(&self.gates);
-                let slot = gates.next_slot.max(Instant::now());
+                let now = Instant::now();
+                gates.chat_slots.retain(|_, t| *t > now);
+                let chat_slot = gates.chat_slots.get(chat_key).copied().unwrap_or(now);
+                let slot = gates.next_slot.max(chat_slot).max(now);
                 gates.next_slot = slot + Duration::from_secs(1) / per_second.max(1);
+                gates
+                    .chat_slots
+                    .insert(chat_key.to_owned(), slot + chat_interval(chat_key));
                 slot
             };
-            // A real delay: pacing to Telegram's documented ~30 messages/s.
+            // A real delay: pacing to Telegram's documented limits (about 30 messages/s overall,
+            // one a second per chat, 20 a minute per group).
             tokio::time::sleep_until(slot).await;
         }
     }
@@ -264,6 +284,17 @@ impl Deliverer {
         let chat = gates.chats.entry(chat_key.to_owned()).or_insert(until);
         *chat = (*chat).max(until);
         gates.global = Some(gates.global.map_or(until, |g| g.max(until)));
+    }
+}
+
+/// The pause between two sends to one chat: groups (negative ids) allow 20 a minute, a private
+/// chat about one a second; a quarter second more, since Telegram counts arrivals, not our starts.
+fn chat_interval(chat_key: &str) -> Duration {
+    let margin = Duration::from_millis(250);
+    if chat_key.starts_with('-') {
+        Duration::from_secs(3) + margin
+    } else {
+        Duration::from_secs(1) + margin
     }
 }
 

@@ -10,7 +10,7 @@
 
 use teloxide::types::{Message, Update, UpdateKind};
 
-use crate::bus::{ChatPlatform, ChatReceived};
+use crate::bus::{ChatEvent, ChatReceived};
 
 /// The update kinds donebot asks for (`allowed_updates`); Telegram remembers the list, and without
 /// `edited_message` edits never arrive.
@@ -32,7 +32,7 @@ pub fn to_chat_received(update: &Update, bot_username: Option<&str>) -> Option<C
         message.date
     };
     Some(ChatReceived {
-        platform: ChatPlatform::Telegram,
+        channel: super::channel::NAME.to_owned(),
         update_id: update.id.0.to_string(),
         message_id: message.id.0.to_string(),
         chat_id: message.chat.id.0.to_string(),
@@ -41,7 +41,11 @@ pub fn to_chat_received(update: &Update, bot_username: Option<&str>) -> Option<C
         user_name: user_name(from),
         text,
         reply_to: reply_to(message),
-        edited,
+        event: if edited {
+            ChatEvent::Edit
+        } else {
+            ChatEvent::Message
+        },
         at,
     })
 }
@@ -116,7 +120,7 @@ mod tests {
         );
         assert_eq!(r.text, "shipped\nfixed #42");
         assert_eq!(r.reply_to.as_deref(), Some("41"));
-        assert!(r.private && !r.edited);
+        assert!(r.private && r.event == ChatEvent::Message);
         assert_eq!(r.at.timestamp(), 1764010800);
     }
 
@@ -126,7 +130,7 @@ mod tests {
         m["edit_date"] = serde_json::json!(1764011000);
         let u = update(serde_json::json!({"update_id": 10002, "edited_message": m}));
         let r = to_chat_received(&u, None).unwrap();
-        assert!(r.edited);
+        assert_eq!(r.event, ChatEvent::Edit);
         assert_eq!(r.message_id, "42");
         assert_eq!(r.at.timestamp(), 1764011000);
     }

@@ -1,8 +1,8 @@
-//! Webhook mode: the entry point the app's `POST /telegram/webhook` route calls.
+//! Webhook mode: the handler of the channel's route `POST /telegram/webhook`.
 //!
 //! Owns: checking `X-Telegram-Bot-Api-Secret-Token`, parsing the `Update`, and the HTTP status that
-//! tells Telegram whether to deliver it again. It is not the HTTP server (the app's actix-web route
-//! passes the header and the body and writes [`WebhookOutcome::status`]).
+//! tells Telegram whether to deliver it again. It is not the HTTP server (the app mounts the
+//! channel's [`crate::channel::Route`]s and passes each POST's headers and body).
 //!
 //! Invariant: nothing reaches the app unless the secret matches; `200` only after the app answered
 //! `Ok` (its effects are durable); a deferred update gets `503` so Telegram retries it.
@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use super::inbound::{Delivery, Shared, deliver_update};
+use crate::channel::{BoxFuture, HttpRequest, HttpResponse, RouteHandler};
 
 /// The header Telegram sets to the `secret_token` given to `setWebhook`.
 pub const SECRET_HEADER: &str = "X-Telegram-Bot-Api-Secret-Token";
@@ -65,6 +66,19 @@ impl TelegramWebhook {
 }
 
 /// Compares without an early exit, so timing does not reveal how much of a guess was right.
+impl RouteHandler for TelegramWebhook {
+    fn handle(&self, request: HttpRequest) -> BoxFuture<'_, HttpResponse> {
+        Box::pin(async move {
+            let outcome =
+                TelegramWebhook::handle(self, request.header(SECRET_HEADER), &request.body).await;
+            HttpResponse {
+                status: outcome.status(),
+                body: serde_json::json!({ "outcome": format!("{outcome:?}") }),
+            }
+        })
+    }
+}
+
 fn same_secret(given: &[u8], expected: &[u8]) -> bool {
     given.len() == expected.len()
         && given

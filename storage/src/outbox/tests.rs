@@ -14,6 +14,7 @@ fn t(min: u32) -> DateTime<Utc> {
 
 fn mail(key: &str, due: DateTime<Utc>) -> NewOutboxMessage {
     NewOutboxMessage {
+        channel: Channel::Email,
         key: key.into(),
         kind: OutboxKind::Prompt,
         team_id: Some(1),

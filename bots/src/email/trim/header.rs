@@ -6,6 +6,7 @@
 //! Every function looks at a bounded window of short lines, never at the whole text.
 
 use super::{is_blank, is_quoted};
+use crate::text::signoff::is_name;
 
 /// Longest line considered as (part of) a header; longer lines are prose.
 const MAX_HEADER_LINE: usize = 400;
@@ -222,7 +223,11 @@ pub(crate) fn is_quote_line(line: &str, pipe: bool) -> bool {
     is_quoted(line) || (pipe && line.trim_start().starts_with('|'))
 }
 
+/// A separator line's title and whether it is ruled ("-----Original Message-----"). Emphasis
+/// around the whole line ("*-------- Original Message --------*", as a client renders bold in
+/// plain text) is decoration, not text.
 fn strip_rule(t: &str) -> (&str, bool) {
+    let t = t.trim().trim_matches(['*', '_']).trim();
     let core =
         t.trim_matches(|c: char| c == '-' || c == '_' || c == '=' || c == '*' || c.is_whitespace());
     (
@@ -238,6 +243,26 @@ pub(crate) fn is_original_marker(t: &str) -> bool {
         let lower = core.to_lowercase();
         ORIGINAL.iter().any(|m| lower.contains(m))
     }
+}
+
+/// A separator in a locale no list knows: a short title ruled on both sides ("----- Oprindelig
+/// besked -----", "-------- Původní zpráva --------") with a header field ("From:", "Von:",
+/// "Date:") or a quote within the next three lines. The structure, not the words, says it starts
+/// the quoted message.
+pub(crate) fn is_ruled_separator(lines: &[&str], i: usize) -> bool {
+    let t = lines[i].trim().trim_matches(['*', '_']).trim();
+    let (core, _) = strip_rule(t);
+    let both = (t.starts_with("---") && t.ends_with("---"))
+        || (t.starts_with("===") && t.ends_with("==="));
+    let words = core.split_whitespace().count();
+    both && (1..=5).contains(&words)
+        && !core.contains(['-', '='])
+        && !is_forward_marker(t)
+        && lines
+            .iter()
+            .skip(i + 1)
+            .take(3)
+            .any(|l| header_key(l).is_some() || is_quote_line(l, false))
 }
 
 /// "---------- Forwarded message ----------", "Begin forwarded message:" and translations.
@@ -447,6 +472,14 @@ fn is_attribution(s: &str, next_quote: bool) -> bool {
     if colon && (has_digit || has_at) && WROTE_END.iter().any(|v| contains_word(&lower, v)) {
         return true;
     }
+    // "On <date>, at <time>, <name> sent:" (some clients say "sent" where others say "wrote"):
+    // the date word, a time and the closing colon are all required, as "sent" ends work lines.
+    if colon && starts_with_on_word(s) && has_time(s) && ends_with_word(body, "sent") {
+        return true;
+    }
+    if zoned_date_first(s) {
+        return true;
+    }
     // Gmail's "2014-03-20 8:48 GMT+01:00 Name <x@y.z>:" and relatives.
     // Gmail in Russian and others: "пн, 4 мар. 2024 г. в 18:00, Name <x@y.z>:".
     let dated = has_year(s) || has_time(s);
@@ -458,6 +491,54 @@ fn is_attribution(s: &str, next_quote: bool) -> bool {
         && has_at
         && (s.contains('<') || s.contains('"'))
         && (colon || (s.ends_with('>') && next_quote))
+}
+
+/// A date-first header with a time zone and only a sender after it: "2016-03-03 17:21
+/// GMT+01:00 Some One", "2016-03-03 17:21 +0100 Name <x@y.z>:" (Gmail in several locales). Every
+/// token before the zone holds a digit (a date, a time); what follows the zone is a name and/or an
+/// address. A typed line with a date and a time ("2024-03-05 10:00 standup with Bob") has no zone.
+fn zoned_date_first(s: &str) -> bool {
+    let tokens: Vec<&str> = s.split_whitespace().collect();
+    let Some(z) = tokens.iter().position(|t| is_zone(t)) else {
+        return false;
+    };
+    let dated = z >= 2
+        && tokens[..z]
+            .iter()
+            .all(|t| t.chars().any(|c| c.is_ascii_digit()))
+        && has_time(s);
+    let rest = tokens[z + 1..].join(" ");
+    let rest = rest.trim_end_matches([':', '：']);
+    let name = match rest.find('<') {
+        Some(lt) => {
+            rest.ends_with('>') && rest.contains('@') && {
+                let n = rest[..lt].trim().trim_matches('"');
+                n.is_empty() || is_name(n)
+            }
+        }
+        None => is_name(rest),
+    };
+    s.starts_with(|c: char| c.is_ascii_digit()) && dated && name
+}
+
+/// "GMT+01:00", "UTC", "+0100", "-05:00".
+fn is_zone(t: &str) -> bool {
+    let t = t.trim_matches(['(', ')', ',']);
+    let offset = |o: &str| {
+        let o = o.replace(':', "");
+        o.len() == 4 && o.chars().all(|c| c.is_ascii_digit())
+    };
+    let upper = t.to_ascii_uppercase();
+    let rest = upper
+        .strip_prefix("GMT")
+        .or_else(|| upper.strip_prefix("UTC"));
+    match rest {
+        Some("") => true,
+        Some(r) => r
+            .strip_prefix(['+', '-'])
+            .is_some_and(|o| offset(o) || o.chars().all(|c| c.is_ascii_digit())),
+        None => t.strip_prefix(['+', '-']).is_some_and(offset),
+    }
 }
 
 fn is_word_char(c: char) -> bool {
@@ -504,6 +585,17 @@ mod tests {
         assert!(!is_attribution("Something wrote:", false));
         assert!(!is_attribution("On blah-blah-blah", false));
         assert!(!is_attribution("2 things for bob@example.com:", false));
+        assert!(is_attribution("2016-03-03 17:21 GMT+01:00 Some One", false));
+        assert!(is_attribution(
+            "2016-03-03 17:21 +0100 Some One <one@x.example>:",
+            false
+        ));
+        assert!(!is_attribution("2024-03-05 10:00 standup with Bob", false));
+        assert!(is_attribution(
+            "On Mar 4, 2024, at 18:00, Bob <b@x.example> sent:",
+            false
+        ));
+        assert!(!is_attribution("On Monday 12 invoices sent", false));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! in the output; text between quotes (an interleaved reply) is kept; time is linear in the input
 //! (every look-ahead is bounded to a few short lines).
 
-mod header;
+pub(crate) mod header;
 mod signature;
 
 use super::parse::{self, ParseError};
@@ -203,7 +203,10 @@ fn select(lines: &[&str]) -> Vec<String> {
             i = skip_quote_block(lines, i, false);
             continue;
         }
-        if t.to_lowercase().starts_with(PROMPT_FIRST_LINE) || header::is_original_marker(t) {
+        if t.to_lowercase().starts_with(PROMPT_FIRST_LINE)
+            || header::is_original_marker(t)
+            || header::is_ruled_separator(lines, i)
+        {
             break;
         }
         if header::is_forward_marker(t) {

@@ -62,6 +62,78 @@ impl Answer {
                 Answer::error(400, &format!("Bad Request: {description}"))
             }
             Fault::DropConnection => Answer::Drop,
+            Fault::MigrateTo(to) => migrated(*to),
+        }
+    }
+}
+
+/// `400` for a group that became a supergroup, with its new id in `parameters`.
+fn migrated(to: i64) -> Answer {
+    Answer::Json(
+        400,
+        json!({"ok": false, "error_code": 400,
+               "description": "Bad Request: group chat was upgraded to a supergroup chat",
+               "parameters": {"migrate_to_chat_id": to}}),
+    )
+}
+
+fn too_many(retry_after: u64) -> Answer {
+    Answer::Json(
+        429,
+        json!({"ok": false, "error_code": 429,
+               "description": format!("Too Many Requests: retry after {retry_after}"),
+               "parameters": {"retry_after": retry_after}}),
+    )
+}
+
+/// Telegram's documented sending limits, enforced when a test turns them on.
+#[derive(Default)]
+struct Limits {
+    on: bool,
+    /// Send times, per chat and overall, within the longest window (a minute).
+    per_chat: HashMap<i64, VecDeque<std::time::Instant>>,
+    overall: VecDeque<std::time::Instant>,
+    refused: usize,
+}
+
+impl Limits {
+    /// `Some(retry_after)` when a send to `chat` now would break a limit: one a second per chat,
+    /// 20 a minute per group, 30 a second overall. Otherwise records the send.
+    fn check(&mut self, chat: i64) -> Option<u64> {
+        use std::time::{Duration, Instant};
+        if !self.on {
+            return None;
+        }
+        let now = Instant::now();
+        let second = Duration::from_secs(1);
+        let minute = Duration::from_secs(60);
+        while self.overall.front().is_some_and(|t| now - *t >= second) {
+            self.overall.pop_front();
+        }
+        let sends = self.per_chat.entry(chat).or_default();
+        while sends.front().is_some_and(|t| now - *t >= minute) {
+            sends.pop_front();
+        }
+        let wait = if sends.back().is_some_and(|t| now - *t < second) {
+            Some(1)
+        } else if chat < 0 && sends.len() >= 20 {
+            let oldest = sends.front().copied().unwrap_or(now);
+            Some((minute.saturating_sub(now - oldest)).as_secs().max(1))
+        } else if self.overall.len() >= 30 {
+            Some(1)
+        } else {
+            None
+        };
+        match wait {
+            Some(w) => {
+                self.refused += 1;
+                Some(w)
+            }
+            None => {
+                sends.push_back(now);
+                self.overall.push_back(now);
+                None
+            }
         }
     }
 }
@@ -80,6 +152,9 @@ struct Inner {
     faults: HashMap<String, VecDeque<Option<Fault>>>,
     calls: HashMap<String, usize>,
     blocked: HashSet<i64>,
+    /// Groups that became supergroups: old id → new id.
+    migrated: HashMap<i64, i64>,
+    limits: Limits,
     sent: Vec<SentMessage>,
     /// Messages by (chat, id), to fill `reply_to_message`.
     messages: HashMap<(i64, i64), Value>,
@@ -93,6 +168,8 @@ pub(super) struct State {
     pub(super) changes: watch::Sender<u64>,
     pub(super) sent_count: watch::Sender<usize>,
     pub(super) confirmed: watch::Sender<i64>,
+    /// Bumped on every call, for tests waiting on a number of calls.
+    pub(super) call_count: watch::Sender<u64>,
 }
 
 impl State {
@@ -108,6 +185,7 @@ impl State {
             changes: watch::Sender::new(0),
             sent_count: watch::Sender::new(0),
             confirmed: watch::Sender::new(0),
+            call_count: watch::Sender::new(0),
         }
     }
 
@@ -130,6 +208,7 @@ impl State {
                 .and_then(VecDeque::pop_front)
                 .flatten()
         };
+        self.call_count.send_modify(|n| *n += 1);
         if let Some(fault) = fault {
             return Answer::fault(&fault);
         }
@@ -345,6 +424,12 @@ impl State {
         if numeric_chat.is_some_and(|c| inner.blocked.contains(&c)) {
             return Answer::error(403, "Forbidden: bot was blocked by the user");
         }
+        if let Some(to) = numeric_chat.and_then(|c| inner.migrated.get(&c).copied()) {
+            return migrated(to);
+        }
+        if let Some(wait) = numeric_chat.and_then(|c| inner.limits.check(c)) {
+            return too_many(wait);
+        }
         let message_id = inner.next_message_id;
         inner.next_message_id += 1;
         let chat = numeric_chat.map_or_else(
@@ -452,6 +537,22 @@ impl State {
         let queue = inner.faults.entry(method.to_ascii_lowercase()).or_default();
         queue.extend(std::iter::repeat_n(None, passes));
         queue.extend(std::iter::repeat_n(Some(fault), times));
+    }
+
+    pub(super) fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    pub(super) fn migrate(&self, from: i64, to: i64) {
+        self.lock().migrated.insert(from, to);
+    }
+
+    pub(super) fn enforce_limits(&self, on: bool) {
+        self.lock().limits.on = on;
+    }
+
+    pub(super) fn rate_limited(&self) -> usize {
+        self.lock().limits.refused
     }
 
     pub(super) fn block(&self, chat_id: i64) {

@@ -3,7 +3,8 @@
 //! Owns: a real HTTP server ([`server`]) answering `POST|GET /bot<TOKEN>/<method>` (method names
 //! case-insensitive; JSON, form, query and multipart parameters) with the real JSON shapes, error
 //! envelopes and HTTP statuses ([`api`]), and the controls a test needs: inject updates, queue faults
-//! (429 with `retry_after`, 5xx, 403, 400, a dropped connection), read what was sent, wait for the
+//! (429 with `retry_after`, 5xx, 403, 400, a migrated group, a dropped connection), enforce
+//! Telegram's sending limits ([`FakeTelegram::enforce_limits`]), read what was sent, wait for the
 //! n-th sent message or for the confirmed offset (notifications, never sleeps). It is not a model of
 //! Telegram beyond what donebot uses (`getMe`, `getUpdates`, `setWebhook`, `deleteWebhook`,
 //! `getWebhookInfo`, `sendMessage`, `setMyCommands`), and it does not push updates to a webhook: in
@@ -43,6 +44,9 @@ pub enum Fault {
     BadRequest(String),
     /// The connection is closed without an answer.
     DropConnection,
+    /// `400 Bad Request: group chat was upgraded to a supergroup chat` with
+    /// `parameters.migrate_to_chat_id`.
+    MigrateTo(i64),
 }
 
 /// A person on the fake platform.
@@ -208,6 +212,28 @@ impl FakeTelegram {
         self.state.queue_fault(method, passes, times, fault);
     }
 
+    /// Forgets every queued fault: calls succeed again.
+    pub fn clear_faults(&self) {
+        self.state.clear_faults();
+    }
+
+    /// The group `from` became the supergroup `to`: every `sendMessage` to `from` answers 400
+    /// with `migrate_to_chat_id: to` from now on.
+    pub fn migrate(&self, from: i64, to: i64) {
+        self.state.migrate(from, to);
+    }
+
+    /// Enforce Telegram's sending limits from now on (one message a second per chat, 20 a minute
+    /// per group, 30 a second overall), answering `429` with `retry_after` beyond them.
+    pub fn enforce_limits(&self, on: bool) {
+        self.state.enforce_limits(on);
+    }
+
+    /// How many sends the limits refused with `429`.
+    pub fn rate_limited(&self) -> usize {
+        self.state.rate_limited()
+    }
+
     /// Every `sendMessage` to `chat_id` answers 403 from now on (the user blocked the bot).
     pub fn block(&self, chat_id: i64) {
         self.state.block(chat_id);
@@ -229,6 +255,13 @@ impl FakeTelegram {
     /// How many calls `method` (case-insensitive) received, faulted ones included.
     pub fn calls(&self, method: &str) -> usize {
         self.state.calls(method)
+    }
+
+    /// Waits until `method` received at least `n` calls (no timeout: wrap it).
+    pub async fn wait_calls(&self, method: &str, n: usize) {
+        let mut rx = self.state.call_count.subscribe();
+        // The sender lives in `state`, which outlives this borrow: `wait_for` cannot see it closed.
+        let _ = rx.wait_for(|_| self.state.calls(method) >= n).await;
     }
 
     /// The highest offset a `getUpdates` confirmed (`update_id + 1` of the last confirmed update).

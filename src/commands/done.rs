@@ -1,0 +1,74 @@
+//! `done TEXT` (or a plain message): records each line as a done of the day it answers, through
+//! the member's team actor, flushed before the answer.
+
+use chrono::NaiveDate;
+use storage::{Channel, Member, Prompt, RecordOutcome, Source};
+
+use super::member_today;
+use crate::actors::team::RecordReply;
+use crate::app::App;
+use crate::error::AppResult;
+
+/// Where the text came from: the channel's message key (`telegram:CHAT:MESSAGE`, idempotency of
+/// a redelivered message), the prompt it answers if known, and whether it edits that message.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub channel: Channel,
+    pub message_key: Option<String>,
+    pub answers: Option<Prompt>,
+    pub edit: bool,
+}
+
+pub async fn run(
+    app: &App,
+    member: &Member,
+    text: &str,
+    origin: Origin,
+) -> AppResult<Option<String>> {
+    let prompt = match origin.answers {
+        Some(p) => Some(p),
+        None => app.store.latest_prompt(member.id)?,
+    };
+    let day: NaiveDate = match &prompt {
+        Some(p) => p.day,
+        None => member_today(app, member)?,
+    };
+    let source = Source {
+        channel: origin.channel,
+        message_id: origin.message_key,
+        prompt_id: prompt.as_ref().map(|p| p.id),
+        inbound_id: None,
+    };
+    let outcome = app
+        .team_actor(member.team_id)?
+        .send(RecordReply {
+            member: member.id,
+            day,
+            text: text.to_string(),
+            source,
+            replace: origin.edit,
+        })
+        .await??;
+    app.store.flush_async().await?;
+    tracing::debug!(
+        member_id = member.id,
+        edited = origin.edit,
+        ?outcome,
+        "chat message recorded"
+    );
+    Ok(match outcome {
+        RecordOutcome::Recorded(ids) if origin.edit => {
+            Some(format!("Updated: {} for {day}.", plural(ids.len())))
+        }
+        RecordOutcome::Recorded(ids) => Some(format!("Got it: {} for {day}.", plural(ids.len()))),
+        RecordOutcome::Duplicate(_) => None,
+    })
+}
+
+fn plural(n: usize) -> String {
+    if n == 1 {
+        "1 done".into()
+    } else {
+        format!("{n} dones")
+    }
+}
