@@ -10,6 +10,9 @@
 pub mod bus;
 pub mod channel;
 pub mod email;
+#[cfg(feature = "fake")]
+mod fake_http;
 pub mod memory;
+pub mod slack;
 pub mod telegram;
 pub mod text;

@@ -1,56 +1,28 @@
 //! The fake's HTTP side: accept connections, route `/bot<TOKEN>/<method>`, read parameters.
 //!
-//! Owns: the hyper HTTP/1 server on the listener, turning a request into `(method, params)` where
+//! Owns: the request handler of the HTTP/1 server on the listener ([`crate::fake_http`]), turning a request into `(method, params)` where
 //! params is one JSON object whatever the encoding (query string, JSON body, urlencoded form,
 //! multipart/form-data — teloxide sends `SetWebhook` as multipart with nested objects as JSON
 //! strings), and writing the answer or dropping the connection. It is not the Bot API ([`super::api`]).
 //!
-//! Invariant: the accept loop owns every connection task (a `JoinSet`), so aborting the loop closes
-//! them all, long polls included.
+//! Invariant: the accept loop ([`crate::fake_http::serve`]) owns every connection task, so aborting
+//! the loop closes them all, long polls included.
 
 use std::sync::Arc;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
+
+use crate::fake_http::Dropped;
 
 use super::api::{Answer, State};
 
-/// Returned by the service to make hyper close the connection without an answer.
-#[derive(Debug)]
-struct Dropped;
-
-impl std::fmt::Display for Dropped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection dropped by the fake on purpose")
-    }
-}
-
-impl std::error::Error for Dropped {}
-
 pub(super) async fn serve(listener: TcpListener, state: Arc<State>) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let state = state.clone();
-                connections.spawn(async move {
-                    let service = service_fn(move |request| handle(state.clone(), request));
-                    // A client going away mid-request is normal (a long poll aborted): nothing to do.
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
+    crate::fake_http::serve(listener, state, handle).await;
 }
 
 async fn handle(
