@@ -36,6 +36,7 @@ async fn post_inbound(d: &Donebot, envelope_from: &str, envelope_to: &str, raw: 
     let resp = d
         .http
         .post(d.url("/inbound/email"))
+        .bearer_auth(common::RAW_SECRET)
         .header("X-Envelope-From", envelope_from)
         .header("X-Envelope-To", envelope_to)
         .body(raw)
@@ -102,10 +103,14 @@ async fn eml_files_inbound_webhook_commands_and_unsubscribe() {
         Some("donebot <donebot@done.example.com>")
     );
     assert_eq!(prompt.reply_to(), reply_to);
-    assert_eq!(
-        prompt.header("Message-ID").as_deref(),
-        Some(format!("<prompt.{}@{DOMAIN}>", stored.id).as_str())
+    // The Message-ID is random (a forged reply cannot thread onto a guessed one) and stored.
+    let message_id = stored.deliveries[0].message_id.clone().expect("stored");
+    assert_eq!(prompt.header("Message-ID"), Some(format!("<{message_id}>")));
+    assert!(
+        message_id.starts_with("prompt.") && message_id.len() > 30,
+        "{message_id}"
     );
+    assert_ne!(message_id, format!("prompt.{}@{DOMAIN}", stored.id));
     assert_eq!(
         prompt.header("Auto-Submitted").as_deref(),
         Some("auto-generated")
