@@ -828,7 +828,7 @@ mod tests {
     #[test]
     fn secrets_never_show_in_debug() {
         let s = load(
-            "[inbound_http]\nraw_secret = \"raw-secret-0123456789\"\nsendgrid_secret = \"sg-secret-0123456789\"\nmailgun_signing_key = \"mg-key-0123456789\"\n[email]\nsmtp_url = \"smtps://user:hunter2-password@smtp.example.com:465\"\n[telegram]\ntoken = \"123:bot-token-secret\"\nmode = \"webhook\"\nwebhook_url = \"https://x.example/telegram/webhook\"\nwebhook_secret = \"webhook-secret-0123456789\"\n",
+            "[inbound_http]\nraw_secret = \"raw-secret-0123456789\"\nsendgrid_secret = \"sg-secret-0123456789\"\nmailgun_signing_key = \"mg-key-0123456789\"\n[email]\nsmtp_url = \"smtps://user:hunter2-password@smtp.example.com:465\"\n[telegram]\ntoken = \"123456:botTokenSecret_abcdefghijklmnopqrstuvwxyz0\"\nmode = \"webhook\"\nwebhook_url = \"https://x.example/telegram/webhook\"\nwebhook_secret = \"webhook-secret-0123456789\"\n",
             &[],
         )
         .unwrap();
@@ -838,7 +838,7 @@ mod tests {
             "sg-secret-0123456789",
             "mg-key-0123456789",
             "hunter2-password",
-            "bot-token-secret",
+            "botTokenSecret",
             "webhook-secret-0123456789",
         ] {
             assert!(!shown.contains(secret), "{secret} in {shown}");

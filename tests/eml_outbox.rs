@@ -31,31 +31,12 @@ async fn wait_sent(d: &mut Donebot, want: OutboxKind) {
     .await;
 }
 
-/// POSTs a raw message to `/inbound/email`; it must be accepted (durable) with 200.
 async fn post_inbound(d: &Donebot, envelope_from: &str, envelope_to: &str, raw: Vec<u8>) -> u64 {
-    let resp = d
-        .http
-        .post(d.url("/inbound/email"))
-        .bearer_auth(common::RAW_SECRET)
-        .header("X-Envelope-From", envelope_from)
-        .header("X-Envelope-To", envelope_to)
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let v: serde_json::Value = resp.json().await.unwrap();
-    v["id"].as_u64().expect("the inbound record's id")
+    d.post_inbound(envelope_from, envelope_to, raw).await
 }
 
-/// Waits for the outcome of inbound record `id`: `Ok(outcome)` or `Err(error)`.
 async fn outcome(d: &mut Donebot, id: u64) -> Result<String, String> {
-    d.wait_for("the inbound outcome", |e| match e {
-        Event::InboundProcessed { inbound, outcome } if *inbound == id => Some(Ok(outcome.clone())),
-        Event::InboundFailed { inbound, error } if *inbound == id => Some(Err(error.clone())),
-        _ => None,
-    })
-    .await
+    d.inbound_outcome(id).await
 }
 
 #[actix_rt::test]

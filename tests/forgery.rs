@@ -6,35 +6,32 @@ mod common;
 use common::{DOMAIN, Donebot, NEW_YORK, authenticated, eml_files, local, plain_mail_with};
 use donebot::events::Event;
 use serde_json::json;
-use storage::{MemberState, OutboxKind};
+use storage::OutboxKind;
 
 const ADA: &str = "ada@example.org";
 const BOB: &str = "bob@example.org";
 
-/// POSTs a raw message to `/inbound/email`; returns its inbound id.
 async fn post(d: &Donebot, rcpt: &str, raw: Vec<u8>) -> u64 {
-    let resp = d
-        .http
-        .post(d.url("/inbound/email"))
-        .bearer_auth(common::RAW_SECRET)
-        .header("X-Envelope-To", rcpt)
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let v: serde_json::Value = resp.json().await.unwrap();
-    v["id"].as_u64().expect("the inbound record's id")
+    d.post_inbound("", rcpt, raw).await
 }
 
-/// The outcome of inbound record `id`: `Ok(outcome)` or `Err(error)`.
 async fn outcome(d: &mut Donebot, id: u64) -> Result<String, String> {
-    d.wait_for("the inbound outcome", |e| match e {
-        Event::InboundProcessed { inbound, outcome } if *inbound == id => Some(Ok(outcome.clone())),
-        Event::InboundFailed { inbound, error } if *inbound == id => Some(Err(error.clone())),
-        _ => None,
-    })
-    .await
+    d.inbound_outcome(id).await
+}
+
+/// Sends today's prompts of `team`; the Message-ID of `member`'s.
+async fn todays_prompt(d: &Donebot, team: u64, member: u64) -> String {
+    let path = format!("/api/v1/teams/{team}/prompts");
+    assert_eq!(d.post(&path, None).await.0, 200);
+    let day = "2026-04-15".parse().unwrap();
+    let prompt = d
+        .server
+        .app
+        .store
+        .prompt_for_day(member, day)
+        .unwrap()
+        .unwrap();
+    prompt.deliveries[0].message_id.clone().unwrap()
 }
 
 async fn team_with_ada_and_bob(d: &Donebot) -> (u64, u64, u64) {
@@ -119,17 +116,7 @@ async fn threading_onto_a_prompt_does_not_authenticate() {
     let dir = tempfile::tempdir().unwrap();
     let mut d = Donebot::start(dir.path(), None, local(NEW_YORK, "2026-04-15", 12, 0)).await;
     let (team, ada, _) = team_with_ada_and_bob(&d).await;
-    let path = format!("/api/v1/teams/{team}/prompts");
-    assert_eq!(d.post(&path, None).await.0, 200);
-    let day = "2026-04-15".parse().unwrap();
-    let prompt = d
-        .server
-        .app
-        .store
-        .prompt_for_day(ada, day)
-        .unwrap()
-        .unwrap();
-    let message_id = prompt.deliveries[0].message_id.clone().unwrap();
+    let message_id = todays_prompt(&d, team, ada).await;
 
     let team_address = format!("donebot@{DOMAIN}");
     let threaded = mail(
@@ -222,17 +209,7 @@ async fn a_bounce_about_a_prompt_donebot_sent_marks_its_member() {
     let dir = tempfile::tempdir().unwrap();
     let mut d = Donebot::start(dir.path(), None, local(NEW_YORK, "2026-04-15", 12, 0)).await;
     let (team, ada, bob) = team_with_ada_and_bob(&d).await;
-    let path = format!("/api/v1/teams/{team}/prompts");
-    assert_eq!(d.post(&path, None).await.0, 200);
-    let day = "2026-04-15".parse().unwrap();
-    let prompt = d
-        .server
-        .app
-        .store
-        .prompt_for_day(bob, day)
-        .unwrap()
-        .unwrap();
-    let message_id = prompt.deliveries[0].message_id.clone().unwrap();
+    let message_id = todays_prompt(&d, team, bob).await;
     // Sent back to the From address (some MTAs ignore the return path), about Bob's prompt.
     let team_address = format!("donebot@{DOMAIN}");
     let id = post(&d, &team_address, dsn(&team_address, BOB, &message_id)).await;

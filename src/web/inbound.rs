@@ -405,16 +405,18 @@ mod tests {
                 .to_request()
         };
         let got = Arc::new(Mutex::new(Vec::new()));
-        let store = storage::Store::temporary().unwrap();
-        // Two workers: actix-web gives each its own app data; only the database is shared.
-        let first = service!(app_on(store.clone(), None), got);
-        let second = service!(app_on(store, None), got);
+        let app = app_on(storage::Store::temporary().unwrap(), None);
+        // Two workers: actix-web builds each one's app data (and, before, each one's set of
+        // seen tokens) separately; what they share is the database.
+        let first = service!(app.clone(), got);
+        let second = service!(app, got);
         assert_eq!(test::call_service(&first, post()).await.status(), 200);
         assert_eq!(test::call_service(&second, post()).await.status(), 401);
         assert_eq!(got.lock().unwrap().len(), 1);
     }
 
-    #[test]
+    // `test` is actix-web's module here: the attribute is spelled out.
+    #[::core::prelude::v1::test]
     fn remembered_tokens_survive_a_restart_and_are_forgotten_after_the_window() {
         let dir = tempfile::tempdir().unwrap();
         {

@@ -309,6 +309,36 @@ impl Donebot {
         self.server.smtp_addr.expect("inbound SMTP is on").port()
     }
 
+    /// POSTs a raw message to `/inbound/email` (with the raw secret); it must be accepted
+    /// (durable) with 200. Returns the inbound record's id.
+    pub async fn post_inbound(&self, envelope_from: &str, envelope_to: &str, raw: Vec<u8>) -> u64 {
+        let resp = self
+            .http
+            .post(self.url("/inbound/email"))
+            .bearer_auth(RAW_SECRET)
+            .header("X-Envelope-From", envelope_from)
+            .header("X-Envelope-To", envelope_to)
+            .body(raw)
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(resp.status().as_u16(), 200);
+        let v: Value = resp.json().await.expect("a JSON answer");
+        v["id"].as_u64().expect("the inbound record's id")
+    }
+
+    /// Waits for the outcome of inbound record `id`: `Ok(outcome)` or `Err(error)`.
+    pub async fn inbound_outcome(&mut self, id: u64) -> Result<String, String> {
+        self.wait_for("the inbound outcome", |e| match e {
+            Event::InboundProcessed { inbound, outcome } if *inbound == id => {
+                Some(Ok(outcome.clone()))
+            }
+            Event::InboundFailed { inbound, error } if *inbound == id => Some(Err(error.clone())),
+            _ => None,
+        })
+        .await
+    }
+
     /// `POST path` with a JSON body (or none); returns status and JSON answer.
     pub async fn post(&self, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut req = self.http.post(self.url(path)).bearer_auth(&self.token);
