@@ -26,13 +26,13 @@ use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator, Paramete
 /// At most this many DKIM signatures of one message are looked at (each costs a key lookup).
 const MAX_SIGNATURES: usize = 8;
 
+/// A pending TXT lookup: the records, or why there are none.
+pub type TxtLookup<'a> = Pin<Box<dyn Future<Output = Result<Vec<Vec<u8>>, String>> + Send + 'a>>;
+
 /// Looks up TXT records (DKIM public keys at `selector._domainkey.domain.`).
 pub trait KeyResolver: Send + Sync {
     /// The TXT records at the fully qualified `name`; empty when there are none.
-    fn txt<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Vec<u8>>, String>> + Send + 'a>>;
+    fn txt<'a>(&'a self, name: &'a str) -> TxtLookup<'a>;
 }
 
 /// Where public keys come from.
@@ -73,10 +73,7 @@ impl KeySource {
 struct NoKeys(String);
 
 impl KeyResolver for NoKeys {
-    fn txt<'a>(
-        &'a self,
-        _: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Vec<u8>>, String>> + Send + 'a>> {
+    fn txt<'a>(&'a self, _: &'a str) -> TxtLookup<'a> {
         Box::pin(std::future::ready(Err(self.0.clone())))
     }
 }
@@ -84,10 +81,7 @@ impl KeyResolver for NoKeys {
 struct DnsKeys(MessageAuthenticator);
 
 impl KeyResolver for DnsKeys {
-    fn txt<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Vec<u8>>, String>> + Send + 'a>> {
+    fn txt<'a>(&'a self, name: &'a str) -> TxtLookup<'a> {
         Box::pin(async move {
             match self.0.txt_raw_lookup(name).await {
                 Ok(record) => Ok(vec![record]),
@@ -101,10 +95,7 @@ impl KeyResolver for DnsKeys {
 struct StaticKeys(Arc<HashMap<String, String>>);
 
 impl KeyResolver for StaticKeys {
-    fn txt<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Vec<u8>>, String>> + Send + 'a>> {
+    fn txt<'a>(&'a self, name: &'a str) -> TxtLookup<'a> {
         let found = self
             .0
             .get(name)
