@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Fuzzes the inbound mail path (bots::email parse + trim) with cargo-fuzz for N seconds.
+# Fuzzes the inbound mail path (bots::email parse + trim) with cargo-fuzz for N seconds; the
+# other targets (webhook_sendgrid, webhook_mailgun, telegram_update, raw_mime) run with
+# `cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET`.
 #
 #   scripts/fuzz.sh [SECONDS] [extra libFuzzer flags...]     (default 300 s)
 #

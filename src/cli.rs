@@ -129,13 +129,24 @@ pub enum BenchCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCmd {
-    /// Create a token; it is printed as the last word on stdout.
+    /// Create a token (--admin, or --team TEAM for one team only); it is printed as the last word
+    /// on stdout, once.
     Create {
-        #[arg(long)]
+        #[arg(long, conflicts_with = "team")]
         admin: bool,
+        /// Scope the token to this team (name or id): it sees only that team's routes.
+        #[arg(long, value_name = "TEAM")]
+        team: Option<String>,
         #[arg(long, default_value = "")]
         label: String,
+        /// The token stops working after this many days.
+        #[arg(long, value_name = "DAYS")]
+        expires_days: Option<u32>,
     },
+    /// List tokens (never the tokens themselves: id, scope, label, expiry).
+    List,
+    /// Revoke the token with this id.
+    Revoke { id: u64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,26 +269,96 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Token(TokenCmd::Create { admin, label }) => {
-            if !admin {
-                return Err(invalid("only admin tokens exist so far: use --admin"));
+        Command::Token(TokenCmd::Create {
+            admin,
+            team,
+            label,
+            expires_days,
+        }) => {
+            if !admin && team.is_none() {
+                return Err(invalid(
+                    "say what the token may do: --admin, or --team TEAM",
+                ));
             }
             let s = settings()?;
+            let now = chrono::Utc::now();
+            let body = serde_json::json!({
+                "admin": admin,
+                "team": team,
+                "label": label,
+                "expires_in_days": expires_days,
+            });
             let token = with_store(
                 &s,
-                |store| Ok(ops::create_token(store, true, &label, chrono::Utc::now())?),
+                |store| {
+                    let scope = ops::TokenScope {
+                        admin,
+                        team: match &team {
+                            Some(t) => Some(store.find_team(t)?.id),
+                            None => None,
+                        },
+                        expires_at: expires_days
+                            .filter(|d| *d > 0)
+                            .map(|d| now + chrono::Duration::days(i64::from(d))),
+                    };
+                    Ok(ops::create_scoped_token(store, scope, &label, now)?.0)
+                },
                 |api| {
-                    let v = api.post(
-                        "/api/v1/tokens",
-                        serde_json::json!({ "admin": true, "label": label }),
-                    )?;
+                    let v = api.post("/api/v1/tokens", body)?;
                     v["token"]
                         .as_str()
                         .map(str::to_string)
                         .ok_or_else(|| anyhow!("the server sent no token"))
                 },
             )?;
-            println!("admin token: {token}");
+            match &team {
+                Some(t) => println!("token for team {t}: {token}"),
+                None => println!("admin token: {token}"),
+            }
+            Ok(())
+        }
+        Command::Token(TokenCmd::List) => {
+            let s = settings()?;
+            let tokens = with_store(
+                &s,
+                |store| {
+                    let list: Vec<crate::web::TokenView> =
+                        store.tokens()?.into_iter().map(Into::into).collect();
+                    Ok(serde_json::to_value(list).map_err(anyhow::Error::from)?)
+                },
+                |api| api.get("/api/v1/tokens"),
+            )?;
+            for t in tokens.as_array().into_iter().flatten() {
+                let scope = match t["team_id"].as_u64() {
+                    Some(team) => format!("team {team}"),
+                    None => "admin".to_string(),
+                };
+                let expires = t["expires_at"].as_str().unwrap_or("never");
+                println!(
+                    "{}\t{scope}\texpires {expires}\t{}",
+                    t["id"],
+                    t["label"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        Command::Token(TokenCmd::Revoke { id }) => {
+            let s = settings()?;
+            with_store(
+                &s,
+                |store| {
+                    if store.revoke_token(id)? {
+                        Ok(())
+                    } else {
+                        Err(invalid(format!("no token {id}")))
+                    }
+                },
+                |api| {
+                    api.delete(&format!("/api/v1/tokens/{id}"))?;
+                    Ok(())
+                },
+            )?;
+            println!("token {id} revoked");
             Ok(())
         }
         Command::Team(TeamCmd::Add { name, tz }) => {
@@ -822,6 +903,13 @@ impl Api {
 
     fn get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
         self.call(self.client.get(format!("http://{}{path}", self.info.web)))
+    }
+
+    fn delete(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        self.call(
+            self.client
+                .delete(format!("http://{}{path}", self.info.web)),
+        )
     }
 
     fn post(&self, path: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {

@@ -23,6 +23,7 @@ pub struct Config {
     /// handed to each channel's registry entry (`crate::channels::REGISTRY`) as JSON.
     #[serde(skip)]
     pub channels: toml::Table,
+    pub inbound: InboundConfig,
     pub schedule: ScheduleConfig,
     pub outbox: OutboxConfig,
 }
@@ -34,6 +35,10 @@ pub struct WebConfig {
     /// The address people reach the web UI at; used in links inside emails. Defaults to
     /// `http://<listen>`.
     pub base_url: Option<String>,
+    /// `GET /metrics` accepts this bearer token (for a Prometheus scraper) besides admin tokens.
+    pub metrics_token: Option<String>,
+    /// `POST /api/v1/backups` writes backups only into this directory (by name); unset: off.
+    pub backup_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -61,16 +66,48 @@ pub struct InboundSmtpConfig {
     /// Address of the built-in SMTP listener; empty to disable it.
     pub listen: String,
     pub max_message_bytes: usize,
+    /// Concurrent SMTP sessions in all.
+    pub max_sessions: usize,
+    /// Concurrent SMTP sessions from one client address.
+    pub max_sessions_per_ip: usize,
+    /// The longest one SMTP session may last, in seconds.
+    pub session_timeout_secs: u64,
 }
 
 /// Inbound-parse webhooks of hosted mail providers. Each endpoint is off until its secret is set.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InboundHttpConfig {
+    /// `POST /inbound/email` (the raw message) must carry `Authorization: Bearer <raw_secret>`.
+    pub raw_secret: Option<String>,
     /// `POST /inbound/sendgrid?secret=...` (SendGrid Inbound Parse, raw mode) must carry this.
     pub sendgrid_secret: Option<String>,
     /// Mailgun's webhook signing key; `POST /inbound/mailgun` verifies every post with it.
     pub mailgun_signing_key: Option<String>,
+}
+
+/// `[inbound]`: what received mail must prove, and how long failures are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundConfig {
+    /// The authserv-id of the operator's own MTA: its `Authentication-Results` header (the
+    /// topmost with this id) authenticates a sender with `dkim=pass` or `dmarc=pass`.
+    pub authserv_id: Option<String>,
+    /// The body of a failed message is deleted this many days after it failed (the record of
+    /// the failure stays).
+    pub failed_retention_days: u32,
+    /// The bodies of failed messages take at most this many MiB together (oldest deleted first).
+    pub failed_max_mb: u64,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        InboundConfig {
+            authserv_id: None,
+            failed_retention_days: 14,
+            failed_max_mb: 256,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +144,7 @@ impl Default for Config {
             inbound_smtp: InboundSmtpConfig::default(),
             inbound_http: InboundHttpConfig::default(),
             channels: toml::Table::new(),
+            inbound: InboundConfig::default(),
             schedule: ScheduleConfig::default(),
             outbox: OutboxConfig::default(),
         }
@@ -118,6 +156,8 @@ impl Default for WebConfig {
         WebConfig {
             listen: "127.0.0.1:8080".into(),
             base_url: None,
+            metrics_token: None,
+            backup_dir: None,
         }
     }
 }
@@ -141,6 +181,9 @@ impl Default for InboundSmtpConfig {
         InboundSmtpConfig {
             listen: "127.0.0.1:2525".into(),
             max_message_bytes: 25 * 1024 * 1024,
+            max_sessions: 512,
+            max_sessions_per_ip: 16,
+            session_timeout_secs: 600,
         }
     }
 }
@@ -175,8 +218,8 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// Validated settings: what the server runs with.
-#[derive(Debug, Clone)]
+/// Validated settings: what the server runs with. Its `Debug` shows no secret (see below).
+#[derive(Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
     pub web_listen: SocketAddr,
@@ -192,8 +235,25 @@ pub struct Settings {
     pub dkim: Option<DkimSettings>,
     pub inbound_smtp_listen: Option<SocketAddr>,
     pub inbound_max_bytes: usize,
-    pub sendgrid_secret: Option<String>,
-    pub mailgun_signing_key: Option<String>,
+    /// `[inbound_smtp] max_sessions`, `max_sessions_per_ip`, `session_timeout_secs`.
+    pub inbound_max_sessions: usize,
+    pub inbound_max_sessions_per_ip: usize,
+    pub inbound_session_timeout: Duration,
+    pub raw_secret: Option<Secret>,
+    /// `[web] metrics_token`.
+    pub metrics_token: Option<Secret>,
+    /// `[web] backup_dir`: the only place the API writes backups to.
+    pub backup_dir: Option<PathBuf>,
+    pub sendgrid_secret: Option<Secret>,
+    pub mailgun_signing_key: Option<Secret>,
+    /// The authserv-id whose `Authentication-Results` authenticate a sender (lower-cased).
+    pub authserv_id: Option<String>,
+    /// Where DKIM public keys of inbound mail come from (DNS; tests put a fixed table here).
+    pub dkim_keys: bots::email::auth::KeySource,
+    /// Bodies of failed inbound mail are deleted this long after the failure...
+    pub failed_retention: chrono::Duration,
+    /// ...and beyond this many bytes in total.
+    pub failed_max_bytes: u64,
     /// The chat channels that are on, each validated by its registry entry.
     pub channels: Vec<std::sync::Arc<dyn bots::channel::ChannelConfig>>,
     pub prompt_cron: String,
@@ -201,6 +261,96 @@ pub struct Settings {
     pub grace: chrono::Duration,
     pub tick: Duration,
     pub outbox: OutboxConfig,
+}
+
+/// Every field but the secrets: shared secrets show as redacted, the SMTP URL without its
+/// password, Telegram without its token and webhook secret.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let smtp_url = self.smtp_url.as_deref().map(|u| match u.split_once("://") {
+            Some((scheme, rest)) => match rest.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://<redacted>@{host}"),
+                None => u.to_string(),
+            },
+            None => u.to_string(),
+        });
+        f.debug_struct("Settings")
+            .field("data_dir", &self.data_dir)
+            .field("web_listen", &self.web_listen)
+            .field("base_url", &self.base_url)
+            .field("domain", &self.domain)
+            .field("from", &self.from)
+            .field("from_address", &self.from_address)
+            .field("smtp_url", &smtp_url)
+            .field("smtp_timeout", &self.smtp_timeout)
+            .field("dkim", &self.dkim)
+            .field("inbound_smtp_listen", &self.inbound_smtp_listen)
+            .field("inbound_max_bytes", &self.inbound_max_bytes)
+            .field("inbound_max_sessions", &self.inbound_max_sessions)
+            .field(
+                "inbound_max_sessions_per_ip",
+                &self.inbound_max_sessions_per_ip,
+            )
+            .field("inbound_session_timeout", &self.inbound_session_timeout)
+            .field("raw_secret", &self.raw_secret)
+            .field("metrics_token", &self.metrics_token)
+            .field("backup_dir", &self.backup_dir)
+            .field("sendgrid_secret", &self.sendgrid_secret)
+            .field("mailgun_signing_key", &self.mailgun_signing_key)
+            .field("authserv_id", &self.authserv_id)
+            .field("dkim_keys", &self.dkim_keys)
+            .field("failed_retention", &self.failed_retention)
+            .field("failed_max_bytes", &self.failed_max_bytes)
+            .field("channels", &self.channels)
+            .field("prompt_cron", &self.prompt_cron)
+            .field("digest_cron", &self.digest_cron)
+            .field("grace", &self.grace)
+            .field("tick", &self.tick)
+            .field("outbox", &self.outbox)
+            .finish()
+    }
+}
+
+/// A shared secret from the configuration: at least [`Secret::MIN_LEN`] characters, compared in
+/// constant time, never shown by `Debug`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Shorter secrets are refused at start-up: they can be guessed.
+    pub const MIN_LEN: usize = 16;
+
+    fn too_short() -> String {
+        format!(
+            "too short (at least {} characters; e.g. `openssl rand -hex 16`)",
+            Self::MIN_LEN
+        )
+    }
+
+    /// `None` when unset or empty; an error when too short.
+    fn new(value: &Option<String>) -> Result<Option<Secret>, String> {
+        match non_empty(value) {
+            None => Ok(None),
+            Some(s) if s.chars().count() < Self::MIN_LEN => Err(Self::too_short()),
+            Some(s) => Ok(Some(Secret(s))),
+        }
+    }
+
+    /// The secret itself, to compute a signature with.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `given` is this secret, in time that does not depend on where they differ.
+    pub fn matches(&self, given: &str) -> bool {
+        crate::domain::token::constant_time_eq(self.0.as_bytes(), given.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 /// A loaded DKIM key. Its `Debug` shows the selector only, never the key.
@@ -334,6 +484,27 @@ impl Config {
             scheduler::Schedule::new(expr, scheduler::Tz::UTC)
                 .map_err(|e| err(key, e.to_string()))?;
         }
+        let secret = |key: &str, value: &Option<String>| -> Result<Option<Secret>, ConfigError> {
+            Secret::new(value).map_err(|m| err(key, m))
+        };
+        for (key, value) in [
+            (
+                "[inbound_smtp] max_sessions",
+                self.inbound_smtp.max_sessions,
+            ),
+            (
+                "[inbound_smtp] max_sessions_per_ip",
+                self.inbound_smtp.max_sessions_per_ip,
+            ),
+            (
+                "[inbound_smtp] session_timeout_secs",
+                usize::try_from(self.inbound_smtp.session_timeout_secs).unwrap_or(usize::MAX),
+            ),
+        ] {
+            if value == 0 {
+                return Err(err(key, "must be at least 1".into()));
+            }
+        }
         if self.outbox.concurrency == 0 {
             return Err(err("[outbox] concurrency", "must be at least 1".into()));
         }
@@ -352,8 +523,28 @@ impl Config {
             dkim,
             inbound_smtp_listen,
             inbound_max_bytes: self.inbound_smtp.max_message_bytes,
-            sendgrid_secret: non_empty(&self.inbound_http.sendgrid_secret),
-            mailgun_signing_key: non_empty(&self.inbound_http.mailgun_signing_key),
+            inbound_max_sessions: self.inbound_smtp.max_sessions,
+            inbound_max_sessions_per_ip: self.inbound_smtp.max_sessions_per_ip,
+            inbound_session_timeout: Duration::from_secs(self.inbound_smtp.session_timeout_secs),
+            raw_secret: secret("[inbound_http] raw_secret", &self.inbound_http.raw_secret)?,
+            metrics_token: secret("[web] metrics_token", &self.web.metrics_token)?,
+            backup_dir: self
+                .web
+                .backup_dir
+                .clone()
+                .filter(|d| !d.as_os_str().is_empty()),
+            sendgrid_secret: secret(
+                "[inbound_http] sendgrid_secret",
+                &self.inbound_http.sendgrid_secret,
+            )?,
+            mailgun_signing_key: secret(
+                "[inbound_http] mailgun_signing_key",
+                &self.inbound_http.mailgun_signing_key,
+            )?,
+            authserv_id: non_empty(&self.inbound.authserv_id).map(|s| s.to_ascii_lowercase()),
+            dkim_keys: bots::email::auth::KeySource::Dns,
+            failed_retention: chrono::Duration::days(i64::from(self.inbound.failed_retention_days)),
+            failed_max_bytes: self.inbound.failed_max_mb.saturating_mul(1024 * 1024),
             channels: self.channel_configs(source_name)?,
             prompt_cron: self.schedule.prompt.clone(),
             digest_cron: self.schedule.digest.clone(),
@@ -556,6 +747,53 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("[schedule] prompt"), "{e}");
+    }
+
+    #[test]
+    fn short_secrets_are_refused_naming_the_key() {
+        for (section, key) in [
+            ("inbound_http", "raw_secret"),
+            ("inbound_http", "sendgrid_secret"),
+            ("inbound_http", "mailgun_signing_key"),
+            ("web", "metrics_token"),
+        ] {
+            let e = load(&format!("[{section}]\n{key} = \"x\"\n"), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("[{section}] {key}: too short (at least 16")),
+                "{e}"
+            );
+            assert!(load(&format!("[{section}]\n{key} = \"0123456789abcdef\"\n"), &[]).is_ok());
+        }
+        let e = load(
+            "[telegram]\ntoken = \"1:a\"\nmode = \"webhook\"\nwebhook_url = \"https://x.example/telegram/webhook\"\nwebhook_secret = \"short\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("[telegram] webhook_secret: too short"), "{e}");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let s = load(
+            "[inbound_http]\nraw_secret = \"raw-secret-0123456789\"\nsendgrid_secret = \"sg-secret-0123456789\"\nmailgun_signing_key = \"mg-key-0123456789\"\n[email]\nsmtp_url = \"smtps://user:hunter2-password@smtp.example.com:465\"\n[telegram]\ntoken = \"123456:botTokenSecret_abcdefghijklmnopqrstuvwxyz0\"\nmode = \"webhook\"\nwebhook_url = \"https://x.example/telegram/webhook\"\nwebhook_secret = \"webhook-secret-0123456789\"\n",
+            &[],
+        )
+        .unwrap();
+        let shown = format!("{s:?}");
+        for secret in [
+            "raw-secret-0123456789",
+            "sg-secret-0123456789",
+            "mg-key-0123456789",
+            "hunter2-password",
+            "botTokenSecret",
+            "webhook-secret-0123456789",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("smtp.example.com:465"), "{shown}");
     }
 
     #[test]

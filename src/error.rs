@@ -11,9 +11,12 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
-    /// Not this caller's to do (HTTP 401/403).
+    /// No valid credentials (HTTP 401).
     #[error("{0}")]
     Unauthorized(String),
+    /// Valid credentials, but not for this (HTTP 403): a team-scoped token elsewhere.
+    #[error("{0}")]
+    Forbidden(String),
     /// The server is stopping or a component is gone; retry later (HTTP 503).
     #[error("unavailable: {0}")]
     Unavailable(String),

@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    private_umask();
     let cli = donebot::cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -22,3 +23,16 @@ fn main() {
         std::process::exit(f.code);
     }
 }
+
+/// Everything donebot creates (the data directory, backups, .eml files) is its owner's only: the
+/// database holds the key that signs reply tokens and links.
+#[cfg(unix)]
+fn private_umask() {
+    // SAFETY: umask only sets this process's file-creation mask; no memory is involved.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
+#[cfg(not(unix))]
+fn private_umask() {}

@@ -244,14 +244,52 @@ pub fn describe_cron(expr: &str) -> String {
     }
 }
 
-/// Creates an API token and returns it; only its hash is stored.
+/// Creates an admin token (`team: None`) and returns it; only its hash is stored.
 pub fn create_token(
     store: &Store,
     admin: bool,
     label: &str,
     now: DateTime<Utc>,
 ) -> AppResult<String> {
+    create_scoped_token(
+        store,
+        TokenScope {
+            admin,
+            team: None,
+            expires_at: None,
+        },
+        label,
+        now,
+    )
+    .map(|(token, _)| token)
+}
+
+/// What a new API token may do.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenScope {
+    /// Everything (teams, tokens, backups). Exclusive with `team`.
+    pub admin: bool,
+    /// Only this team's routes.
+    pub team: Option<u64>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Creates a token with `scope`; returns the token (shown once) and its record.
+pub fn create_scoped_token(
+    store: &Store,
+    scope: TokenScope,
+    label: &str,
+    now: DateTime<Utc>,
+) -> AppResult<(String, ApiToken)> {
     use rand::RngCore;
+    if scope.admin == scope.team.is_some() {
+        return Err(AppError::Invalid(
+            "a token is either an admin token or scoped to one team".into(),
+        ));
+    }
+    if scope.expires_at.is_some_and(|at| at <= now) {
+        return Err(AppError::Invalid("the expiry is in the past".into()));
+    }
     let mut raw = [0u8; 24];
     rand::thread_rng().fill_bytes(&mut raw);
     let token = format!(
@@ -260,17 +298,18 @@ pub fn create_token(
             .encode(&raw)
             .to_ascii_lowercase()
     );
-    store.create_token(
+    let record = store.create_token(
         &token_hash(&token),
         ApiToken {
             id: 0,
-            admin,
-            team_id: None,
+            admin: scope.admin,
+            team_id: scope.team,
             label: label.to_string(),
             created_at: now,
+            expires_at: scope.expires_at,
         },
     )?;
-    Ok(token)
+    Ok((token, record))
 }
 
 pub fn token_hash(token: &str) -> [u8; 32] {

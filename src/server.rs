@@ -59,6 +59,9 @@ impl Server {
     /// Starts everything. Must run inside an actix `System`.
     pub async fn start(mut settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Server> {
         let store = Store::open(&settings.data_dir)?;
+        if let Some(warning) = store.permission_warning() {
+            tracing::warn!("{warning}");
+        }
         let listener = std::net::TcpListener::bind(settings.web_listen)
             .with_context(|| format!("[web] listen: cannot listen on {}", settings.web_listen))?;
         let web_addr = listener.local_addr()?;
@@ -134,6 +137,9 @@ impl Server {
                 let local = listener.local_addr()?;
                 let mut cfg = ListenerConfig::new(settings.domain.clone(), settings.domain.clone());
                 cfg.max_message_bytes = settings.inbound_max_bytes;
+                cfg.max_connections = settings.inbound_max_sessions;
+                cfg.max_sessions_per_ip = settings.inbound_max_sessions_per_ip;
+                cfg.session_timeout = settings.inbound_session_timeout;
                 let sink = inbound.clone().recipient();
                 let rx = shutdown_rx.clone();
                 let listener = listener.into_std()?;
@@ -266,17 +272,51 @@ fn random_token() -> String {
     )
 }
 
+/// Writes `control.json` without following links: a new file (`create_new`, `O_NOFOLLOW`,
+/// `0600`) renamed over the old one, so a link planted at the path (or at the temporary name)
+/// never makes donebot write its control token somewhere else.
 fn write_control(path: &std::path::Path, info: &ControlInfo) -> anyhow::Result<()> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
-    opts.mode(0o600);
+    opts.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     let mut f = opts
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
     f.write_all(&serde_json::to_vec(info)?)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_json_is_written_without_following_a_planted_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        let path = dir.path().join(CONTROL_FILE);
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let info = ControlInfo {
+            web: "127.0.0.1:1".into(),
+            token: "t".into(),
+            pid: 1,
+        };
+        write_control(&path, &info).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.file_type().is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let back: ControlInfo = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(back.token, "t");
+    }
 }

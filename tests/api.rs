@@ -10,16 +10,17 @@ async fn with_dones(dir: &std::path::Path) -> (Donebot, u64) {
     let mut d = Donebot::start(dir, None, local(NEW_YORK, "2026-03-09", 19, 0)).await;
     let team = d.create_team("Core", "America/New_York").await;
     d.add_member(team, "Ada", "ada@example.com").await;
-    let raw = reply_mail(
+    let raw = common::authenticated(reply_mail(
         "ada@example.com",
         "donebot@done.example.com",
         "r1@example.com",
         "- shipped, \"v2\"\n=SUM(A1)\ngoal: docs #writing",
         "Mon, 9 Mar 2026 19:00:00 -0400",
-    );
+    ));
     let resp = d
         .http
         .post(d.url("/inbound/email"))
+        .bearer_auth(common::RAW_SECRET)
         .body(raw)
         .send()
         .await
@@ -239,16 +240,17 @@ async fn a_reply_token_expires_thirty_days_after_its_prompt() {
 
     // 31 days later, from another address so that only the token could match it.
     d.clock.advance(chrono::Duration::days(31));
-    let raw = reply_mail(
+    let raw = common::authenticated(reply_mail(
         "someone@else.example",
         &reply_to,
         "late@example.com",
         "very late work",
         "Fri, 10 Apr 2026 09:00:00 -0400",
-    );
+    ));
     let resp = d
         .http
         .post(d.url("/inbound/email"))
+        .bearer_auth(common::RAW_SECRET)
         .header("X-Envelope-To", reply_to.as_str())
         .body(raw)
         .send()

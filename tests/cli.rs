@@ -208,3 +208,74 @@ fn while_a_server_runs_team_add_goes_through_it_and_restore_refuses() {
     assert_eq!(names, ["Engines", "Ops"]);
     assert_eq!(server.terminate().code(), Some(0));
 }
+
+#[test]
+fn a_short_secret_stops_the_server_at_start_with_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(
+        tmp.path(),
+        &["serve", "--data", "data"],
+        &[("DONEBOT_INBOUND_HTTP__RAW_SECRET", "x")],
+    );
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("[inbound_http] raw_secret: too short (at least 16 characters"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn tokens_for_one_team_are_created_listed_and_revoked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let data = cwd.join("data");
+    let d = data_arg(&data);
+    ok(
+        cwd,
+        &[
+            "team",
+            "add",
+            "Engines",
+            "--tz",
+            "America/New_York",
+            "--data",
+            d,
+        ],
+    );
+    let out = ok(
+        cwd,
+        &[
+            "token",
+            "create",
+            "--team",
+            "Engines",
+            "--expires-days",
+            "30",
+            "--data",
+            d,
+        ],
+    );
+    assert!(
+        out.stdout.starts_with("token for team Engines: dbt_"),
+        "{out:?}"
+    );
+    let list = ok(cwd, &["token", "list", "--data", d]).stdout;
+    let line = list
+        .lines()
+        .find(|l| l.contains("\tteam "))
+        .expect("the team token is listed");
+    assert!(
+        !list.contains("dbt_"),
+        "tokens themselves are never listed: {list}"
+    );
+    let id = line.split('\t').next().unwrap().to_string();
+    ok(cwd, &["token", "revoke", &id, "--data", d]);
+    assert!(
+        !ok(cwd, &["token", "list", "--data", d])
+            .stdout
+            .contains("\tteam ")
+    );
+    let out = run(cwd, &["token", "create", "--data", d], &[]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+}

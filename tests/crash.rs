@@ -60,12 +60,12 @@ async fn an_acknowledged_reply_survives_sigkill_and_is_recorded_once() {
     let server = Serve::start(&data);
     assert!(data.join("control.json").exists());
     let to = format!("donebot@{DOMAIN}");
-    let raw = plain_mail(
+    let raw = common::authenticated(plain_mail(
         ADA,
         &to,
         "ada-crash@mail.example.org",
         "Survived the crash #ops",
-    );
+    ));
     assert_eq!(smtp_send(server.smtp_port, ADA, &to, &raw).await, Ok(250));
     server.kill();
     assert!(

@@ -31,30 +31,12 @@ async fn wait_sent(d: &mut Donebot, want: OutboxKind) {
     .await;
 }
 
-/// POSTs a raw message to `/inbound/email`; it must be accepted (durable) with 200.
 async fn post_inbound(d: &Donebot, envelope_from: &str, envelope_to: &str, raw: Vec<u8>) -> u64 {
-    let resp = d
-        .http
-        .post(d.url("/inbound/email"))
-        .header("X-Envelope-From", envelope_from)
-        .header("X-Envelope-To", envelope_to)
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let v: serde_json::Value = resp.json().await.unwrap();
-    v["id"].as_u64().expect("the inbound record's id")
+    d.post_inbound(envelope_from, envelope_to, raw).await
 }
 
-/// Waits for the outcome of inbound record `id`: `Ok(outcome)` or `Err(error)`.
 async fn outcome(d: &mut Donebot, id: u64) -> Result<String, String> {
-    d.wait_for("the inbound outcome", |e| match e {
-        Event::InboundProcessed { inbound, outcome } if *inbound == id => Some(Ok(outcome.clone())),
-        Event::InboundFailed { inbound, error } if *inbound == id => Some(Err(error.clone())),
-        _ => None,
-    })
-    .await
+    d.inbound_outcome(id).await
 }
 
 #[actix_rt::test]
@@ -102,10 +84,14 @@ async fn eml_files_inbound_webhook_commands_and_unsubscribe() {
         Some("donebot <donebot@done.example.com>")
     );
     assert_eq!(prompt.reply_to(), reply_to);
-    assert_eq!(
-        prompt.header("Message-ID").as_deref(),
-        Some(format!("<prompt.{}@{DOMAIN}>", stored.id).as_str())
+    // The Message-ID is random (a forged reply cannot thread onto a guessed one) and stored.
+    let message_id = stored.deliveries[0].message_id.clone().expect("stored");
+    assert_eq!(prompt.header("Message-ID"), Some(format!("<{message_id}>")));
+    assert!(
+        message_id.starts_with("prompt.") && message_id.len() > 30,
+        "{message_id}"
     );
+    assert_ne!(message_id, format!("prompt.{}@{DOMAIN}", stored.id));
     assert_eq!(
         prompt.header("Auto-Submitted").as_deref(),
         Some("auto-generated")

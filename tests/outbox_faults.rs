@@ -214,6 +214,7 @@ fn email(to: &str, n: usize, fault: Option<&str>) -> OutgoingEmail {
         html: None,
         message_id: format!("fault-{n}@done.example.com"),
         in_reply_to: None,
+        return_path: None,
         headers: fault
             .map(|f| vec![("X-Test-Fault".to_owned(), f.to_owned())])
             .unwrap_or_default(),

@@ -51,16 +51,17 @@ async fn replies_are_searchable_by_words_member_date_and_tag() {
             "- shipped the billing export",
         ),
     ] {
-        let raw = reply_mail(
+        let raw = common::authenticated(reply_mail(
             from,
             "donebot@done.example.com",
             mid,
             body,
             "Mon, 9 Mar 2026 19:00:00 -0400",
-        );
+        ));
         let resp = d
             .http
             .post(d.url("/inbound/email"))
+            .bearer_auth(common::RAW_SECRET)
             .body(raw)
             .send()
             .await
@@ -164,5 +165,26 @@ async fn openapi_describes_search() {
         "#/components/schemas/SearchResults"
     );
     assert!(doc["components"]["schemas"]["SearchResults"].is_object());
+    d.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_huge_offset_is_a_clear_400_and_the_server_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Donebot::start(dir.path(), None, local(NEW_YORK, "2026-03-09", 12, 0)).await;
+    let team = d.create_team("Core", "America/New_York").await;
+    let (status, body) = search(&d, team, "offset=1000000000").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("offset must be at most 10000"),
+        "{body}"
+    );
+    let (status, body) = search(&d, team, "limit=1000000000").await;
+    assert_eq!(status, 400, "{body}");
+    // The deepest allowed page still answers.
+    assert_eq!(search(&d, team, "offset=10000&limit=200").await.0, 200);
     d.stop().await;
 }

@@ -25,15 +25,16 @@ async fn a_panicking_team_actor_restarts_alone_and_loses_nothing() {
     sink.next_of("welcome").await;
     sink.next_of("welcome").await;
 
-    // Ada records something without a prompt: it belongs to her local today.
+    // Ada records something without a prompt (her mail authenticated by our MTA): it belongs to
+    // her local today.
     let smtp = d.smtp_port();
     let to = format!("donebot@{}", common::DOMAIN);
-    let raw = plain_mail(
+    let raw = common::authenticated(plain_mail(
         "ada@example.org",
         &to,
         "ada-noon@example.org",
         "Wrote the RFC #spec",
-    );
+    ));
     assert_eq!(
         common::smtp_send(smtp, "ada@example.org", &to, &raw).await,
         Ok(250)

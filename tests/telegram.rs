@@ -534,7 +534,7 @@ async fn a_429_defers_the_prompt_until_retry_after_then_it_is_sent_once() {
 async fn a_group_upgraded_to_a_supergroup_gets_the_digest_at_its_new_id() {
     let fake = FakeTelegram::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut d = start(
+    let d = start(
         dir.path(),
         &fake,
         TelegramMode::Polling,
@@ -554,7 +554,7 @@ async fn a_group_upgraded_to_a_supergroup_gets_the_digest_at_its_new_id() {
         (200, Some(-4_001)),
         "{v}"
     );
-    fake.migrate(-4_001, -100_4_001);
+    fake.migrate(-4_001, -1_004_001);
 
     d.set_clock(local(NEW_YORK, "2026-03-10", 9, 0)).await;
     let digest = sent_where(&fake, |m| m.text.contains("What Core got done")).await;
@@ -575,7 +575,7 @@ async fn with_pacing_on_telegrams_limits_are_never_hit() {
     let dir = tempfile::tempdir().unwrap();
     let mut paced = tuning();
     paced.max_sends_per_second = Some(30);
-    let mut d = start_tuned(
+    let d = start_tuned(
         dir.path(),
         &fake,
         TelegramMode::Polling,

@@ -31,13 +31,18 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Where a channel delivers what people write. The app answers once the effects are durable.
 pub type Inbox = Recipient<ChatReceived>;
 
+/// Reads a channel's config table (`None` when absent): `Ok(None)` means the channel is off; an
+/// error names the key.
+pub type Configure =
+    fn(Option<&serde_json::Value>) -> Result<Option<Arc<dyn ChannelConfig>>, String>;
+
 /// One entry of the app's channel registry: a name and the reader of its config table.
 #[derive(Clone, Copy)]
 pub struct ChannelSpec {
     /// The channel's name and the name of its config table.
     pub name: &'static str,
     /// Reads the table (`None` when absent); `Ok(None)` means the channel is off.
-    pub configure: fn(Option<&serde_json::Value>) -> Result<Option<Arc<dyn ChannelConfig>>, String>,
+    pub configure: Configure,
 }
 
 impl fmt::Debug for ChannelSpec {

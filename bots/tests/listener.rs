@@ -556,6 +556,78 @@ async fn connections_beyond_the_limit_get_421() {
 }
 
 #[actix_rt::test]
+async fn one_address_gets_at_most_its_share_of_sessions() {
+    bounded(async {
+        let mx = Mx::start(|cfg| cfg.max_sessions_per_ip = 2).await;
+        let mut first = Client::connect(mx.addr).await;
+        let _second = Client::connect(mx.addr).await;
+        let mut third = Client::connect_raw(mx.addr).await;
+        assert_eq!(
+            third.reply().await,
+            "421 4.3.2 mx.donebot.test too many connections from your address"
+        );
+        assert_eq!(third.reply().await, "");
+        // A session that ends gives its slot back (bounded poll: the slot is freed when the
+        // session's task ends, just after the client sees the close).
+        assert!(first.cmd("QUIT").await.starts_with("221 "));
+        assert_eq!(first.reply().await, "");
+        loop {
+            let mut again = Client::connect_raw(mx.addr).await;
+            let greeting = again.reply().await;
+            if greeting.starts_with("220 ") {
+                break;
+            }
+            assert!(greeting.contains("from your address"), "{greeting}");
+        }
+        mx.stop().await;
+    })
+    .await;
+}
+
+#[actix_rt::test]
+async fn a_busy_session_is_closed_at_its_deadline() {
+    bounded(async {
+        // Idle timeout far away; the session deadline short: a client that keeps talking (a
+        // slow drip of NOOPs) is still cut off.
+        let mx = Mx::start(|cfg| cfg.session_timeout = Duration::from_millis(300)).await;
+        let mut client = Client::connect(mx.addr).await;
+        let last = loop {
+            let reply = client.cmd("NOOP").await;
+            if !reply.starts_with("250 ") {
+                break reply;
+            }
+        };
+        assert_eq!(last, "421 4.4.2 mx.donebot.test session time limit reached");
+        assert_eq!(client.reply().await, "");
+        mx.stop().await;
+    })
+    .await;
+}
+
+#[actix_rt::test]
+async fn the_end_of_data_is_found_after_an_over_long_line() {
+    bounded(async {
+        let mut mx = Mx::start(|_| {}).await;
+        let mut client = Client::connect(mx.addr).await;
+        client.start_transaction("reply+abc@donebot.test").await;
+        let long = "x".repeat(ListenerConfig::DEFAULT_MAX_LINE_BYTES + 10);
+        client
+            .write(format!("Subject: hi\r\n\r\n{long}\r\n.\r\n"))
+            .await;
+        assert_eq!(client.reply().await, "500 5.5.0 line too long");
+        // The session goes on: the next message is delivered.
+        client.start_transaction("reply+abc@donebot.test").await;
+        client.write("Subject: ok\r\n\r\nshort\r\n.\r\n").await;
+        let delivery = mx.next_delivery().await;
+        let mail = delivery.accept(7);
+        assert_eq!(mail.raw, b"Subject: ok\r\n\r\nshort\r\n");
+        assert_eq!(client.reply().await, "250 2.0.0 OK queued as 7");
+        mx.stop().await;
+    })
+    .await;
+}
+
+#[actix_rt::test]
 async fn shutdown_lets_data_finish_and_turns_away_the_rest() {
     bounded(async {
         let mut mx = Mx::start(|_| {}).await;
@@ -615,6 +687,7 @@ async fn lettre_sees_sink_answers_as_smtp_replies() {
             html: None,
             message_id: "m1@example.org".to_owned(),
             in_reply_to: Some("prompt-1@donebot.test".to_owned()),
+            return_path: None,
             headers: vec![],
             date: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
         };

@@ -167,6 +167,7 @@ fn email(to: &str) -> OutgoingEmail {
         html: Some("<p>Hi Zoë,</p><p>Reply to this email.</p>".to_owned()),
         message_id: "prompt-17.team-3@example.com".to_owned(),
         in_reply_to: Some("digest-9@example.com".to_owned()),
+        return_path: None,
         headers: vec![
             ("Auto-Submitted".to_owned(), "auto-generated".to_owned()),
             ("Precedence".to_owned(), "bulk".to_owned()),
@@ -693,6 +694,25 @@ async fn eml_dir_gets_an_exact_parseable_file() {
 }
 
 // --- message::build ----------------------------------------------------------------------------
+
+#[test]
+fn a_return_path_is_the_envelope_sender_and_not_a_header() {
+    let mut e = email("zoe@example.org");
+    e.return_path = Some("bounce+abc123@example.com".into());
+    let built = message::build(&e).unwrap();
+    assert_eq!(built.envelope_from, "bounce+abc123@example.com");
+    let raw = String::from_utf8(built.raw).unwrap();
+    assert!(!raw.contains("bounce+abc123"), "{raw}");
+    assert!(raw.contains("From: donebot <donebot@example.com>"), "{raw}");
+    e.return_path = Some("not an address".into());
+    assert!(matches!(
+        message::build(&e),
+        Err(message::MessageError::InvalidAddress {
+            field: "return_path",
+            ..
+        })
+    ));
+}
 
 #[test]
 fn built_message_has_donebots_headers() {

@@ -9,9 +9,15 @@
 //! record processed. Start-up processes whatever a crash left pending. Nothing is ever dropped: a
 //! message that cannot be used is kept as `failed` with the reason (`donebot inbound list --failed`).
 //!
-//! Matching, strongest first: the signed token in `reply+TOKEN@domain`; else `In-Reply-To` /
-//! `References` against the Message-IDs of sent prompts; else the sender's address to that
-//! member's latest prompt. Auto-replies and bounces never become dones and are never answered.
+//! Matching, strongest first: the signed token in `reply+TOKEN@domain`, which is the credential;
+//! without one, the sender must be authenticated (`bots::email::auth`: a DKIM signature aligned
+//! with the From domain, or the operator's MTA's `Authentication-Results`), and then
+//! `In-Reply-To` / `References` against the Message-IDs of sent prompts, else the sender's
+//! address to that member's latest prompt, picks the day. Unauthenticated mail claiming to be a
+//! member is refused (kept as failed) and the member is told, at most once a day. Auto-replies
+//! and bounces never become dones and are never answered; a bounce marks a member only when it
+//! came back to that member's VERP address (`bounce+TOKEN@domain`) or names the Message-ID of a
+//! prompt donebot sent.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +27,8 @@ use actix::{
     WrapFuture,
 };
 use bots::bus::{InboundAccepted, InboundMail, InboundRefused};
+use bots::email::auth::Checker;
+use bots::email::dsn;
 use bots::email::parse::{AutoKind, ParsedMail};
 use chrono::{Duration, NaiveDate};
 use storage::{
@@ -38,6 +46,22 @@ use crate::error::AppError;
 use crate::events::Event;
 use crate::metrics::Metrics;
 use crate::ops;
+
+/// How often the bodies of failed mail are pruned (`[inbound] failed_retention_days`, `failed_max_mb`).
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Deletes the bodies of failed mail past their retention or beyond the size cap.
+fn prune_failed(app: &App) {
+    let cutoff = app.now() - app.settings.failed_retention;
+    match app
+        .store
+        .prune_failed_bodies(cutoff, app.settings.failed_max_bytes)
+    {
+        Ok(0) => {}
+        Ok(n) => info!(bodies = n, "deleted the bodies of old failed inbound mail"),
+        Err(e) => warn!(error = %e, "cannot prune failed inbound mail"),
+    }
+}
 
 /// A reply token is honoured this long after its prompt went out.
 const TOKEN_LIFETIME_DAYS: i64 = 30;
@@ -117,6 +141,8 @@ impl Actor for InboundActor {
 /// mark, or a kept failure. Runs on a thread of its own.
 pub struct InboundProcessor {
     app: App,
+    /// Authenticates senders of mail without a reply token.
+    checker: Arc<Checker>,
     /// Received messages waiting to be registered together (see [`RegisterWaiting`]).
     to_register: Vec<(
         storage::SpoolEntry,
@@ -134,8 +160,13 @@ const MAX_IN_FLIGHT: usize = 256;
 
 impl InboundProcessor {
     pub fn new(app: App) -> InboundProcessor {
+        let checker = Checker::new(
+            app.settings.authserv_id.clone(),
+            app.settings.dkim_keys.resolver(),
+        );
         InboundProcessor {
             app,
+            checker: Arc::new(checker),
             to_register: Vec::new(),
             in_flight: 0,
             queue: std::collections::VecDeque::new(),
@@ -189,6 +220,10 @@ impl Actor for InboundProcessor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        // Retention of failed mail, now and every ten minutes of real time (a flood of failures
+        // can overshoot the size cap by at most ten minutes' worth).
+        prune_failed(&self.app);
+        ctx.run_interval(PRUNE_EVERY, |act, _| prune_failed(&act.app));
         match self.app.store.pending_inbound() {
             Ok(ids) => {
                 if !ids.is_empty() {
@@ -218,7 +253,7 @@ impl Handler<InboundMail> for InboundActor {
         // need not read it from the spool again.
         let receipt = self.writer.accept(storage::NewInbound {
             via: mail.via.to_owned(),
-            message_id: header_message_id(&mail.raw),
+            message_id: bots::email::parse::header_message_id(&mail.raw),
             mail_from: mail.mail_from,
             rcpt_to: mail.rcpt_to,
             raw: mail.raw,
@@ -272,6 +307,7 @@ impl InboundProcessor {
         ctx: &mut Context<Self>,
     ) -> impl std::future::Future<Output = ()> + 'static {
         let app = self.app.clone();
+        let checker = Arc::clone(&self.checker);
         // A received message is registered first (with every other one received meanwhile).
         let (id, raw, registered) = match msg {
             Process::Received { entry, raw } => (entry.id(), raw, Some(self.register(*entry, ctx))),
@@ -305,7 +341,7 @@ impl InboundProcessor {
                     }
                 }
             }
-            let result = process(&app, id, raw).await;
+            let result = process(&app, &checker, id, raw).await;
             let state = match &result {
                 // Recorded dones mark the record themselves, in their own transaction.
                 Ok(Outcome::Recorded) => None,
@@ -381,7 +417,12 @@ impl From<AppError> for Failure {
     }
 }
 
-async fn process(app: &App, id: InboundId, raw: Option<Vec<u8>>) -> Result<Outcome, Failure> {
+async fn process(
+    app: &App,
+    checker: &Checker,
+    id: InboundId,
+    raw: Option<Vec<u8>>,
+) -> Result<Outcome, Failure> {
     let record = app.store.inbound(id).map_err(AppError::from)?;
     let raw = match raw {
         Some(raw) => raw,
@@ -393,9 +434,9 @@ async fn process(app: &App, id: InboundId, raw: Option<Vec<u8>>) -> Result<Outco
         .map_err(|e| Failure::Broken(format!("unreadable message: {e}")))?;
     let text = bots::email::trim::trim_reply(&parsed.text);
     if let Some(kind) = parsed.auto {
-        return handle_auto(app, kind, &parsed, &raw);
+        return handle_auto(app, kind, &record.rcpt_to, &parsed, &raw);
     }
-    let (member, prompt) = resolve(app, &record.rcpt_to, &parsed)?;
+    let (member, prompt) = resolve(app, checker, id, &record.rcpt_to, &parsed, &raw).await?;
     if let Some(outcome) = command(app, &member, &text, id)? {
         return Ok(Outcome::Done(outcome));
     }
@@ -430,18 +471,23 @@ async fn process(app: &App, id: InboundId, raw: Option<Vec<u8>>) -> Result<Outco
     }
 }
 
-/// Who wrote, and which prompt they answer (none for a done sent without a prompt).
-fn resolve(
+/// Who wrote, and which prompt they answer (none for a done sent without a prompt). The reply
+/// token is the credential; without one the sender must be authenticated, and threading
+/// (`In-Reply-To`) only picks the day.
+async fn resolve(
     app: &App,
+    checker: &Checker,
+    inbound: InboundId,
     rcpt_to: &[String],
     parsed: &ParsedMail,
+    raw: &[u8],
 ) -> Result<(Member, Option<Prompt>), Failure> {
     let store = &app.store;
     let domain = &app.settings.domain;
     let token = rcpt_to
         .iter()
         .chain(&parsed.to)
-        .find_map(|addr| reply_token(addr, domain));
+        .find_map(|addr| dsn::tagged_token(addr, dsn::REPLY_TAG, domain));
     if let Some(token) = token {
         let refused = || Failure::Refused(format!("invalid reply token in reply+{token}@{domain}"));
         let prompt_id = Signer::reply_token_prompt(&token).ok_or_else(refused)?;
@@ -472,19 +518,40 @@ fn resolve(
         .from
         .clone()
         .ok_or_else(|| Failure::Refused("the message has no sender address".into()))?;
+    let members = store.members_by_email(&from).map_err(AppError::from)?;
+    let Some(first) = members.first() else {
+        return Err(Failure::Refused(format!(
+            "{from} is not a member of any team"
+        )));
+    };
+    match checker.authenticate(raw).await {
+        Ok(sender) if sender.address == from => {
+            info!(inbound_id = inbound, from = %from, by = ?sender.by, "sender authenticated");
+        }
+        Ok(sender) => {
+            return Err(Failure::Refused(format!(
+                "the authenticated sender {} is not the From address {from}",
+                sender.address
+            )));
+        }
+        Err(e) => {
+            tell_refused(app, first, inbound);
+            return Err(Failure::Refused(format!(
+                "mail from {from} without a reply token is not authenticated: {e}"
+            )));
+        }
+    }
     for id in parsed
         .in_reply_to
         .iter()
         .chain(parsed.references.iter().rev())
     {
-        if let Some(prompt) = store.prompt_by_message_id(id).map_err(AppError::from)? {
-            let member = store.member(prompt.member_id).map_err(AppError::from)?;
-            if member.email.eq_ignore_ascii_case(&from) {
-                return Ok((member, Some(prompt)));
-            }
+        if let Some(prompt) = store.prompt_by_message_id(id).map_err(AppError::from)?
+            && let Some(member) = members.iter().find(|m| m.id == prompt.member_id)
+        {
+            return Ok((member.clone(), Some(prompt)));
         }
     }
-    let members = store.members_by_email(&from).map_err(AppError::from)?;
     // Of several memberships, the one prompted most recently.
     let mut best: Option<(Member, Option<Prompt>)> = None;
     for m in members {
@@ -502,16 +569,42 @@ fn resolve(
     best.ok_or_else(|| Failure::Refused(format!("{from} is not a member of any team")))
 }
 
-/// `reply+TOKEN@domain` → TOKEN.
-fn reply_token(addr: &str, domain: &str) -> Option<String> {
-    let (local, d) = addr.trim().trim_matches(['<', '>']).rsplit_once('@')?;
-    if !d.eq_ignore_ascii_case(domain) {
-        return None;
+/// Tells `member` (at most once a day: the outbox key is per address and day) that mail
+/// claiming to be from them was refused, and how to reply instead. Best effort: the refusal
+/// stands either way.
+fn tell_refused(app: &App, member: &Member, inbound: InboundId) {
+    if !matches!(
+        member.state,
+        MemberState::Active | MemberState::Paused { .. }
+    ) {
+        return;
     }
-    let token = local
-        .strip_prefix("reply+")
-        .or_else(|| local.strip_prefix("REPLY+"))?;
-    (!token.is_empty()).then(|| token.to_ascii_lowercase())
+    let ctx = render::Ctx {
+        settings: &app.settings,
+        signer: &app.signer,
+        now: app.now(),
+    };
+    let email = render::refused(&ctx, member, inbound);
+    let key = format!(
+        "refused:{}:{}",
+        member.email.to_ascii_lowercase(),
+        app.now().date_naive()
+    );
+    match ops::enqueue_email(
+        &app.store,
+        app.settings.dkim(),
+        &email,
+        key,
+        OutboxKind::Confirmation,
+        Some(member.team_id),
+        Some(member.id),
+        app.now(),
+    ) {
+        Ok(_) => app.wake_outbox(),
+        Err(e) => {
+            warn!(member_id = member.id, error = %e, "cannot tell a member about refused mail")
+        }
+    }
 }
 
 fn member_today(app: &App, member: &Member) -> Result<NaiveDate, Failure> {
@@ -581,10 +674,14 @@ fn command(
     Ok(Some(format!("member {} is now {label}", member.id)))
 }
 
-/// Auto-replies are ignored; a hard bounce marks the failed recipient's memberships as bouncing.
+/// Auto-replies are ignored. A bounce is believed only when it is ours: sent back to a valid VERP
+/// address `bounce+TOKEN@domain` (naming the member the failed message was for), or about the
+/// Message-ID of a prompt donebot sent (unguessable: random). Then a hard failure of that
+/// member's address marks its memberships as bouncing; soft failures mark nobody.
 fn handle_auto(
     app: &App,
     kind: AutoKind,
+    rcpt_to: &[String],
     parsed: &ParsedMail,
     raw: &[u8],
 ) -> Result<Outcome, Failure> {
@@ -593,13 +690,41 @@ fn handle_auto(
             "ignored: automatic reply ({kind:?})"
         )));
     }
-    let hard = hard_bounced_recipients(&String::from_utf8_lossy(raw));
+    let store = &app.store;
+    let domain = &app.settings.domain;
+    let mut about: Vec<u64> = rcpt_to
+        .iter()
+        .chain(&parsed.to)
+        .filter_map(|a| dsn::tagged_token(a, dsn::BOUNCE_TAG, domain))
+        .filter_map(|t| app.signer.verify_link(render::BOUNCE_ACTION, &t))
+        .collect();
+    if about.is_empty() {
+        for id in dsn::returned_message_ids(raw, 8) {
+            if let Some(p) = store.prompt_by_message_id(&id).map_err(AppError::from)? {
+                about.push(p.member_id);
+            }
+        }
+    }
+    about.sort_unstable();
+    about.dedup();
+    if about.is_empty() {
+        return Ok(Outcome::Done(
+            "ignored: a bounce neither sent to a valid bounce address nor about a message donebot sent".into(),
+        ));
+    }
+    let hard = dsn::hard_bounced_recipients(&String::from_utf8_lossy(raw));
     let mut marked = Vec::new();
-    for addr in &hard {
-        for m in app.store.members_by_email(addr).map_err(AppError::from)? {
+    for id in about {
+        let Ok(member) = store.member(id) else {
+            continue;
+        };
+        let address = member.email.to_ascii_lowercase();
+        if !hard.contains(&address) {
+            continue;
+        }
+        for m in store.members_by_email(&address).map_err(AppError::from)? {
             let reason = format!("hard bounce: {}", parsed.subject);
-            let m = app
-                .store
+            let m = store
                 .update_member(m.id, |m| {
                     m.state = MemberState::Bouncing {
                         since: app.now(),
@@ -617,66 +742,6 @@ fn handle_auto(
     )))
 }
 
-/// From a DSN (RFC 3464): the `Final-Recipient` of each recipient block whose `Action: failed` and
-/// `Status: 5.x.x`.
-fn hard_bounced_recipients(dsn: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let (mut recipient, mut failed, mut permanent) = (None::<String>, false, false);
-    let mut flush = |recipient: &mut Option<String>, failed: &mut bool, permanent: &mut bool| {
-        if let (Some(r), true, true) = (recipient.take(), *failed, *permanent)
-            && !out.contains(&r)
-        {
-            out.push(r);
-        }
-        *failed = false;
-        *permanent = false;
-    };
-    for line in dsn.lines() {
-        let line = line.trim();
-        if line.is_empty() {
-            flush(&mut recipient, &mut failed, &mut permanent);
-            continue;
-        }
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        match name.trim().to_ascii_lowercase().as_str() {
-            "final-recipient" | "original-recipient" if recipient.is_none() => {
-                let addr = value
-                    .rsplit(';')
-                    .next()
-                    .unwrap_or(value)
-                    .trim()
-                    .trim_matches(['<', '>'])
-                    .to_ascii_lowercase();
-                if addr.contains('@') {
-                    recipient = Some(addr);
-                }
-            }
-            "action" => failed = value.eq_ignore_ascii_case("failed"),
-            "status" => permanent = value.starts_with('5'),
-            _ => {}
-        }
-    }
-    flush(&mut recipient, &mut failed, &mut permanent);
-    out
-}
-
-/// The Message-ID header of a raw message, without brackets, read without parsing the body.
-fn header_message_id(raw: &[u8]) -> Option<String> {
-    let (headers, _) = mailparse::parse_headers(raw).ok()?;
-    use mailparse::MailHeaderMap;
-    let value = headers.get_first_value("Message-ID")?;
-    let id = value
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .trim()
-        .to_string();
-    (!id.is_empty()).then_some(id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -692,38 +757,5 @@ mod tests {
         assert!(Buffered::take(&count).is_some());
         drop(held);
         assert_eq!(count.load(Ordering::Acquire), 0);
-    }
-
-    #[test]
-    fn reply_tokens_are_found_only_at_our_domain() {
-        assert_eq!(
-            reply_token("reply+abc@Done.Example", "done.example").as_deref(),
-            Some("abc")
-        );
-        assert_eq!(
-            reply_token("<reply+ABC@done.example>", "done.example").as_deref(),
-            Some("abc")
-        );
-        assert_eq!(reply_token("reply+abc@evil.example", "done.example"), None);
-        assert_eq!(reply_token("reply+@done.example", "done.example"), None);
-        assert_eq!(reply_token("ada@done.example", "done.example"), None);
-    }
-
-    #[test]
-    fn only_permanent_failures_count_as_hard_bounces() {
-        let dsn = "Reporting-MTA: dns; mx.example\n\nFinal-Recipient: rfc822; Ada@Example.com\nAction: failed\nStatus: 5.1.1\n\nFinal-Recipient: rfc822; bo@example.com\nAction: delayed\nStatus: 4.4.1\n\nFinal-Recipient: rfc822; cy@example.com\nAction: failed\nStatus: 4.0.0\n";
-        assert_eq!(hard_bounced_recipients(dsn), ["ada@example.com"]);
-    }
-
-    #[test]
-    fn message_ids_are_read_from_the_headers_only() {
-        assert_eq!(
-            header_message_id(
-                b"Message-ID: <a.1@x>\r\nSubject: hi\r\n\r\nMessage-ID: <body@x>\r\n"
-            )
-            .as_deref(),
-            Some("a.1@x")
-        );
-        assert_eq!(header_message_id(b"Subject: hi\r\n\r\nbody"), None);
     }
 }

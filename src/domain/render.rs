@@ -11,6 +11,9 @@ use storage::{Done, DoneKind, Member, Team};
 use crate::config::Settings;
 use crate::domain::token::Signer;
 
+/// The link-token action of the VERP return path `bounce+TOKEN@domain` (names the member).
+pub const BOUNCE_ACTION: &str = "bounce";
+
 /// The first line of every prompt. The reply trimmer treats it as the start of quoted text when a
 /// client sends the prompt back unquoted.
 pub const PROMPT_QUESTION: &str = "What did you get done today?";
@@ -31,8 +34,21 @@ impl Ctx<'_> {
         )
     }
 
-    fn message_id(&self, kind: &str, id: impl std::fmt::Display) -> String {
-        format!("{kind}.{id}@{}", self.settings.domain)
+    /// A random Message-ID (128 bits): nobody can guess a prompt's and thread a forged reply
+    /// or bounce onto it. `id` is not part of it; the caller keeps the id it returns.
+    fn message_id(&self, kind: &str, _id: impl std::fmt::Display) -> String {
+        let random: [u8; 16] = rand::random();
+        let random = data_encoding::BASE32_NOPAD
+            .encode(&random)
+            .to_ascii_lowercase();
+        format!("{kind}.{random}@{}", self.settings.domain)
+    }
+
+    /// The envelope sender of mail to `member`: `bounce+TOKEN@domain`, so that a bounce proves
+    /// it answers mail donebot sent to them.
+    pub fn return_path(&self, member: &Member) -> String {
+        let token = self.signer.link_token(BOUNCE_ACTION, member.id);
+        format!("bounce+{token}@{}", self.settings.domain)
     }
 
     fn base(
@@ -53,6 +69,7 @@ impl Ctx<'_> {
             html: Some(html),
             message_id,
             in_reply_to: None,
+            return_path: Some(self.return_path(member)),
             headers: vec![
                 ("Auto-Submitted".into(), "auto-generated".into()),
                 ("List-Unsubscribe".into(), format!("<{unsubscribe}>")),
@@ -252,6 +269,26 @@ pub fn confirmation(ctx: &Ctx, member: &Member, inbound_id: u64, what: &str) -> 
     email
         .headers
         .push(("X-Donebot-Kind".into(), "confirmation".into()));
+    email
+}
+
+/// Tells a member that mail claiming to be from them was not authenticated and was refused.
+pub fn refused(ctx: &Ctx, member: &Member, inbound_id: u64) -> OutgoingEmail {
+    let (ft, fh) = ctx.footer(member);
+    let what = format!(
+        "donebot received mail that claims to be from {}, but it could not be verified (no DKIM signature from your mail domain), so nothing was recorded or changed. To add what you got done, reply to your latest prompt email: its reply address is personal to you. If the mail was yours, ask your mail administrator to sign outgoing mail with DKIM.",
+        member.email
+    );
+    let mut email = ctx.base(
+        member,
+        "donebot: mail in your name was refused".into(),
+        format!("{what}\n{ft}"),
+        format!("<p>{}</p>{fh}", esc(&what)),
+        ctx.message_id("refused", inbound_id),
+    );
+    email
+        .headers
+        .push(("X-Donebot-Kind".into(), "refused".into()));
     email
 }
 

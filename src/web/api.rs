@@ -1,6 +1,6 @@
 //! The JSON API under `/api/v1` (described by `/api/v1/openapi.json`).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use storage::{Done, Member, Team};
@@ -30,7 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/teams/{team}/dones/{done}", web::delete().to(delete_done))
         .route("/teams/{team}/export", web::get().to(export))
         .route("/teams/{team}/search", web::get().to(search))
-        .route("/tokens", web::post().to(create_token))
+        .configure(super::tokens::routes)
         .route("/backups", web::post().to(backup));
 }
 
@@ -479,6 +479,13 @@ async fn search(
         ))
         .into());
     }
+    if p.offset > storage::search::MAX_OFFSET {
+        return Err(AppError::Invalid(format!(
+            "offset must be at most {} (narrow the search with q, member, from, to, tag or kind)",
+            storage::search::MAX_OFFSET
+        ))
+        .into());
+    }
     let query = storage::SearchQuery {
         team: team.id,
         words: p.q,
@@ -607,41 +614,18 @@ fn csv_field(s: &str) -> String {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewToken {
-    #[serde(default)]
-    admin: bool,
-    #[serde(default)]
-    label: String,
-}
-
-async fn create_token(
-    _: Admin,
-    app: web::Data<App>,
-    body: web::Json<NewToken>,
-) -> ApiResult<HttpResponse> {
-    if !body.admin {
-        return Err(AppError::Invalid(
-            "only admin tokens exist so far: send {\"admin\": true}".into(),
-        )
-        .into());
-    }
-    let token = crate::ops::create_token(&app.store, true, &body.label, app.now())?;
-    Ok(HttpResponse::Created().json(serde_json::json!({ "token": token, "admin": true })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct BackupBody {
     dir: String,
 }
 
-/// Writes a consistent snapshot into `dir` (on the server's file system) while serving.
+/// Writes a consistent snapshot into `dir` while serving: a new directory inside `[web]
+/// backup_dir` (given by name, or as a path whose parent is that directory), nowhere else.
 async fn backup(
     _: Admin,
     app: web::Data<App>,
     body: web::Json<BackupBody>,
 ) -> ApiResult<HttpResponse> {
-    let dir = std::path::PathBuf::from(&body.dir);
+    let dir = backup_target(app.settings.backup_dir.as_deref(), &body.dir)?;
     let store = app.store.clone();
     let now = app.now();
     let target = dir.clone();
@@ -651,7 +635,48 @@ async fn backup(
     Ok(HttpResponse::Created().json(serde_json::json!({ "backup": dir.display().to_string() })))
 }
 
-pub async fn metrics(app: web::Data<App>) -> ApiResult<HttpResponse> {
+/// Where `POST /backups` may write `given`: inside `root`, as one new directory.
+fn backup_target(
+    root: Option<&std::path::Path>,
+    given: &str,
+) -> Result<std::path::PathBuf, AppError> {
+    let root = root.ok_or_else(|| {
+        AppError::Forbidden(
+            "backups through the API are off: set [web] backup_dir (or run `donebot backup DIR` with the server stopped)".into(),
+        )
+    })?;
+    storage::make_private(root)?;
+    let root = root
+        .canonicalize()
+        .map_err(|e| AppError::Invalid(format!("[web] backup_dir: {e}")))?;
+    let given = std::path::Path::new(given);
+    let name = match given.parent() {
+        Some(parent) if given.is_absolute() => {
+            let parent = parent
+                .canonicalize()
+                .map_err(|e| AppError::Invalid(format!("{}: {e}", given.display())))?;
+            if parent != root {
+                return Err(AppError::Forbidden(format!(
+                    "backups go into [web] backup_dir ({}), not {}",
+                    root.display(),
+                    given.display()
+                )));
+            }
+            given.file_name()
+        }
+        _ => given
+            .to_str()
+            .filter(|n| !n.is_empty() && !n.contains(['/', '\\']) && *n != "." && *n != "..")
+            .map(std::ffi::OsStr::new),
+    };
+    let name = name.ok_or_else(|| {
+        AppError::Invalid("dir: a new directory name inside [web] backup_dir".into())
+    })?;
+    Ok(root.join(name))
+}
+
+pub async fn metrics(req: HttpRequest, app: web::Data<App>) -> ApiResult<HttpResponse> {
+    crate::web::auth::check_metrics(&req)?;
     let c = app.store.outbox_counts()?;
     let inbound = app.store.inbound_usage()?;
     let oldest = app
@@ -728,4 +753,34 @@ async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(include_str!("openapi.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backups_go_only_into_the_backup_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("backups");
+        let inside = backup_target(Some(&root), "nightly").unwrap();
+        assert_eq!(inside, root.canonicalize().unwrap().join("nightly"));
+        let by_path = root.join("weekly").display().to_string();
+        assert_eq!(
+            backup_target(Some(&root), &by_path).unwrap(),
+            root.canonicalize().unwrap().join("weekly")
+        );
+        for bad in ["../escape", "a/b", "..", ""] {
+            assert!(backup_target(Some(&root), bad).is_err(), "{bad}");
+        }
+        let outside = dir.path().join("elsewhere").display().to_string();
+        assert!(matches!(
+            backup_target(Some(&root), &outside),
+            Err(AppError::Forbidden(_))
+        ));
+        assert!(matches!(
+            backup_target(None, "nightly"),
+            Err(AppError::Forbidden(_))
+        ));
+    }
 }

@@ -1,25 +1,22 @@
 //! Inbound mail over HTTP. Every endpoint answers `200` only once the message is durable in the
-//! inbound log (the same `InboundMail` path as the SMTP listener):
-//! - `POST /inbound/email`: the raw RFC 5322 message as the body (envelope in optional
-//!   `X-Envelope-From` / `X-Envelope-To` headers);
-//! - `POST /inbound/sendgrid?secret=S`: SendGrid Inbound Parse in raw mode (`multipart/form-data`
-//!   with the message in the `email` field and the envelope as JSON in `envelope`);
-//! - `POST /inbound/mailgun`: a Mailgun route in MIME mode (`body-mime`, `recipient`, `sender`),
-//!   verified by `signature == hex(HMAC-SHA256(key, timestamp + token))`, with old timestamps and
-//!   reused tokens refused.
+//! inbound log (the same `InboundMail` path as the SMTP listener), and each is off until its
+//! secret is configured:
+//! - `POST /inbound/email` (`[inbound_http] raw_secret`, sent as `Authorization: Bearer`): the
+//!   raw RFC 5322 message as the body (envelope in optional `X-Envelope-From` / `X-Envelope-To`
+//!   headers);
+//! - `POST /inbound/sendgrid?secret=S` (`sendgrid_secret`): SendGrid Inbound Parse in raw mode;
+//! - `POST /inbound/mailgun` (`mailgun_signing_key`): a Mailgun route in MIME mode, verified by
+//!   its signature, with old timestamps and reused tokens refused. Seen tokens are kept in the
+//!   database for the timestamp window: shared by every web worker, kept across restarts.
 //!
-//! Multipart form bodies are parsed with mailparse (they are MIME), so no extra parser is needed.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! The bodies are read by `bots::email::webhook`; this module owns the secrets and answers.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use bots::bus::{InboundMail, InboundRefused};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use bots::email::webhook::{self, WebhookError, WebhookMail};
 
 use crate::app::App;
-use crate::domain::token::constant_time_eq;
+use crate::config::Secret;
 use crate::error::AppError;
 use crate::web::ApiResult;
 
@@ -27,24 +24,31 @@ use crate::web::ApiResult;
 #[derive(Clone)]
 pub struct InboundSink(pub actix::Recipient<InboundMail>);
 
-/// Mailgun posts older than this are refused (replay protection).
+/// Mailgun posts older than this are refused (replay protection); tokens are remembered as long.
 const MAILGUN_MAX_AGE_SECS: i64 = 300;
-
-/// Mailgun tokens seen recently, with their timestamps (replay protection).
-#[derive(Default)]
-pub struct SeenTokens(Mutex<HashMap<String, i64>>);
+/// Longer Mailgun tokens are refused before they are remembered (Mailgun's are 50 characters).
+const MAX_TOKEN_LEN: usize = 256;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::Data::new(SeenTokens::default()))
-        .route("/inbound/email", web::post().to(raw_email))
+    cfg.route("/inbound/email", web::post().to(raw_email))
         .route("/inbound/sendgrid", web::post().to(sendgrid))
         .route("/inbound/mailgun", web::post().to(mailgun));
 }
 
-async fn deliver(req: &HttpRequest, mail: InboundMail) -> ApiResult<HttpResponse> {
+async fn deliver(
+    req: &HttpRequest,
+    via: &'static str,
+    mail: WebhookMail,
+) -> ApiResult<HttpResponse> {
     let sink = req
         .app_data::<web::Data<InboundSink>>()
         .ok_or_else(|| AppError::Unavailable("inbound mail is not being accepted".into()))?;
+    let mail = InboundMail {
+        via,
+        mail_from: mail.mail_from,
+        rcpt_to: mail.rcpt_to,
+        raw: mail.raw,
+    };
     match sink.0.send(mail).await {
         Ok(Ok(accepted)) => Ok(HttpResponse::Ok().json(serde_json::json!({ "id": accepted.id }))),
         Ok(Err(InboundRefused::Permanent(m))) => Err(AppError::Invalid(m).into()),
@@ -53,29 +57,59 @@ async fn deliver(req: &HttpRequest, mail: InboundMail) -> ApiResult<HttpResponse
     }
 }
 
-async fn raw_email(req: HttpRequest, body: web::Bytes) -> ApiResult<HttpResponse> {
+/// The endpoint's secret, or `404` naming the key that turns it on.
+fn enabled<'a>(secret: &'a Option<Secret>, path: &str, key: &str) -> Result<&'a Secret, AppError> {
+    secret.as_ref().ok_or_else(|| {
+        AppError::NotFound(format!("{path} (set [inbound_http] {key} to enable it)"))
+    })
+}
+
+fn header(req: &HttpRequest, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn webhook_error(e: WebhookError) -> AppError {
+    if e.is_unauthorized() {
+        AppError::Unauthorized(e.to_string())
+    } else {
+        AppError::Invalid(e.to_string())
+    }
+}
+
+async fn raw_email(
+    req: HttpRequest,
+    app: web::Data<App>,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let secret = enabled(&app.settings.raw_secret, "/inbound/email", "raw_secret")?;
+    let given = header(&req, "Authorization");
+    if !given
+        .as_deref()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .is_some_and(|t| secret.matches(t.trim()))
+    {
+        return Err(AppError::Unauthorized(
+            "wrong or missing Authorization: Bearer <[inbound_http] raw_secret>".into(),
+        )
+        .into());
+    }
     if body.is_empty() {
         return Err(AppError::Invalid(
             "empty body: POST the raw message (RFC 5322) as the body".into(),
         )
         .into());
     }
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let rcpt_to = header("X-Envelope-To")
-        .map(|v| split_addresses(&v))
-        .unwrap_or_default();
-    let mail = InboundMail {
-        via: "http",
-        mail_from: header("X-Envelope-From").unwrap_or_default(),
-        rcpt_to,
+    let mail = WebhookMail {
+        mail_from: header(&req, "X-Envelope-From").unwrap_or_default(),
+        rcpt_to: header(&req, "X-Envelope-To")
+            .map(|v| webhook::split_addresses(&v))
+            .unwrap_or_default(),
         raw: body.to_vec(),
     };
-    deliver(&req, mail).await
+    deliver(&req, "http", mail).await
 }
 
 #[derive(serde::Deserialize)]
@@ -89,185 +123,64 @@ async fn sendgrid(
     q: web::Query<SecretQuery>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let Some(secret) = &app.settings.sendgrid_secret else {
-        return Err(AppError::NotFound(
-            "/inbound/sendgrid (set [inbound_http] sendgrid_secret to enable it)".into(),
-        )
-        .into());
-    };
-    if !q
-        .secret
-        .as_deref()
-        .is_some_and(|s| constant_time_eq(s.as_bytes(), secret.as_bytes()))
-    {
+    let secret = enabled(
+        &app.settings.sendgrid_secret,
+        "/inbound/sendgrid",
+        "sendgrid_secret",
+    )?;
+    if !q.secret.as_deref().is_some_and(|s| secret.matches(s)) {
         return Err(AppError::Unauthorized("wrong or missing ?secret=".into()).into());
     }
-    let fields = form_fields(&req, &body)?;
-    let raw = fields.get("email").ok_or_else(|| {
-        AppError::Invalid(
-            "no `email` field: enable \"POST the raw, full MIME message\" in SendGrid".into(),
-        )
-    })?;
-    let (mail_from, rcpt_to) = match fields
-        .get("envelope")
-        .map(|e| serde_json::from_slice::<serde_json::Value>(e))
-    {
-        Some(Ok(env)) => (
-            env["from"].as_str().unwrap_or_default().to_string(),
-            env["to"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        ),
-        Some(Err(e)) => {
-            return Err(AppError::Invalid(format!("`envelope` is not JSON: {e}")).into());
-        }
-        None => (
-            String::new(),
-            fields
-                .get("to")
-                .map(|t| split_addresses(&String::from_utf8_lossy(t)))
-                .unwrap_or_default(),
-        ),
-    };
-    deliver(
-        &req,
-        InboundMail {
-            via: "sendgrid",
-            mail_from,
-            rcpt_to,
-            raw: raw.clone(),
-        },
-    )
-    .await
+    let content_type = header(&req, "Content-Type").unwrap_or_default();
+    let mail = webhook::sendgrid(&content_type, &body).map_err(webhook_error)?;
+    deliver(&req, "sendgrid", mail).await
 }
 
 async fn mailgun(
     req: HttpRequest,
     app: web::Data<App>,
-    seen: web::Data<SeenTokens>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let Some(key) = &app.settings.mailgun_signing_key else {
-        return Err(AppError::NotFound(
-            "/inbound/mailgun (set [inbound_http] mailgun_signing_key to enable it)".into(),
-        )
-        .into());
-    };
-    let fields = form_fields(&req, &body)?;
-    let text = |name: &str| {
-        fields
-            .get(name)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_default()
-    };
-    let (timestamp, token, signature) = (text("timestamp"), text("token"), text("signature"));
-    let mut mac =
-        <Hmac<Sha256>>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
-    mac.update(timestamp.as_bytes());
-    mac.update(token.as_bytes());
-    let expected = data_encoding::HEXLOWER.encode(&mac.finalize().into_bytes());
-    if token.is_empty()
-        || !constant_time_eq(
-            expected.as_bytes(),
-            signature.to_ascii_lowercase().as_bytes(),
-        )
-    {
-        return Err(AppError::Unauthorized("bad Mailgun signature".into()).into());
-    }
+    let key = enabled(
+        &app.settings.mailgun_signing_key,
+        "/inbound/mailgun",
+        "mailgun_signing_key",
+    )?;
+    let content_type = header(&req, "Content-Type").unwrap_or_default();
     let now = app.now().timestamp();
-    let ts: i64 = timestamp
-        .parse()
-        .map_err(|_| AppError::Unauthorized("bad Mailgun timestamp".into()))?;
-    if (now - ts).abs() > MAILGUN_MAX_AGE_SECS {
-        return Err(AppError::Unauthorized("Mailgun timestamp too old (replay?)".into()).into());
-    }
-    {
-        let mut seen = seen.0.lock().unwrap_or_else(|p| p.into_inner());
-        seen.retain(|_, t| now - *t <= MAILGUN_MAX_AGE_SECS);
-        if seen.insert(token, ts).is_some() {
-            return Err(AppError::Unauthorized("Mailgun token reused (replay?)".into()).into());
-        }
-    }
-    let raw = fields.get("body-mime").ok_or_else(|| {
-        AppError::Invalid("no `body-mime` field: forward to a URL ending in \"mime\"".into())
-    })?;
-    let rcpt_to = split_addresses(&text("recipient"));
-    deliver(
-        &req,
-        InboundMail {
-            via: "mailgun",
-            mail_from: text("sender"),
-            rcpt_to,
-            raw: raw.clone(),
-        },
+    let post = webhook::mailgun(
+        &content_type,
+        &body,
+        key.expose().as_bytes(),
+        now,
+        MAILGUN_MAX_AGE_SECS,
     )
-    .await
-}
-
-fn split_addresses(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// The fields of a `multipart/form-data` or `application/x-www-form-urlencoded` body.
-fn form_fields(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, Vec<u8>>, AppError> {
-    let content_type = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    if content_type
-        .to_ascii_lowercase()
-        .starts_with("application/x-www-form-urlencoded")
-    {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-            .map_err(|e| AppError::Invalid(format!("bad form body: {e}")))?;
-        return Ok(pairs
-            .into_iter()
-            .map(|(k, v)| (k, v.into_bytes()))
-            .collect());
+    .map_err(webhook_error)?;
+    if post.token.len() > MAX_TOKEN_LEN {
+        return Err(AppError::Unauthorized("Mailgun token too long".into()).into());
     }
-    if !content_type
-        .to_ascii_lowercase()
-        .starts_with("multipart/form-data")
-    {
-        return Err(AppError::Invalid(format!(
-            "expected multipart/form-data, got {content_type:?}"
-        )));
+    let store = app.store.clone();
+    let token = post.token.clone();
+    let fresh =
+        web::block(move || store.claim_nonce("mailgun", &token, now, 2 * MAILGUN_MAX_AGE_SECS))
+            .await
+            .map_err(|e| AppError::Unavailable(e.to_string()))?
+            .map_err(AppError::from)?;
+    if !fresh {
+        return Err(AppError::Unauthorized("Mailgun token reused (replay?)".into()).into());
     }
-    let mut mime = format!("Content-Type: {content_type}\r\n\r\n").into_bytes();
-    mime.extend_from_slice(body);
-    let parsed = mailparse::parse_mail(&mime)
-        .map_err(|e| AppError::Invalid(format!("bad multipart body: {e}")))?;
-    let mut fields = HashMap::new();
-    for part in &parsed.subparts {
-        let disposition = part.get_content_disposition();
-        if let Some(name) = disposition.params.get("name") {
-            let value = part
-                .get_body_raw()
-                .map_err(|e| AppError::Invalid(format!("bad field {name:?}: {e}")))?;
-            fields.insert(name.clone(), value);
-        }
-    }
-    Ok(fields)
+    deliver(&req, "mailgun", post.mail).await
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex};
 
     use actix::{Actor, Context, Handler};
     use actix_web::{App as HttpApp, test};
     use bots::bus::InboundAccepted;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
 
     use super::*;
     use crate::clock::ManualClock;
@@ -292,19 +205,36 @@ mod tests {
     }
 
     const NOW: i64 = 1_780_000_000;
+    const SENDGRID: &str = "sendgrid-secret-0123";
+    const MAILGUN: &str = "key-mailgun-0123456789";
+    const RAW_SECRET: &str = "raw-secret-0123456789";
 
-    fn app() -> App {
+    fn app_on(store: storage::Store, raw_secret: Option<&str>) -> App {
         let mut config = crate::config::Config::default();
-        config.inbound_http.sendgrid_secret = Some("s3cret".into());
-        config.inbound_http.mailgun_signing_key = Some("key-abc".into());
+        config.inbound_http.sendgrid_secret = Some(SENDGRID.into());
+        config.inbound_http.mailgun_signing_key = Some(MAILGUN.into());
+        config.inbound_http.raw_secret = raw_secret.map(str::to_string);
         let settings = config.validate("test").unwrap();
         let clock = ManualClock::new(chrono::DateTime::from_timestamp(NOW, 0).unwrap());
-        App::new(
-            storage::Store::temporary().unwrap(),
-            settings,
-            Arc::new(clock),
-        )
-        .unwrap()
+        App::new(store, settings, Arc::new(clock)).unwrap()
+    }
+
+    fn app() -> App {
+        app_on(storage::Store::temporary().unwrap(), Some(RAW_SECRET))
+    }
+
+    macro_rules! service {
+        ($app:expr, $got:expr) => {
+            test::init_service(
+                HttpApp::new()
+                    .app_data(web::Data::new($app))
+                    .app_data(web::Data::new(InboundSink(
+                        Recorder($got.clone()).start().recipient(),
+                    )))
+                    .configure(routes),
+            )
+            .await
+        };
     }
 
     fn multipart(fields: &[(&str, &str)]) -> (String, Vec<u8>) {
@@ -323,7 +253,7 @@ mod tests {
     }
 
     fn signature(timestamp: &str, token: &str) -> String {
-        let mut mac = <Hmac<Sha256>>::new_from_slice(b"key-abc").unwrap();
+        let mut mac = <Hmac<Sha256>>::new_from_slice(MAILGUN.as_bytes()).unwrap();
         mac.update(timestamp.as_bytes());
         mac.update(token.as_bytes());
         data_encoding::HEXLOWER.encode(&mac.finalize().into_bytes())
@@ -334,14 +264,7 @@ mod tests {
     #[actix_rt::test]
     async fn sendgrid_raw_mode_is_accepted_only_with_the_secret() {
         let got = Arc::new(Mutex::new(Vec::new()));
-        let sink = InboundSink(Recorder(got.clone()).start().recipient());
-        let svc = test::init_service(
-            HttpApp::new()
-                .app_data(web::Data::new(app()))
-                .app_data(web::Data::new(sink))
-                .configure(routes),
-        )
-        .await;
+        let svc = service!(app(), got);
         let envelope = r#"{"to":["reply+abc@donebot.localhost"],"from":"ada@example.com"}"#;
         let (ct, body) = multipart(&[("email", RAW), ("envelope", envelope), ("to", "x@y")]);
 
@@ -354,7 +277,7 @@ mod tests {
         assert!(got.lock().unwrap().is_empty());
 
         let ok = test::TestRequest::post()
-            .uri("/inbound/sendgrid?secret=s3cret")
+            .uri(&format!("/inbound/sendgrid?secret={SENDGRID}"))
             .insert_header(("content-type", ct.as_str()))
             .set_payload(body)
             .to_request();
@@ -370,16 +293,48 @@ mod tests {
     }
 
     #[actix_rt::test]
+    async fn the_raw_endpoint_is_off_without_its_secret_and_needs_the_bearer() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let post = |auth: Option<&str>| {
+            let mut req = test::TestRequest::post()
+                .uri("/inbound/email")
+                .set_payload(RAW);
+            if let Some(a) = auth {
+                req = req.insert_header(("Authorization", a.to_string()));
+            }
+            req.to_request()
+        };
+        let off = service!(app_on(storage::Store::temporary().unwrap(), None), got);
+        assert_eq!(test::call_service(&off, post(None)).await.status(), 404);
+        assert_eq!(
+            test::call_service(&off, post(Some(&format!("Bearer {RAW_SECRET}"))))
+                .await
+                .status(),
+            404
+        );
+
+        let on = service!(app(), got);
+        assert_eq!(test::call_service(&on, post(None)).await.status(), 401);
+        assert_eq!(
+            test::call_service(&on, post(Some("Bearer raw-secret-012345678")))
+                .await
+                .status(),
+            401
+        );
+        assert!(got.lock().unwrap().is_empty());
+        assert_eq!(
+            test::call_service(&on, post(Some(&format!("Bearer {RAW_SECRET}"))))
+                .await
+                .status(),
+            200
+        );
+        assert_eq!(got.lock().unwrap().len(), 1);
+    }
+
+    #[actix_rt::test]
     async fn mailgun_posts_are_verified_and_not_replayable() {
         let got = Arc::new(Mutex::new(Vec::new()));
-        let sink = InboundSink(Recorder(got.clone()).start().recipient());
-        let svc = test::init_service(
-            HttpApp::new()
-                .app_data(web::Data::new(app()))
-                .app_data(web::Data::new(sink))
-                .configure(routes),
-        )
-        .await;
+        let svc = service!(app(), got);
         let ts = NOW.to_string();
         let post = |fields: &[(&str, &str)]| {
             let (ct, body) = multipart(fields);
@@ -428,5 +383,60 @@ mod tests {
             (got[0].via, got[0].raw.as_slice()),
             ("mailgun", RAW.as_bytes())
         );
+    }
+
+    #[actix_rt::test]
+    async fn a_mailgun_token_is_refused_by_another_worker() {
+        let ts = NOW.to_string();
+        let sig = signature(&ts, "tok-r");
+        let fields = [
+            ("body-mime", RAW),
+            ("recipient", "reply+abc@donebot.localhost"),
+            ("timestamp", ts.as_str()),
+            ("token", "tok-r"),
+            ("signature", sig.as_str()),
+        ];
+        let post = || {
+            let (ct, body) = multipart(&fields);
+            test::TestRequest::post()
+                .uri("/inbound/mailgun")
+                .insert_header(("content-type", ct))
+                .set_payload(body)
+                .to_request()
+        };
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let app = app_on(storage::Store::temporary().unwrap(), None);
+        // Two workers: actix-web builds each one's app data (and, before, each one's set of
+        // seen tokens) separately; what they share is the database.
+        let first = service!(app.clone(), got);
+        let second = service!(app, got);
+        assert_eq!(test::call_service(&first, post()).await.status(), 200);
+        assert_eq!(test::call_service(&second, post()).await.status(), 401);
+        assert_eq!(got.lock().unwrap().len(), 1);
+    }
+
+    // `test` is actix-web's module here: the attribute is spelled out.
+    #[::core::prelude::v1::test]
+    fn remembered_tokens_survive_a_restart_and_are_forgotten_after_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = storage::Store::open(dir.path()).unwrap();
+            assert!(store.claim_nonce("mailgun", "a", 1000, 600).unwrap());
+        }
+        // sled releases its lock once its background threads let go of the database: bounded.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let store = loop {
+            match storage::Store::open(dir.path()) {
+                Ok(s) => break s,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    assert!(matches!(e, storage::StorageError::Locked { .. }), "{e}");
+                    std::thread::yield_now();
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert!(!store.claim_nonce("mailgun", "a", 1500, 600).unwrap());
+        assert!(store.claim_nonce("other", "a", 1500, 600).unwrap());
+        assert!(store.claim_nonce("mailgun", "a", 1601, 600).unwrap());
     }
 }

@@ -9,6 +9,7 @@ mod api;
 mod auth;
 mod inbound;
 mod links;
+mod tokens;
 
 use std::net::TcpListener;
 
@@ -21,6 +22,7 @@ use crate::error::AppError;
 
 pub use auth::ControlToken;
 pub use inbound::InboundSink;
+pub use tokens::TokenView;
 
 /// Starts the web server on an already bound listener.
 pub fn start(
@@ -116,6 +118,7 @@ impl ResponseError for ApiError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -31,7 +31,7 @@ fn ensure_empty(dir: &Path) -> StorageResult<()> {
             dir.display()
         )));
     }
-    std::fs::create_dir_all(dir).map_err(io(dir))
+    crate::private::make_private(dir).map(|_| ())
 }
 
 fn copy_trees(from: &sled::Db, to: &sled::Db) -> StorageResult<()> {
@@ -138,7 +138,9 @@ pub fn backup_to(
         reason: e.to_string(),
     })?;
     std::fs::write(&path, json).map_err(io(&path))?;
-    Ok(())
+    drop(target);
+    // A backup holds everything the data directory does: as private as it.
+    crate::private::tighten(dir).map_err(io(dir))
 }
 
 /// Restores the backup in `backup_dir` into `data_dir`, which must be empty or absent.

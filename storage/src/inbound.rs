@@ -5,6 +5,10 @@
 //! pending [`InboundRecord`] before its sender hears `250`/`200`; processing starts from the
 //! record, so a crash between receipt and processing loses nothing: start-up re-registers what
 //! sled lost from the spool and processes what is still pending.
+//!
+//! A failed message keeps its body in sled for the operator, but not forever: bodies are deleted
+//! after the retention time and beyond a total size ([`Store::prune_failed_bodies`]); its record
+//! (sender, recipients, the reason) stays.
 
 use sled::Transactional;
 use sled::transaction::TransactionalTree;
@@ -196,3 +200,51 @@ impl Store {
         Ok(out)
     }
 }
+
+impl Store {
+    /// Retention of failed mail: deletes the bodies of failed messages that failed before
+    /// `cutoff`, then the oldest remaining ones while their total exceeds `max_bytes`. The records
+    /// stay, with their reason; only the bytes go (a stranger's mail must not fill the disk).
+    /// Bodies of pending messages (a restored backup's) are never touched. Returns how many
+    /// bodies were deleted.
+    pub fn prune_failed_bodies(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        max_bytes: u64,
+    ) -> StorageResult<usize> {
+        let _w = self.write_gate();
+        let mut kept = Vec::new();
+        let mut deleted = 0;
+        for kv in self.t.inbound_bodies.iter() {
+            let (key, body) = kv?;
+            let id = key_id("inbound_bodies", &key)?;
+            let failed_at = match self.t.inbound.get(&key)? {
+                Some(v) => match decode::<InboundRecord>("inbound", &v)?.state {
+                    InboundState::Failed { at, .. } => at,
+                    _ => continue,
+                },
+                None => continue,
+            };
+            if failed_at < cutoff {
+                self.t.inbound_bodies.remove(&key)?;
+                deleted += 1;
+            } else {
+                kept.push((id, body.len() as u64));
+            }
+        }
+        let mut total: u64 = kept.iter().map(|(_, len)| len).sum();
+        for (id, len) in kept {
+            if total <= max_bytes {
+                break;
+            }
+            self.t.inbound_bodies.remove(id_key(id))?;
+            total -= len;
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+#[path = "inbound_tests.rs"]
+mod tests;

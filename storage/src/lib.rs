@@ -40,6 +40,7 @@ mod links;
 mod members;
 pub mod model;
 mod outbox;
+mod private;
 mod prompts;
 pub mod search;
 mod spool;
@@ -57,6 +58,7 @@ pub use inbound::Registered;
 pub use links::{Linked, LinkedFrom};
 pub use model::*;
 pub use outbox::{MAX_BATCH, NewOutboxMessage, OutboxCounts, SendOutcome};
+pub use private::make_private;
 pub use prompts::NewPrompt;
 pub use search::{Search, SearchError, SearchHit, SearchQuery, SearchResults};
 pub use spool::{Accepted, InboundUsage, InboundWriter, NewInbound, Receipt, SpoolEntry};
@@ -83,6 +85,8 @@ pub struct Store {
     dir: Option<PathBuf>,
     /// Tells the search indexer that the change log grew (see [`search`]).
     changes: std::sync::Arc<search::ChangeSignal>,
+    /// Set when the data directory was readable by others at open (it has been tightened).
+    permission_warning: Option<String>,
 }
 
 impl Store {
@@ -90,10 +94,7 @@ impl Store {
     ///
     /// Fails with [`StorageError::Locked`] when another process (a running server) holds it.
     pub fn open(dir: &Path) -> StorageResult<Store> {
-        std::fs::create_dir_all(dir).map_err(|e| StorageError::Io {
-            path: dir.display().to_string(),
-            source: e,
-        })?;
+        let permission_warning = private::make_private(dir)?;
         let db = sled::Config::new()
             .path(dir.join("db"))
             .flush_every_ms(Some(500))
@@ -101,7 +102,19 @@ impl Store {
             .open()
             .map_err(|e| StorageError::from_open(e, dir))?;
         let spool = spool::Spool::open(dir.join("spool"), false)?;
-        Self::from_db(db, spool, Some(dir.to_path_buf()))
+        let mut store = Self::from_db(db, spool, Some(dir.to_path_buf()))?;
+        // What sled and the spool just created is private too, whatever the umask.
+        private::tighten(dir).map_err(|e| StorageError::Io {
+            path: dir.display().to_string(),
+            source: e,
+        })?;
+        store.permission_warning = permission_warning;
+        Ok(store)
+    }
+
+    /// A warning for the operator when the data directory was readable by others at open.
+    pub fn permission_warning(&self) -> Option<&str> {
+        self.permission_warning.as_deref()
     }
 
     /// A throwaway in-memory database, for tests and benchmarks.
@@ -126,6 +139,7 @@ impl Store {
             spool: std::sync::Arc::new(spool),
             dir,
             changes,
+            permission_warning: None,
         };
         store.migrate_chat_fields()?;
         Ok(store)

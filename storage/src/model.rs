@@ -495,6 +495,9 @@ pub struct ApiToken {
     pub team_id: Option<TeamId>,
     pub label: String,
     pub created_at: DateTime<Utc>,
+    /// Refused from this instant on; `None`: never expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A one-time code: `/start CODE` links a member's chat account, `/connect CODE` a team's group chat.

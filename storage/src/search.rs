@@ -61,6 +61,9 @@ const ANALYZER: &str = "donebot_text";
 const SNIPPET_CHARS: usize = 240;
 /// Results per page at most.
 pub const MAX_LIMIT: usize = 200;
+/// The deepest page: tantivy keeps `offset + limit` hits in memory to find it, so a client's
+/// offset is bounded (a larger one is refused, not clamped: it would return the wrong page).
+pub const MAX_OFFSET: usize = 10_000;
 
 /// What can go wrong when searching or indexing.
 #[derive(Debug, thiserror::Error)]
@@ -804,6 +807,11 @@ impl Search {
     pub fn query(&self, q: &SearchQuery) -> Result<SearchResults, SearchError> {
         let s = &*self.shared;
         let f = s.fields;
+        if q.offset > MAX_OFFSET || !(1..=MAX_LIMIT).contains(&q.limit) {
+            return Err(SearchError::InvalidQuery(format!(
+                "limit must be between 1 and {MAX_LIMIT} and offset at most {MAX_OFFSET}"
+            )));
+        }
         if let (Some(from), Some(to)) = (q.from, q.to)
             && from > to
         {
@@ -861,12 +869,10 @@ impl Search {
         let query = BooleanQuery::new(clauses);
 
         let searcher = s.reader.searcher();
-        let newest_first = TopDocs::with_limit(q.limit.clamp(1, MAX_LIMIT))
-            .and_offset(q.offset)
-            .order_by((
-                (SortByStaticFastValue::<u64>::for_field("day"), Order::Desc),
-                (SortByStaticFastValue::<u64>::for_field("id"), Order::Desc),
-            ));
+        let newest_first = TopDocs::with_limit(q.limit).and_offset(q.offset).order_by((
+            (SortByStaticFastValue::<u64>::for_field("day"), Order::Desc),
+            (SortByStaticFastValue::<u64>::for_field("id"), Order::Desc),
+        ));
         let (total, top) = searcher.search(&query, &(Count, newest_first))?;
         let snippets = match &text_query {
             Some(t) => {

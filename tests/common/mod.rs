@@ -34,6 +34,12 @@ pub const WAIT: Duration = Duration::from_secs(20);
 /// donebot's own domain in the tests.
 pub const DOMAIN: &str = "done.example.com";
 
+/// `[inbound_http] raw_secret` of the test server: `POST /inbound/email` needs it as bearer.
+pub const RAW_SECRET: &str = "test-raw-secret-0123456789";
+
+/// `[inbound] authserv_id` of the test server: its MTA's `Authentication-Results` count.
+pub const AUTHSERV_ID: &str = "mx.done.example.com";
+
 pub const NEW_YORK: Tz = chrono_tz::America::New_York;
 
 /// A local wall-clock time in `tz` as UTC (test times are never ambiguous).
@@ -211,6 +217,8 @@ pub fn settings(data: &Path, smtp_port: Option<u16>) -> Settings {
     c.email.domain = DOMAIN.into();
     c.email.smtp_url = smtp_port.map(|p| format!("smtp://127.0.0.1:{p}"));
     c.email.timeout_secs = 10;
+    c.inbound_http.raw_secret = Some(RAW_SECRET.into());
+    c.inbound.authserv_id = Some(AUTHSERV_ID.into());
     c.validate("test").expect("valid test config")
 }
 
@@ -226,12 +234,24 @@ pub struct Donebot {
 impl Donebot {
     /// Starts donebot on `data` at `now`. Must run inside an actix system.
     pub async fn start(data: &Path, smtp_port: Option<u16>, now: DateTime<Utc>) -> Donebot {
+        Self::start_with(data, smtp_port, now, |_| {}).await
+    }
+
+    /// [`Donebot::start`] with the test settings changed by `edit` first.
+    pub async fn start_with(
+        data: &Path,
+        smtp_port: Option<u16>,
+        now: DateTime<Utc>,
+        edit: impl Fn(&mut Settings),
+    ) -> Donebot {
         let clock = ManualClock::new(now);
         // Right after a stop in this process, sled may still hold its file lock for a moment: its
         // background threads drop their handles on the database asynchronously. Retry (bounded).
         let server = tokio::time::timeout(WAIT, async {
             loop {
-                match Server::start(settings(data, smtp_port), Arc::new(clock.clone())).await {
+                let mut settings = settings(data, smtp_port);
+                edit(&mut settings);
+                match Server::start(settings, Arc::new(clock.clone())).await {
                     Ok(server) => return server,
                     Err(e)
                         if matches!(
@@ -276,6 +296,7 @@ impl Donebot {
     pub async fn metrics(&self) -> String {
         self.http
             .get(self.url("/metrics"))
+            .bearer_auth(&self.token)
             .send()
             .await
             .expect("GET /metrics")
@@ -286,6 +307,36 @@ impl Donebot {
 
     pub fn smtp_port(&self) -> u16 {
         self.server.smtp_addr.expect("inbound SMTP is on").port()
+    }
+
+    /// POSTs a raw message to `/inbound/email` (with the raw secret); it must be accepted
+    /// (durable) with 200. Returns the inbound record's id.
+    pub async fn post_inbound(&self, envelope_from: &str, envelope_to: &str, raw: Vec<u8>) -> u64 {
+        let resp = self
+            .http
+            .post(self.url("/inbound/email"))
+            .bearer_auth(RAW_SECRET)
+            .header("X-Envelope-From", envelope_from)
+            .header("X-Envelope-To", envelope_to)
+            .body(raw)
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(resp.status().as_u16(), 200);
+        let v: Value = resp.json().await.expect("a JSON answer");
+        v["id"].as_u64().expect("the inbound record's id")
+    }
+
+    /// Waits for the outcome of inbound record `id`: `Ok(outcome)` or `Err(error)`.
+    pub async fn inbound_outcome(&mut self, id: u64) -> Result<String, String> {
+        self.wait_for("the inbound outcome", |e| match e {
+            Event::InboundProcessed { inbound, outcome } if *inbound == id => {
+                Some(Ok(outcome.clone()))
+            }
+            Event::InboundFailed { inbound, error } if *inbound == id => Some(Err(error.clone())),
+            _ => None,
+        })
+        .await
     }
 
     /// `POST path` with a JSON body (or none); returns status and JSON answer.
@@ -452,6 +503,20 @@ pub fn eml_files(dir: &Path) -> Vec<Mail> {
         .into_iter()
         .map(|p| Mail::new(std::fs::read(p).unwrap(), Vec::new()))
         .collect()
+}
+
+/// `raw` as the operator's MTA passes it on after checking its DKIM signature: with an
+/// `Authentication-Results` header of [`AUTHSERV_ID`] saying `dkim=pass` for its From domain.
+/// (Mail without a reply token counts only from an authenticated sender.)
+pub fn authenticated(raw: Vec<u8>) -> Vec<u8> {
+    let (headers, _) = mailparse::parse_headers(&raw).expect("a message");
+    let from = headers.get_first_value("From").expect("a From header");
+    let from = bare(&from);
+    let (_, domain) = from.rsplit_once('@').expect("an address");
+    let mut out = format!("Authentication-Results: {AUTHSERV_ID}; dkim=pass header.d={domain}\r\n")
+        .into_bytes();
+    out.extend(raw);
+    out
 }
 
 /// A minimal plain-text message.

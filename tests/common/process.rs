@@ -93,6 +93,7 @@ pub const SERVE_ENV: &[(&str, &str)] = &[
     ("DONEBOT_WEB__LISTEN", "127.0.0.1:0"),
     ("DONEBOT_INBOUND_SMTP__LISTEN", "127.0.0.1:0"),
     ("DONEBOT_EMAIL__DOMAIN", super::DOMAIN),
+    ("DONEBOT_INBOUND__AUTHSERV_ID", super::AUTHSERV_ID),
 ];
 
 /// `donebot serve` running on a data directory.

@@ -37,6 +37,9 @@ pub struct OutgoingEmail {
     pub message_id: String,
     /// The id (without angle brackets) this message answers; also written as `References`.
     pub in_reply_to: Option<String>,
+    /// The envelope sender (`MAIL FROM`) when it is not the bare address of `from`: donebot's
+    /// VERP address `bounce+TOKEN@domain`, so that bounces prove what they answer.
+    pub return_path: Option<String>,
     /// Extra headers written verbatim, in order: `Auto-Submitted`, `Precedence`,
     /// `List-Unsubscribe`, `List-Unsubscribe-Post`, `List-Id`, `X-Donebot-Kind`, ...
     pub headers: Vec<(String, String)>,
@@ -153,7 +156,10 @@ pub fn build_signed(
     }
 
     let envelope = message.envelope();
-    let envelope_from = envelope.from().map(ToString::to_string).unwrap_or_default();
+    let envelope_from = match &email.return_path {
+        Some(path) => mailbox("return_path", path)?.email.to_string(),
+        None => envelope.from().map(ToString::to_string).unwrap_or_default(),
+    };
     let envelope_to = envelope.to().iter().map(ToString::to_string).collect();
     let mut raw = message.formatted();
     if !raw.ends_with(b"\r\n") {

@@ -134,6 +134,19 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, ParseError> {
     })
 }
 
+/// The Message-ID header of a raw message, without brackets, read without parsing the body.
+pub fn header_message_id(raw: &[u8]) -> Option<String> {
+    let (headers, _) = mailparse::parse_headers(raw).ok()?;
+    let value = headers.get_first_value("Message-ID")?;
+    let id = value
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .to_string();
+    (!id.is_empty()).then_some(id)
+}
+
 /// Counts `multipart/` occurrences (ASCII case-insensitive): an upper bound on nesting depth.
 fn count_multipart(raw: &[u8]) -> usize {
     raw.windows(10)
@@ -408,6 +421,18 @@ fn is_out_of_office_subject(lower: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_ids_are_read_from_the_headers_only() {
+        assert_eq!(
+            header_message_id(
+                b"Message-ID: <a.1@x>\r\nSubject: hi\r\n\r\nMessage-ID: <body@x>\r\n"
+            )
+            .as_deref(),
+            Some("a.1@x")
+        );
+        assert_eq!(header_message_id(b"Subject: hi\r\n\r\nbody"), None);
+    }
 
     #[test]
     fn unflow_joins_soft_breaks_and_keeps_quotes() {

@@ -16,7 +16,7 @@ use url::Url;
 pub const TELEGRAM_API_URL: &str = "https://api.telegram.org";
 
 /// What the app reads from `[telegram]` (`token`, `mode`, `api_url`, `webhook_url`, `webhook_secret`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct TelegramConfig {
     /// The bot token from @BotFather: `<bot id>:<secret>`.
     pub token: String,
@@ -27,13 +27,38 @@ pub struct TelegramConfig {
 }
 
 /// How updates reach donebot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum TelegramMode {
     /// `getUpdates` long polling; the offset is confirmed only after the app answered `Ok`.
     Polling,
     /// Telegram POSTs updates to `url` (registered with `setWebhook` at start) with the header
     /// `X-Telegram-Bot-Api-Secret-Token: <secret>`.
     Webhook { url: String, secret: String },
+}
+
+/// Everything but the token and the webhook secret, which never reach a log.
+impl std::fmt::Debug for TelegramConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelegramConfig")
+            .field("token", &"<redacted>")
+            .field("api_url", &self.api_url)
+            .field("mode", &self.mode)
+            .field("tuning", &self.tuning)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TelegramMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TelegramMode::Polling => f.write_str("Polling"),
+            TelegramMode::Webhook { url, .. } => f
+                .debug_struct("Webhook")
+                .field("url", url)
+                .field("secret", &"<redacted>")
+                .finish(),
+        }
+    }
 }
 
 /// Retry and timing knobs. The defaults are for the real API; tests shorten the backoff.

@@ -61,6 +61,19 @@ fn non_empty(s: &Option<String>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Shared secrets are at least this long (as every secret in the configuration).
+const MIN_SECRET_LEN: usize = 16;
+
+fn webhook_secret(value: &Option<String>) -> Result<String, String> {
+    let secret = non_empty(value).ok_or("[telegram] webhook_secret: required in webhook mode")?;
+    if secret.chars().count() < MIN_SECRET_LEN {
+        return Err(format!(
+            "[telegram] webhook_secret: too short (at least {MIN_SECRET_LEN} characters)"
+        ));
+    }
+    Ok(secret)
+}
+
 fn configure(table: Option<&serde_json::Value>) -> Result<Option<Arc<dyn ChannelConfig>>, String> {
     let t: Table = match table {
         Some(v) => Table::deserialize(v).map_err(|e| format!("[telegram] {e}"))?,
@@ -74,8 +87,7 @@ fn configure(table: Option<&serde_json::Value>) -> Result<Option<Arc<dyn Channel
         "webhook" => TelegramMode::Webhook {
             url: non_empty(&t.webhook_url)
                 .ok_or("[telegram] webhook_url: required in webhook mode")?,
-            secret: non_empty(&t.webhook_secret)
-                .ok_or("[telegram] webhook_secret: required in webhook mode")?,
+            secret: webhook_secret(&t.webhook_secret)?,
         },
         other => {
             return Err(format!(
