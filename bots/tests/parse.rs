@@ -3,7 +3,6 @@
 //! robustness guarantees: no panic on arbitrary bytes, linear time on a 10 MB body.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use bots::email::parse::{AutoKind, ParsedMail, parse};
 use proptest::prelude::*;
@@ -183,23 +182,20 @@ fn wrapped_message_rfc822_is_read() {
     assert_eq!(parse(raw.as_bytes()).expect("parses").text, "Shipped it\n");
 }
 
+/// A 10 MB body is read whole, quoted tail cut. How the time grows with the size is measured by
+/// `cargo run -p bots --release --example trim_scaling` (a benchmark, not a timed test).
 #[test]
-fn ten_megabyte_body_is_linear() {
+fn ten_megabyte_body_is_read_whole() {
     let mut raw = String::from("From: a@b.c\nSubject: big\nContent-Type: text/plain\n\n");
     while raw.len() < 5_000_000 {
         raw.push_str("Shipped a thing on 2024-03-04 for bob@example.com <x>\n");
     }
     raw.push_str(&"x".repeat(5_000_000));
     raw.push_str("\n> quoted\n");
-    let started = Instant::now();
     let mail = parse(raw.as_bytes()).expect("parses");
     let reply = mail.reply_text();
     assert!(reply.len() > 9_000_000);
-    assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(!reply.contains("> quoted"));
 }
 
 #[test]
