@@ -97,10 +97,10 @@ impl Server {
             },
         )
         .context("[email] smtp_url")?;
-        let outbox = OutboxActor::new(app.clone(), transport).start();
-        app.set_outbox(outbox.clone());
+        let outbox = OutboxActor::new(app.ctx.clone(), app.actors.clone(), transport).start();
+        app.actors.set_outbox(outbox.clone());
         for team in app.store.teams()? {
-            app.ensure_team_actor(team.id);
+            app.actors.ensure_team(team.id);
         }
         // Recovers the inbound spool first: the processor then processes what it left pending.
         let writer = app.store.start_inbound_writer()?;
@@ -109,20 +109,20 @@ impl Server {
         let inbound_thread = actix_rt::Arbiter::new();
         let processing_thread = actix_rt::Arbiter::new();
         let processor = {
-            let app = app.clone();
+            let (app, actors) = (app.ctx.clone(), app.actors.clone());
             InboundProcessor::start_in_arbiter(&processing_thread.handle(), move |_| {
-                InboundProcessor::new(app)
+                InboundProcessor::new(app, actors)
             })
         };
         let inbound = {
-            let app = app.clone();
+            let app = app.ctx.clone();
             InboundActor::start_in_arbiter(&inbound_thread.handle(), move |_| {
                 InboundActor::new(app, writer, processor)
             })
         };
         // Every configured chat channel, delivering to one chat actor.
-        let chats = ChatActor::new(app.clone()).start();
-        app.set_channels(crate::channels::start(
+        let chats = ChatActor::new(app.ctx.clone(), app.actors.clone()).start();
+        app.actors.set_channels(crate::channels::start(
             &settings.channels,
             &chats.recipient(),
         )?);
@@ -169,7 +169,7 @@ impl Server {
             app.clone(),
             ControlToken(control.clone().into()),
             InboundSink(inbound.recipient()),
-            app.channels(),
+            app.actors.channels(),
             listener,
         )?;
         let web = http.handle();
@@ -190,7 +190,8 @@ impl Server {
         )?;
 
         tasks.push(actix_rt::spawn(ticker::run(
-            app.clone(),
+            app.ctx.clone(),
+            app.actors.clone(),
             outbox.clone(),
             shutdown_rx,
         )));
@@ -242,10 +243,11 @@ impl Server {
                 warn!("an inbound thread panicked while stopping");
             }
         }
-        self.app.forget_team_actors();
+        self.app.actors.forget();
         drop(self.outbox);
         let released = tokio::time::timeout(Duration::from_secs(5), async {
-            while self.app.holders() > 1 {
+            // The server's own two: its `App` and the actor registry in it.
+            while self.app.ctx.holders() > 2 {
                 tokio::task::yield_now().await;
             }
         })

@@ -4,7 +4,7 @@
 
 mod common;
 
-use bots::bus::{ChatSendError, OutgoingBody};
+use bots::bus::{ChatEvent, ChatSendError, OutgoingBody};
 use bots::memory::MemoryHub;
 use common::{Donebot, NEW_YORK, WAIT, local};
 use donebot::clock::ManualClock;
@@ -51,6 +51,26 @@ async fn nth(hub: &MemoryHub, n: usize) -> bots::bus::Outgoing {
     sent.pop().expect("n >= 1")
 }
 
+/// Links `member` to the hub's user `user`, whose DM with the bot is `dm`: a code from the API,
+/// like any channel's, sent to the bot; the link answer is the hub's next message.
+async fn link(d: &mut Donebot, hub: &MemoryHub, team: u64, member: u64, user: &str, dm: &str) {
+    let (status, v) = d
+        .post(
+            &format!("/api/v1/teams/{team}/members/{member}/link-codes"),
+            Some(serde_json::json!({"channel": "memory"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let code = v["code"].as_str().unwrap().to_string();
+    assert_eq!(v["link"], format!("memory://{}/start/{code}", hub.name()));
+    let before = hub.sent().len();
+    // On this platform the user id and the DM's id differ.
+    hub.say(user, dm, &format!("/start {code}")).await.unwrap();
+    let answer = nth(hub, before + 1).await;
+    assert!(text(&answer).contains("linked"), "{answer:?}");
+    assert_eq!(answer.to, dm);
+}
+
 fn text(m: &bots::bus::Outgoing) -> String {
     match &m.body {
         OutgoingBody::Prompt { text, .. } | OutgoingBody::Notice { text } => text.clone(),
@@ -69,21 +89,7 @@ async fn commands_digest_and_retries_on_a_second_channel() {
     let team = d.create_team("Core", "America/New_York").await;
     let ada = d.add_member(team, "Ada", "ada@example.com").await;
 
-    // Linking: the code comes from the API, like any channel's.
-    let (status, v) = d
-        .post(
-            &format!("/api/v1/teams/{team}/members/{ada}/link-codes"),
-            Some(serde_json::json!({"channel": "memory"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{v}");
-    let code = v["code"].as_str().unwrap().to_string();
-    assert_eq!(v["link"], format!("memory://{}/start/{code}", hub.name()));
-    // On this platform the user id and the DM's id differ.
-    hub.say("u-ada", "dm-ada", &format!("/start {code}"))
-        .await
-        .unwrap();
-    assert!(text(&nth(&hub, 1).await).contains("linked"));
+    link(&mut d, &hub, team, ada, "u-ada", "dm-ada").await;
     assert_eq!(nth(&hub, 1).await.to, "dm-ada");
 
     // Commands: the same handler as every channel, effects durable before the answer.
@@ -159,5 +165,96 @@ async fn commands_digest_and_retries_on_a_second_channel() {
     assert_eq!(value.sections.len(), 1);
     assert_eq!(value.sections[0].member, "Ada");
     assert_eq!(value.sections[0].lines[0].text, "shipped the bus");
+    d.stop().await;
+}
+
+/// What a person does to a message after sending it is what the team reads: an edit replaces the
+/// message's dones (and only its own), a deletion removes them, a redelivered deletion changes
+/// nothing more, and the next digest shows what is left.
+#[actix_rt::test]
+async fn an_edit_replaces_and_a_deletion_removes_a_messages_dones() {
+    let hub = MemoryHub::create(&format!("edits-{}", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(dir.path(), hub.name(), local(NEW_YORK, "2026-03-09", 12, 0)).await;
+    tokio::time::timeout(WAIT, hub.wait_connected())
+        .await
+        .unwrap();
+    let team = d.create_team("Core", "America/New_York").await;
+    let ada = d.add_member(team, "Ada", "ada@example.com").await;
+    link(&mut d, &hub, team, ada, "u-ada", "dm-ada").await;
+    let texts = |dones: Vec<serde_json::Value>| -> Vec<String> {
+        let mut t: Vec<String> = dones
+            .iter()
+            .map(|d| d["text"].as_str().unwrap().to_owned())
+            .collect();
+        t.sort();
+        t
+    };
+    let say = |text: &'static str, event, id: &'static str| {
+        hub.deliver("u-ada", "dm-ada", text, event, Some(id.to_owned()))
+    };
+
+    say("fixd the clock\nwrote docs", ChatEvent::Message, "m1")
+        .await
+        .unwrap();
+    say("reviewed the bus", ChatEvent::Message, "m2")
+        .await
+        .unwrap();
+    assert_eq!(
+        texts(d.dones(team, "2026-03-09").await),
+        ["fixd the clock", "reviewed the bus", "wrote docs"]
+    );
+
+    say("fixed the clock\nwrote docs", ChatEvent::Edit, "m1")
+        .await
+        .unwrap();
+    assert_eq!(
+        texts(d.dones(team, "2026-03-09").await),
+        ["fixed the clock", "reviewed the bus", "wrote docs"]
+    );
+
+    // Deleted: its dones go, the other message's stay; delivered again, nothing changes.
+    for _ in 0..2 {
+        say("", ChatEvent::Delete, "m1").await.unwrap();
+        assert_eq!(
+            texts(d.dones(team, "2026-03-09").await),
+            ["reviewed the bus"]
+        );
+    }
+    // A deletion of a message that recorded nothing (or that donebot never saw) is harmless.
+    say("", ChatEvent::Delete, "m-unknown").await.unwrap();
+    // An edit down to no work at all removes the message's dones too.
+    say("Thanks!", ChatEvent::Edit, "m2").await.unwrap();
+    assert!(d.dones(team, "2026-03-09").await.is_empty());
+    say("paired on the outbox", ChatEvent::Message, "m3")
+        .await
+        .unwrap();
+
+    // The digest next morning reads what is left.
+    hub.say("u-ada", "dm-ada", "/digest here").await.unwrap();
+    d.set_clock(local(NEW_YORK, "2026-03-10", 9, 0)).await;
+    let digest = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(m) = hub
+                .sent()
+                .into_iter()
+                .find(|m| matches!(m.body, OutgoingBody::Digest(_)))
+            {
+                return m;
+            }
+            hub.wait_sent(hub.sent().len() + 1).await;
+        }
+    })
+    .await
+    .expect("the digest on the memory channel");
+    let OutgoingBody::Digest(value) = &digest.body else {
+        unreachable!("picked a digest")
+    };
+    let lines: Vec<&str> = value.sections[0]
+        .lines
+        .iter()
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(lines, ["paired on the outbox"]);
     d.stop().await;
 }

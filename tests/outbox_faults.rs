@@ -310,7 +310,7 @@ async fn every_fault_ends_sent_or_failed_and_nothing_is_lost_or_doubled() {
         assert!(new);
         ids.push(id);
     }
-    server.app.wake_outbox();
+    server.app.actors.wake_outbox();
 
     tokio::time::timeout(TEST_LIMIT, async {
         // First attempts: 2xx sent, 5xx failed at once, 4xx and network faults deferred.
@@ -439,7 +439,7 @@ async fn a_graceful_stop_returns_the_read_ahead_and_records_what_was_in_flight()
             id
         })
         .collect();
-    server.app.wake_outbox();
+    server.app.actors.wake_outbox();
 
     tokio::time::timeout(TEST_LIMIT, faults.stall_began.notified())
         .await

@@ -51,7 +51,8 @@ async fn a_panicking_team_actor_restarts_alone_and_loses_nothing() {
     // Team A's actor panics and is restarted by its supervisor.
     d.server
         .app
-        .team_actor(a)
+        .actors
+        .team(a)
         .unwrap()
         .send(InjectPanic)
         .await

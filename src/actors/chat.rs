@@ -14,21 +14,22 @@
 use actix::{Actor, Context, Handler, ResponseFuture};
 use bots::bus::{ChatAnswer, ChatEvent, ChatReceiveError, ChatReceived, Outgoing, OutgoingBody};
 use storage::{Channel, LinkedFrom, OutboxKind};
-use tracing::debug;
 
+use crate::actors::Actors;
 use crate::actors::outbox::chat::{self as chat_out, Recipient, message_key};
-use crate::app::App;
 use crate::commands::{self, Command, Origin};
+use crate::context::AppContext;
 use crate::error::AppError;
 
 /// Receives `ChatReceived` from every chat channel.
 pub struct ChatActor {
-    app: App,
+    app: AppContext,
+    actors: Actors,
 }
 
 impl ChatActor {
-    pub fn new(app: App) -> ChatActor {
-        ChatActor { app }
+    pub fn new(app: AppContext, actors: Actors) -> ChatActor {
+        ChatActor { app, actors }
     }
 }
 
@@ -41,6 +42,7 @@ impl Handler<ChatReceived> for ChatActor {
 
     fn handle(&mut self, msg: ChatReceived, _: &mut Context<Self>) -> Self::Result {
         let app = self.app.clone();
+        let actors = self.actors.clone();
         Box::pin(async move {
             let transient = |e: AppError| ChatReceiveError::Transient(e.to_string());
             let Some(channel) = Channel::try_new(&msg.channel) else {
@@ -49,7 +51,7 @@ impl Handler<ChatReceived> for ChatActor {
                     msg.channel
                 )));
             };
-            let reply = match receive(&app, channel, &msg).await {
+            let reply = match receive(&app, &actors, channel, &msg).await {
                 Ok(reply) => reply,
                 Err(e @ (AppError::Storage(_) | AppError::Unavailable(_))) => {
                     return Err(transient(e));
@@ -57,7 +59,7 @@ impl Handler<ChatReceived> for ChatActor {
                 Err(e) => Some(e.to_string()),
             };
             if let Some(text) = reply {
-                answer(&app, channel, &msg, text).map_err(transient)?;
+                answer(&app, &actors, channel, &msg, text).map_err(transient)?;
             }
             Ok(ChatAnswer::default())
         })
@@ -65,7 +67,13 @@ impl Handler<ChatReceived> for ChatActor {
 }
 
 /// Queues the answer to a message in the chat it came from, durably, once per update.
-fn answer(app: &App, channel: Channel, msg: &ChatReceived, text: String) -> Result<(), AppError> {
+fn answer(
+    app: &AppContext,
+    actors: &Actors,
+    channel: Channel,
+    msg: &ChatReceived,
+    text: String,
+) -> Result<(), AppError> {
     let message = Outgoing {
         key: format!("reply:{channel}:{}", msg.update_id),
         to: msg.chat_id.clone(),
@@ -82,14 +90,15 @@ fn answer(app: &App, channel: Channel, msg: &ChatReceived, text: String) -> Resu
     )?;
     app.store.enqueue(&new, app.now())?;
     app.store.flush()?;
-    app.wake_outbox();
+    actors.wake_outbox();
     Ok(())
 }
 
 const UNKNOWN: &str = "Hi! I'm donebot. I don't know this account yet: ask your team's donebot admin for your personal link (it is also in your welcome email), then open it here.";
 
 async fn receive(
-    app: &App,
+    app: &AppContext,
+    actors: &Actors,
     channel: Channel,
     msg: &ChatReceived,
 ) -> Result<Option<String>, AppError> {
@@ -116,7 +125,7 @@ async fn receive(
     match command.as_deref() {
         Some("start") if rest.is_empty() => return Ok(Some(UNKNOWN.into())),
         Some("start" | "connect") => {
-            return commands::link::run(app, channel, rest, from).map(Some);
+            return commands::link::run(app, actors, channel, rest, from).map(Some);
         }
         _ => {}
     }
@@ -127,10 +136,13 @@ async fn receive(
     let command = match command.as_deref() {
         None if !msg.private => return Ok(None),
         None if msg.event == ChatEvent::Delete => {
-            debug!(
-                member_id = member.id,
-                "a deleted chat message; its dones stay"
-            );
+            let origin = Origin {
+                channel,
+                message_key: Some(message_key(channel, &msg.chat_id, &msg.message_id)),
+                answers: None,
+                edit: true,
+            };
+            commands::retract(app, actors, &member, origin).await?;
             return Ok(None);
         }
         None => Command::Done(text.to_owned()),
@@ -155,5 +167,5 @@ async fn receive(
         answers,
         edit: msg.event == ChatEvent::Edit,
     };
-    commands::run(app, &member, channel, command, origin).await
+    commands::run(app, actors, &member, channel, command, origin).await
 }

@@ -37,9 +37,10 @@ use storage::{
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
+use crate::actors::Actors;
 use crate::actors::team::{RecordReply, Reload};
-use crate::app::App;
 use crate::commands::Command;
+use crate::context::AppContext;
 use crate::domain::render;
 use crate::domain::token::Signer;
 use crate::error::AppError;
@@ -51,7 +52,7 @@ use crate::ops;
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Deletes the bodies of failed mail past their retention or beyond the size cap.
-fn prune_failed(app: &App) {
+fn prune_failed(app: &AppContext) {
     let cutoff = app.now() - app.settings.failed_retention;
     match app
         .store
@@ -108,7 +109,7 @@ impl Drop for Buffered {
 /// Receipt: makes received mail durable and answers the sender. It touches no database, so a
 /// busy database never holds up a `250`; it runs on the thread of the SMTP sessions.
 pub struct InboundActor {
-    app: App,
+    app: AppContext,
     /// Appends received mail to the spool; the answer comes once it is durable.
     writer: storage::InboundWriter,
     processor: Addr<InboundProcessor>,
@@ -120,7 +121,7 @@ impl InboundActor {
     /// `writer` is the spool's writer, started (and the spool recovered) before the processor,
     /// so that the pending records it lists on start include whatever a crash left in the spool.
     pub fn new(
-        app: App,
+        app: AppContext,
         writer: storage::InboundWriter,
         processor: Addr<InboundProcessor>,
     ) -> InboundActor {
@@ -140,7 +141,9 @@ impl Actor for InboundActor {
 /// Processing: registers each received message, then turns it into dones, a command, a bounce
 /// mark, or a kept failure. Runs on a thread of its own.
 pub struct InboundProcessor {
-    app: App,
+    app: AppContext,
+    /// The team actors that record replies, and the outbox that sends answers.
+    actors: Actors,
     /// Authenticates senders of mail without a reply token.
     checker: Arc<Checker>,
     /// Received messages waiting to be registered together (see [`RegisterWaiting`]).
@@ -159,13 +162,14 @@ pub struct InboundProcessor {
 const MAX_IN_FLIGHT: usize = 256;
 
 impl InboundProcessor {
-    pub fn new(app: App) -> InboundProcessor {
+    pub fn new(app: AppContext, actors: Actors) -> InboundProcessor {
         let checker = Checker::new(
             app.settings.authserv_id.clone(),
             app.settings.dkim_keys.resolver(),
         );
         InboundProcessor {
             app,
+            actors,
             checker: Arc::new(checker),
             to_register: Vec::new(),
             in_flight: 0,
@@ -307,6 +311,7 @@ impl InboundProcessor {
         ctx: &mut Context<Self>,
     ) -> impl std::future::Future<Output = ()> + 'static {
         let app = self.app.clone();
+        let actors = self.actors.clone();
         let checker = Arc::clone(&self.checker);
         // A received message is registered first (with every other one received meanwhile).
         let (id, raw, registered) = match msg {
@@ -341,7 +346,7 @@ impl InboundProcessor {
                     }
                 }
             }
-            let result = process(&app, &checker, id, raw).await;
+            let result = process(&app, &actors, &checker, id, raw).await;
             let state = match &result {
                 // Recorded dones mark the record themselves, in their own transaction.
                 Ok(Outcome::Recorded) => None,
@@ -418,7 +423,8 @@ impl From<AppError> for Failure {
 }
 
 async fn process(
-    app: &App,
+    app: &AppContext,
+    actors: &Actors,
     checker: &Checker,
     id: InboundId,
     raw: Option<Vec<u8>>,
@@ -434,10 +440,11 @@ async fn process(
         .map_err(|e| Failure::Broken(format!("unreadable message: {e}")))?;
     let text = bots::email::trim::trim_reply(&parsed.text);
     if let Some(kind) = parsed.auto {
-        return handle_auto(app, kind, &record.rcpt_to, &parsed, &raw);
+        return handle_auto(app, actors, kind, &record.rcpt_to, &parsed, &raw);
     }
-    let (member, prompt) = resolve(app, checker, id, &record.rcpt_to, &parsed, &raw).await?;
-    if let Some(outcome) = command(app, &member, &text, id)? {
+    let (member, prompt) =
+        resolve(app, actors, checker, id, &record.rcpt_to, &parsed, &raw).await?;
+    if let Some(outcome) = command(app, actors, &member, &text, id)? {
         return Ok(Outcome::Done(outcome));
     }
     let day = match &prompt {
@@ -453,7 +460,7 @@ async fn process(
         prompt_id: prompt.as_ref().map(|p| p.id),
         inbound_id: Some(id),
     };
-    let actor = app.team_actor(member.team_id)?;
+    let actor = actors.team(member.team_id)?;
     match actor
         .send(RecordReply {
             member: member.id,
@@ -475,7 +482,8 @@ async fn process(
 /// token is the credential; without one the sender must be authenticated, and threading
 /// (`In-Reply-To`) only picks the day.
 async fn resolve(
-    app: &App,
+    app: &AppContext,
+    actors: &Actors,
     checker: &Checker,
     inbound: InboundId,
     rcpt_to: &[String],
@@ -535,7 +543,7 @@ async fn resolve(
             )));
         }
         Err(e) => {
-            tell_refused(app, first, inbound);
+            tell_refused(app, actors, first, inbound);
             return Err(Failure::Refused(format!(
                 "mail from {from} without a reply token is not authenticated: {e}"
             )));
@@ -572,7 +580,7 @@ async fn resolve(
 /// Tells `member` (at most once a day: the outbox key is per address and day) that mail
 /// claiming to be from them was refused, and how to reply instead. Best effort: the refusal
 /// stands either way.
-fn tell_refused(app: &App, member: &Member, inbound: InboundId) {
+fn tell_refused(app: &AppContext, actors: &Actors, member: &Member, inbound: InboundId) {
     if !matches!(
         member.state,
         MemberState::Active | MemberState::Paused { .. }
@@ -600,14 +608,14 @@ fn tell_refused(app: &App, member: &Member, inbound: InboundId) {
         Some(member.id),
         app.now(),
     ) {
-        Ok(_) => app.wake_outbox(),
+        Ok(_) => actors.wake_outbox(),
         Err(e) => {
             warn!(member_id = member.id, error = %e, "cannot tell a member about refused mail")
         }
     }
 }
 
-fn member_today(app: &App, member: &Member) -> Result<NaiveDate, Failure> {
+fn member_today(app: &AppContext, member: &Member) -> Result<NaiveDate, Failure> {
     let team = app.store.team(member.team_id).map_err(AppError::from)?;
     let tz = ops::parse_tz(member.timezone.as_deref().unwrap_or(&team.timezone))?;
     Ok(app.now().with_timezone(&tz).date_naive())
@@ -615,7 +623,8 @@ fn member_today(app: &App, member: &Member) -> Result<NaiveDate, Failure> {
 
 /// `pause`, `pause until YYYY-MM-DD`, `resume`, `unsubscribe` as the only line of a reply.
 fn command(
-    app: &App,
+    app: &AppContext,
+    actors: &Actors,
     member: &Member,
     text: &str,
     inbound: InboundId,
@@ -653,7 +662,7 @@ fn command(
         _ => return Ok(None),
     };
     let label = state.as_str();
-    let member = crate::commands::set_state(app, member.id, state)?;
+    let member = crate::commands::set_state(app, actors, member.id, state)?;
     let ctx = render::Ctx {
         settings: &app.settings,
         signer: &app.signer,
@@ -670,7 +679,7 @@ fn command(
         Some(member.id),
         app.now(),
     )?;
-    app.wake_outbox();
+    actors.wake_outbox();
     Ok(Some(format!("member {} is now {label}", member.id)))
 }
 
@@ -679,7 +688,8 @@ fn command(
 /// Message-ID of a prompt donebot sent (unguessable: random). Then a hard failure of that
 /// member's address marks its memberships as bouncing; soft failures mark nobody.
 fn handle_auto(
-    app: &App,
+    app: &AppContext,
+    actors: &Actors,
     kind: AutoKind,
     rcpt_to: &[String],
     parsed: &ParsedMail,
@@ -732,7 +742,7 @@ fn handle_auto(
                     }
                 })
                 .map_err(AppError::from)?;
-            app.team_actor(m.team_id)?.do_send(Reload);
+            actors.team(m.team_id)?.do_send(Reload);
             marked.push(m.id);
         }
     }

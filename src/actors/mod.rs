@@ -2,13 +2,114 @@
 //! messages (see `docs/architecture.md`):
 //! - [`team::TeamActor`]: one per team, supervised; owns the team's schedules, sends its prompts and
 //!   digests, records its dones.
-//! - [`outbox::OutboxActor`]: walks each outgoing email through its durable state machine.
+//! - [`outbox::OutboxActor`]: walks each outgoing message (email or chat) through its durable state
+//!   machine.
 //! - [`inbound::InboundActor`]: makes received mail durable, then turns it into dones or commands.
 //! - [`chat::ChatActor`]: what people write to the bot on a chat platform: links, commands, dones.
 //! - [`ticker`]: turns the clock into `Tick`s for the team actors.
+//!
+//! An actor works with the [`AppContext`] (which names no actor) and reaches the others through
+//! [`Actors`], the addresses of those running.
 
 pub mod chat;
 pub mod inbound;
 pub mod outbox;
 pub mod team;
 pub mod ticker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use actix::Addr;
+use storage::TeamId;
+
+use crate::channels::Running;
+use crate::context::AppContext;
+use crate::error::AppResult;
+use outbox::{OutboxActor, Wake};
+use team::TeamActor;
+
+/// The addresses of the running actors: the team actors (started, supervised, on first use), the
+/// outbox, and the chat channels. Cheap to clone.
+#[derive(Clone)]
+pub struct Actors(Arc<Inner>);
+
+struct Inner {
+    /// What a team actor is started with.
+    ctx: AppContext,
+    teams: Mutex<HashMap<TeamId, Addr<TeamActor>>>,
+    outbox: OnceLock<Addr<OutboxActor>>,
+    channels: Mutex<Running>,
+}
+
+impl Actors {
+    pub fn new(ctx: AppContext) -> Actors {
+        Actors(Arc::new(Inner {
+            ctx,
+            teams: Mutex::new(HashMap::new()),
+            outbox: OnceLock::new(),
+            channels: Mutex::new(Running::default()),
+        }))
+    }
+
+    pub(crate) fn set_outbox(&self, addr: Addr<OutboxActor>) {
+        let _ = self.0.outbox.set(addr);
+    }
+
+    pub(crate) fn set_channels(&self, running: Running) {
+        *self.0.channels.lock().unwrap_or_else(|p| p.into_inner()) = running;
+    }
+
+    /// The chat channels running (none before start-up and after shutdown).
+    pub fn channels(&self) -> Running {
+        self.0
+            .channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Tells the outbox there is something new to send.
+    pub fn wake_outbox(&self) {
+        if let Some(o) = self.0.outbox.get() {
+            o.do_send(Wake);
+        }
+    }
+
+    fn lock_teams(&self) -> MutexGuard<'_, HashMap<TeamId, Addr<TeamActor>>> {
+        self.0.teams.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts (supervised) the actor of a team unless it runs already.
+    pub fn ensure_team(&self, team: TeamId) -> Addr<TeamActor> {
+        let mut teams = self.lock_teams();
+        teams
+            .entry(team)
+            .or_insert_with(|| TeamActor::start(self.0.ctx.clone(), self.clone(), team))
+            .clone()
+    }
+
+    /// The actor of an existing team (an error for an unknown one).
+    pub fn team(&self, team: TeamId) -> AppResult<Addr<TeamActor>> {
+        if let Some(a) = self.lock_teams().get(&team) {
+            return Ok(a.clone());
+        }
+        self.0.ctx.store.team(team)?;
+        Ok(self.ensure_team(team))
+    }
+
+    pub fn teams(&self) -> Vec<Addr<TeamActor>> {
+        self.lock_teams().values().cloned().collect()
+    }
+
+    /// Forgets the team actors and stops the chat channels (at shutdown): once nobody holds their
+    /// addresses the actors stop, and with them their clones of the context (the supervisor
+    /// restarts only an actor that is still addressed).
+    pub(crate) fn forget(&self) {
+        self.lock_teams().clear();
+        // The chat channels lead back to the actors through their inbox (the chat actor).
+        let running =
+            std::mem::take(&mut *self.0.channels.lock().unwrap_or_else(|p| p.into_inner()));
+        running.stop();
+    }
+}

@@ -40,7 +40,8 @@ use rand::Rng;
 use storage::{OutboxId, OutboxMessage, SendOutcome};
 use tracing::{error, info, warn};
 
-use crate::app::App;
+use crate::actors::Actors;
+use crate::context::AppContext;
 use crate::events::Event;
 use crate::metrics::Metrics;
 
@@ -58,7 +59,7 @@ const MIN_READ_AHEAD: usize = 256;
 pub struct Wake;
 
 /// Stop claiming new messages; answers once nothing is in flight and every outcome is durable,
-/// and then the actor stops (it holds the [`App`], and with it the data directory, until it does).
+/// and then the actor stops (it holds the [`AppContext`], and with it the data directory, until it does).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Drain;
@@ -82,7 +83,9 @@ struct Finished {
 }
 
 pub struct OutboxActor {
-    app: App,
+    app: AppContext,
+    /// The chat channels it sends through.
+    actors: Actors,
     transport: Arc<Transport>,
     /// Claimed messages whose `sending` is durable, waiting for a free connection.
     ready: VecDeque<(OutboxMessage, Vec<u8>)>,
@@ -103,9 +106,10 @@ pub struct OutboxActor {
 }
 
 impl OutboxActor {
-    pub fn new(app: App, transport: Transport) -> OutboxActor {
+    pub fn new(app: AppContext, actors: Actors, transport: Transport) -> OutboxActor {
         OutboxActor {
             app,
+            actors,
             transport: Arc::new(transport),
             ready: VecDeque::new(),
             in_flight: 0,
@@ -375,7 +379,7 @@ impl OutboxActor {
     fn start_chat_send(&mut self, ctx: &mut Context<Self>, message: OutboxMessage, body: Vec<u8>) {
         self.in_flight += 1;
         let envelope = chat::prepare(&self.app.store, &message, &body);
-        let channel = self.app.channels().get(message.channel).cloned();
+        let channel = self.actors.channels().get(message.channel).cloned();
         let fut = async move {
             let envelope = envelope?;
             let Some(channel) = channel else {

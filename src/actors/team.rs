@@ -24,9 +24,10 @@ use storage::{
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
+use crate::actors::Actors;
 use crate::actors::outbox::chat::{self as chat_out, Recipient};
-use crate::app::App;
-use crate::domain::render::{self, DigestEntry, PROMPT_QUESTION};
+use crate::context::AppContext;
+use crate::domain::render::{self, PROMPT_QUESTION};
 use crate::domain::{digest, lines};
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
@@ -92,7 +93,9 @@ struct Loaded {
 }
 
 pub struct TeamActor {
-    app: App,
+    app: AppContext,
+    /// How it wakes the outbox.
+    actors: Actors,
     team_id: TeamId,
     state: Option<Loaded>,
     /// Replies received since the last [`FlushRecords`], recorded together in one transaction.
@@ -107,9 +110,10 @@ pub struct TeamActor {
 struct FlushRecords;
 
 impl TeamActor {
-    pub fn start(app: App, team_id: TeamId) -> Addr<TeamActor> {
+    pub fn start(app: AppContext, actors: Actors, team_id: TeamId) -> Addr<TeamActor> {
         Supervisor::start(move |_| TeamActor {
             app,
+            actors,
             team_id,
             state: None,
             pending_records: Vec::new(),
@@ -205,7 +209,7 @@ impl TeamActor {
         }
         self.app.store.set_cursor(&self.cursor_name(), now)?;
         if queued {
-            self.app.wake_outbox();
+            self.actors.wake_outbox();
         }
         Ok(())
     }
@@ -333,8 +337,7 @@ impl TeamActor {
         &self,
         state: &Loaded,
         member: &Member,
-        from: NaiveDate,
-        to: NaiveDate,
+        value: &bots::bus::Digest,
     ) -> AppResult<bool> {
         let channels: Vec<Channel> = self
             .chat_channels()
@@ -346,7 +349,7 @@ impl TeamActor {
         if channels.is_empty() {
             return Ok(false);
         }
-        let value = self.digest_value(state, from, to)?;
+        let to = value.to;
         let mut messages = Vec::new();
         for channel in channels {
             let chat = member
@@ -410,29 +413,14 @@ impl TeamActor {
         {
             return Ok(false);
         }
-        let dones = self.app.store.team_dones(state.team.id, from, to)?;
-        let entries: Vec<DigestEntry> = state
-            .members
-            .iter()
-            .filter(|m| {
-                matches!(m.member.state, MemberState::Active)
-                    || dones.iter().any(|d| d.member_id == m.member.id)
-            })
-            .map(|m| DigestEntry {
-                member: &m.member,
-                dones: dones
-                    .iter()
-                    .filter(|d| d.member_id == m.member.id)
-                    .collect(),
-            })
-            .collect();
+        let value = self.digest_value(state, from, to)?;
         let now = self.app.now();
         let ctx = render::Ctx {
             settings: &self.app.settings,
             signer: &self.app.signer,
             now,
         };
-        let email = render::digest(&ctx, &state.team, member, from, to, &entries);
+        let email = render::digest(&ctx, &state.team, member, &value);
         let key = format!("digest:{}:{to}:{}", state.team.id, member.id);
         let (_, created) = ops::enqueue_email(
             &self.app.store,
@@ -444,7 +432,7 @@ impl TeamActor {
             Some(member.id),
             now,
         )?;
-        let chat = self.send_member_chat_digest(state, member, from, to)?;
+        let chat = self.send_member_chat_digest(state, member, &value)?;
         let created = created || chat;
         if created {
             info!(team_id = state.team.id, member_id = member.id, %from, %to, "digest queued");
@@ -483,7 +471,9 @@ impl TeamActor {
             )));
         }
         let lines = lines::parse_lines(&msg.text);
-        if lines.is_empty() {
+        // An edit may leave nothing to record (a message deleted, or edited down to "Thanks!"):
+        // its earlier dones are removed all the same.
+        if lines.is_empty() && !msg.replace {
             return Err(AppError::Invalid("the reply has no lines to record".into()));
         }
         Ok(NewReply {
@@ -628,7 +618,7 @@ impl Handler<SendPromptsNow> for TeamActor {
             }
             this.create_prompts(state, prompts)
         });
-        self.app.wake_outbox();
+        self.actors.wake_outbox();
         result
     }
 }
@@ -661,7 +651,7 @@ impl Handler<SendDigestNow> for TeamActor {
             }
             Ok(sent)
         });
-        self.app.wake_outbox();
+        self.actors.wake_outbox();
         result
     }
 }

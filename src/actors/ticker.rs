@@ -4,20 +4,22 @@
 
 use tokio::sync::watch;
 
+use crate::actors::Actors;
 use crate::actors::outbox::Wake;
 use crate::actors::team::Tick;
-use crate::app::App;
+use crate::context::AppContext;
 
 /// Runs until `shutdown` turns true (or its sender is dropped).
 pub async fn run(
-    app: App,
+    app: AppContext,
+    actors: Actors,
     outbox: actix::Addr<crate::actors::outbox::OutboxActor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut jumps = app.clock.jumps();
     loop {
         let now = app.now();
-        for team in app.team_actors() {
+        for team in actors.teams() {
             team.do_send(Tick { now });
         }
         outbox.do_send(Wake);

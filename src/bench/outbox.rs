@@ -158,8 +158,8 @@ async fn run_in(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
         },
     )?;
     let started = Instant::now();
-    let outbox = OutboxActor::new(app.clone(), transport).start();
-    app.set_outbox(outbox.clone());
+    let outbox = OutboxActor::new(app.ctx.clone(), app.actors.clone(), transport).start();
+    app.actors.set_outbox(outbox.clone());
     let counts = wait_until_done(&app, opts.messages, started).await?;
     outbox
         .send(Drain)

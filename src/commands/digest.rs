@@ -3,8 +3,9 @@
 use storage::{Channel, Member};
 
 use super::Command;
+use crate::actors::Actors;
 use crate::actors::team::Reload;
-use crate::app::App;
+use crate::context::AppContext;
 use crate::error::{AppError, AppResult};
 
 pub fn parse(rest: &str) -> AppResult<Command> {
@@ -17,7 +18,13 @@ pub fn parse(rest: &str) -> AppResult<Command> {
     }
 }
 
-pub fn run(app: &App, member: &Member, channel: Channel, on: bool) -> AppResult<String> {
+pub fn run(
+    app: &AppContext,
+    actors: &Actors,
+    member: &Member,
+    channel: Channel,
+    on: bool,
+) -> AppResult<String> {
     let m = app.store.update_member(member.id, |m| {
         m.digest_channels.retain(|c| *c != channel);
         if on {
@@ -25,7 +32,7 @@ pub fn run(app: &App, member: &Member, channel: Channel, on: bool) -> AppResult<
         }
     })?;
     app.store.flush()?;
-    app.team_actor(m.team_id)?.do_send(Reload);
+    actors.team(m.team_id)?.do_send(Reload);
     Ok(if on {
         "You'll get the morning digest here too.".into()
     } else {

@@ -1,12 +1,14 @@
 //! `done TEXT` (or a plain message): records each line as a done of the day it answers, through
-//! the member's team actor, flushed before the answer.
+//! the member's team actor, flushed before the answer. An edited message replaces its dones; a
+//! deleted one removes them ([`retract`]).
 
 use chrono::NaiveDate;
 use storage::{Channel, Member, Prompt, RecordOutcome, Source};
 
 use super::member_today;
+use crate::actors::Actors;
 use crate::actors::team::RecordReply;
-use crate::app::App;
+use crate::context::AppContext;
 use crate::error::AppResult;
 
 /// Where the text came from: the channel's message key (`telegram:CHAT:MESSAGE`, idempotency of
@@ -20,7 +22,8 @@ pub struct Origin {
 }
 
 pub async fn run(
-    app: &App,
+    app: &AppContext,
+    actors: &Actors,
     member: &Member,
     text: &str,
     origin: Origin,
@@ -39,8 +42,8 @@ pub async fn run(
         prompt_id: prompt.as_ref().map(|p| p.id),
         inbound_id: None,
     };
-    let outcome = app
-        .team_actor(member.team_id)?
+    let outcome = actors
+        .team(member.team_id)?
         .send(RecordReply {
             member: member.id,
             day,
@@ -57,6 +60,9 @@ pub async fn run(
         "chat message recorded"
     );
     Ok(match outcome {
+        RecordOutcome::Recorded(ids) if origin.edit && ids.is_empty() => Some(format!(
+            "Updated: that message has no work in it any more, so it adds nothing to {day}."
+        )),
         RecordOutcome::Recorded(ids) if origin.edit => {
             Some(format!("Updated: {} for {day}.", plural(ids.len())))
         }
@@ -71,4 +77,40 @@ fn plural(n: usize) -> String {
     } else {
         format!("{n} dones")
     }
+}
+
+/// A deleted message: the dones it recorded are removed (kept, marked deleted, as an edit
+/// leaves them), durably; nothing is said back, there is no message left to answer.
+pub async fn retract(
+    app: &AppContext,
+    actors: &Actors,
+    member: &Member,
+    origin: Origin,
+) -> AppResult<()> {
+    let Some(message_key) = origin.message_key else {
+        return Ok(());
+    };
+    let day = member_today(app, member)?;
+    let outcome = actors
+        .team(member.team_id)?
+        .send(RecordReply {
+            member: member.id,
+            day,
+            text: String::new(),
+            source: Source {
+                channel: origin.channel,
+                message_id: Some(message_key),
+                prompt_id: None,
+                inbound_id: None,
+            },
+            replace: true,
+        })
+        .await??;
+    app.store.flush_async().await?;
+    tracing::debug!(
+        member_id = member.id,
+        ?outcome,
+        "chat message deleted; its dones removed"
+    );
+    Ok(())
 }

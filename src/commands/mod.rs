@@ -24,11 +24,12 @@ mod unsubscribe;
 use chrono::NaiveDate;
 use storage::{Channel, Member, MemberState};
 
+use crate::actors::Actors;
 use crate::actors::team::Reload;
-use crate::app::App;
+use crate::context::AppContext;
 use crate::error::{AppError, AppResult};
 
-pub use done::Origin;
+pub use done::{Origin, retract};
 
 /// A command, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,20 +69,21 @@ pub fn parse(name: &str, rest: &str) -> Option<AppResult<Command>> {
 
 /// Applies `command` for `member`, who gave it on `channel`; answers what to tell them.
 pub async fn run(
-    app: &App,
+    app: &AppContext,
+    actors: &Actors,
     member: &Member,
     channel: Channel,
     command: Command,
     origin: Origin,
 ) -> AppResult<Option<String>> {
     Ok(Some(match command {
-        Command::Done(text) => return done::run(app, member, &text, origin).await,
+        Command::Done(text) => return done::run(app, actors, member, &text, origin).await,
         Command::Undo => undo::run(app, member)?,
-        Command::Pause(until) => pause::run(app, member, until)?,
-        Command::Resume => resume::run(app, member)?,
-        Command::Unsubscribe => unsubscribe::run(app, member)?,
+        Command::Pause(until) => pause::run(app, actors, member, until)?,
+        Command::Resume => resume::run(app, actors, member)?,
+        Command::Unsubscribe => unsubscribe::run(app, actors, member)?,
         Command::Today => today::run(app, member)?,
-        Command::Digest(on) => digest::run(app, member, channel, on)?,
+        Command::Digest(on) => digest::run(app, actors, member, channel, on)?,
         Command::Help => HELP.to_owned(),
     }))
 }
@@ -89,17 +91,22 @@ pub async fn run(
 const HELP: &str = "Reply to my question with one line per thing you got done.\n/done TEXT adds one any time, /undo removes your last one, /today shows today's, /pause [until YYYY-MM-DD] and /resume, /digest here or off.";
 
 /// Changes a member's state, durably, and tells their team actor.
-pub fn set_state(app: &App, member: u64, state: MemberState) -> AppResult<Member> {
+pub fn set_state(
+    app: &AppContext,
+    actors: &Actors,
+    member: u64,
+    state: MemberState,
+) -> AppResult<Member> {
     let m = app
         .store
         .update_member(member, |m| m.state = state.clone())?;
     app.store.flush()?;
-    app.team_actor(m.team_id)?.do_send(Reload);
+    actors.team(m.team_id)?.do_send(Reload);
     Ok(m)
 }
 
 /// The member's local today.
-pub fn member_today(app: &App, member: &Member) -> AppResult<NaiveDate> {
+pub fn member_today(app: &AppContext, member: &Member) -> AppResult<NaiveDate> {
     let team = app.store.team(member.team_id)?;
     let tz = crate::ops::parse_tz(member.timezone.as_deref().unwrap_or(&team.timezone))?;
     Ok(app.now().with_timezone(&tz).date_naive())

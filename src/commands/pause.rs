@@ -4,7 +4,8 @@ use chrono::NaiveDate;
 use storage::{Member, MemberState};
 
 use super::{Command, PAUSE_USAGE, set_state};
-use crate::app::App;
+use crate::actors::Actors;
+use crate::context::AppContext;
 use crate::error::{AppError, AppResult};
 
 pub fn parse(rest: &str) -> AppResult<Command> {
@@ -17,8 +18,13 @@ pub fn parse(rest: &str) -> AppResult<Command> {
     }
 }
 
-pub fn run(app: &App, member: &Member, until: Option<NaiveDate>) -> AppResult<String> {
-    set_state(app, member.id, MemberState::Paused { until })?;
+pub fn run(
+    app: &AppContext,
+    actors: &Actors,
+    member: &Member,
+    until: Option<NaiveDate>,
+) -> AppResult<String> {
+    set_state(app, actors, member.id, MemberState::Paused { until })?;
     Ok(match until {
         Some(d) => format!("Paused until {d} (inclusive). /resume to come back earlier."),
         None => "Paused. /resume to start again.".into(),

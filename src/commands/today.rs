@@ -3,10 +3,10 @@
 use storage::Member;
 
 use super::member_today;
-use crate::app::App;
+use crate::context::AppContext;
 use crate::error::AppResult;
 
-pub fn run(app: &App, member: &Member) -> AppResult<String> {
+pub fn run(app: &AppContext, member: &Member) -> AppResult<String> {
     let day = member_today(app, member)?;
     let mine: Vec<String> = app
         .store

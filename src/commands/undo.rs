@@ -2,10 +2,10 @@
 
 use storage::Member;
 
-use crate::app::App;
+use crate::context::AppContext;
 use crate::error::AppResult;
 
-pub fn run(app: &App, member: &Member) -> AppResult<String> {
+pub fn run(app: &AppContext, member: &Member) -> AppResult<String> {
     Ok(match app.store.last_done_of(member.id)? {
         Some(d) => {
             app.store

@@ -3,10 +3,16 @@
 use storage::{Member, MemberState};
 
 use super::set_state;
-use crate::app::App;
+use crate::actors::Actors;
+use crate::context::AppContext;
 use crate::error::AppResult;
 
-pub fn run(app: &App, member: &Member) -> AppResult<String> {
-    set_state(app, member.id, MemberState::Unsubscribed { at: app.now() })?;
+pub fn run(app: &AppContext, actors: &Actors, member: &Member) -> AppResult<String> {
+    set_state(
+        app,
+        actors,
+        member.id,
+        MemberState::Unsubscribed { at: app.now() },
+    )?;
     Ok("You are unsubscribed from donebot. /resume if you change your mind.".into())
 }

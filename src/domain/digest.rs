@@ -1,5 +1,6 @@
 //! The digest as a domain value: built once per team and span from storage, then rendered by each
-//! chat channel in its own markup (`bots::bus::Digest`).
+//! channel in its own markup: email text and HTML (`domain::render::digest`), Telegram HTML, Slack
+//! Block Kit (`bots::bus::Digest`).
 //!
 //! Owns: who is in it (members with dones in the span, in the team's order, each done labelled by
 //! kind) and who is listed as not having answered (active members without dones). It is not a
@@ -40,7 +41,11 @@ pub fn build(
     let span = if from == to {
         from.format("%A, %B %-d").to_string()
     } else {
-        format!("{} – {}", from.format("%a %b %-d"), to.format("%a %b %-d"))
+        format!(
+            "{} – {}",
+            from.format("%A, %B %-d"),
+            to.format("%A, %B %-d")
+        )
     };
     Digest {
         team: team.name.clone(),

@@ -4,9 +4,10 @@
 //! email carries a working one-click unsubscribe (List-Unsubscribe + List-Unsubscribe-Post,
 //! RFC 8058) and a pause link, and `Auto-Submitted: auto-generated` so auto-responders stay quiet.
 
+use bots::bus::Digest;
 use bots::email::message::OutgoingEmail;
 use chrono::{DateTime, NaiveDate, Utc};
-use storage::{Done, DoneKind, Member, Team};
+use storage::{Member, Team};
 
 use crate::config::Settings;
 use crate::domain::token::Signer;
@@ -140,64 +141,30 @@ pub fn prompt(
     email
 }
 
-/// One member's part of a digest.
-pub struct DigestEntry<'a> {
-    pub member: &'a Member,
-    pub dones: Vec<&'a Done>,
-}
-
-/// The morning digest for the days `from..=to` (Monday's covers Friday to Sunday).
-pub fn digest(
-    ctx: &Ctx,
-    team: &Team,
-    to_member: &Member,
-    from: NaiveDate,
-    to: NaiveDate,
-    entries: &[DigestEntry],
-) -> OutgoingEmail {
-    let span = if from == to {
-        from.format("%A, %B %-d").to_string()
-    } else {
-        format!(
-            "{} – {}",
-            from.format("%A, %B %-d"),
-            to.format("%A, %B %-d")
-        )
-    };
-    let mut text = format!("What {} got done on {span}\n", team.name);
-    let mut html = format!(
-        "<h2>What {} got done on {}</h2>",
-        esc(&team.name),
-        esc(&span)
-    );
-    let quiet: Vec<&str> = entries
-        .iter()
-        .filter(|e| e.dones.is_empty())
-        .map(|e| e.member.name.as_str())
-        .collect();
-    for e in entries.iter().filter(|e| !e.dones.is_empty()) {
-        text.push_str(&format!("\n{}\n", e.member.name));
-        html.push_str(&format!("<h3>{}</h3><ul>", esc(&e.member.name)));
-        for d in &e.dones {
-            let label = match d.kind {
-                DoneKind::Done => "",
-                DoneKind::Goal => "Goal: ",
-                DoneKind::Blocker => "Blocker: ",
-            };
-            text.push_str(&format!("  - {label}{}\n", d.text));
-            html.push_str(&format!("<li>{}{}</li>", label, esc(&d.text)));
+/// The morning digest for `to_member`, rendered from the team's [`Digest`] (the same value the
+/// chat channels render; Monday's covers Friday to Sunday).
+pub fn digest(ctx: &Ctx, team: &Team, to_member: &Member, digest: &Digest) -> OutgoingEmail {
+    let mut text = format!("{}\n", digest.title);
+    let mut html = format!("<h2>{}</h2>", esc(&digest.title));
+    for section in &digest.sections {
+        text.push_str(&format!("\n{}\n", section.member));
+        html.push_str(&format!("<h3>{}</h3><ul>", esc(&section.member)));
+        for line in &section.lines {
+            text.push_str(&format!("  - {}\n", line.label()));
+            html.push_str(&format!("<li>{}</li>", esc(&line.label())));
         }
         html.push_str("</ul>");
     }
-    if entries.iter().all(|e| e.dones.is_empty()) {
+    if digest.sections.is_empty() {
         text.push_str("\nNobody recorded anything.\n");
         html.push_str("<p>Nobody recorded anything.</p>");
     }
-    if !quiet.is_empty() {
-        text.push_str(&format!("\nNo answer from: {}\n", quiet.join(", ")));
+    if !digest.quiet.is_empty() {
+        let quiet = digest.quiet.join(", ");
+        text.push_str(&format!("\nNo answer from: {quiet}\n"));
         html.push_str(&format!(
             "<p style=\"color:#777\">No answer from: {}</p>",
-            esc(&quiet.join(", "))
+            esc(&quiet)
         ));
     }
     let (ft, fh) = ctx.footer(to_member);
@@ -206,10 +173,17 @@ pub fn digest(
     let mut email = ctx.base(
         to_member,
         // Named after the workday it reports on: Monday's is the digest for Friday.
-        format!("{} digest for {}", team.name, from.format("%a %b %-d")),
+        format!(
+            "{} digest for {}",
+            team.name,
+            digest.from.format("%a %b %-d")
+        ),
         text,
         html,
-        ctx.message_id("digest", format!("{}.{}.{}", team.id, to, to_member.id)),
+        ctx.message_id(
+            "digest",
+            format!("{}.{}.{}", team.id, digest.to, to_member.id),
+        ),
     );
     email.headers.push(("Precedence".into(), "bulk".into()));
     email

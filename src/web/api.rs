@@ -182,7 +182,8 @@ async fn patch_team(
     }
     app.store.update_team(&team)?;
     app.store.flush()?;
-    app.team_actor(team.id)?
+    app.actors
+        .team(team.id)?
         .do_send(crate::actors::team::Reload);
     let mut view = serde_json::to_value(TeamView::from(team.clone()))
         .map_err(|e| AppError::Invalid(e.to_string()))?;
@@ -246,7 +247,7 @@ async fn connect_code(
 
 /// The channel's deep link for `code`, when it runs and has deep links.
 async fn deep_link(app: &App, channel: storage::Channel, code: &str) -> Option<String> {
-    let channels = app.channels();
+    let channels = app.actors.channels();
     channels.get(channel)?.deep_link(code).await
 }
 

@@ -37,7 +37,7 @@ fn member_of(app: &App, action: &str, token: &str) -> Result<storage::Member, Ap
 
 /// The same state change as the chat and email commands (`crate::commands`).
 fn set_state(app: &App, member: u64, state: MemberState) -> Result<storage::Member, AppError> {
-    crate::commands::set_state(app, member, state)
+    crate::commands::set_state(&app.ctx, &app.actors, member, state)
 }
 
 async fn unsubscribe_page(
