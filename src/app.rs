@@ -66,6 +66,11 @@ impl App {
         )?;
         self.actors.team(team.id)?.do_send(Reload);
         self.actors.wake_outbox();
+        // Found on the chat platforms by email address (Slack), in the background.
+        let (ctx, actors, found) = (self.ctx.clone(), self.actors.clone(), member.clone());
+        actix_rt::spawn(async move {
+            crate::commands::link::by_email(&ctx, &actors, vec![found]).await;
+        });
         Ok(member)
     }
 

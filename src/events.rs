@@ -56,4 +56,14 @@ pub enum Event {
     TeamActorRestarted {
         team: TeamId,
     },
+    /// Members' accounts were looked up by email on a chat channel (Slack): `linked` of them newly.
+    AccountsLookedUp {
+        channel: String,
+        linked: Vec<MemberId>,
+    },
+    /// A chat message taken into the chat log was processed (or left there for the next start).
+    ChatProcessed {
+        channel: String,
+        update: String,
+    },
 }

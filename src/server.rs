@@ -164,6 +164,22 @@ impl Server {
             None => None,
         };
 
+        // Members found on the chat platforms by their email address (Slack), in the background.
+        {
+            let (ctx, actors) = (app.ctx.clone(), app.actors.clone());
+            let mut stop = shutdown_rx.clone();
+            let mut members = Vec::new();
+            for team in app.store.teams()? {
+                members.extend(app.store.members_of(team.id)?);
+            }
+            tasks.push(actix_rt::spawn(async move {
+                tokio::select! {
+                    () = crate::commands::link::by_email(&ctx, &actors, members) => {}
+                    _ = stop.changed() => {}
+                }
+            }));
+        }
+
         let control = random_token();
         let http = web::start(
             app.clone(),

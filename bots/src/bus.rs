@@ -66,6 +66,10 @@ pub struct Outgoing {
     /// A message to reply to, when the platform has replies or threads.
     #[serde(default)]
     pub reply_to: Option<String>,
+    /// The answer to a message that came with its own way back ([`ChatReceived::answer_via`]:
+    /// Slack's `response_url`, seen only by the person who asked); `to` is the fallback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_via: Option<String>,
 }
 
 /// What to say, platform-neutral: each channel renders it in its own markup and escapes user text.
@@ -133,6 +137,10 @@ impl DigestLine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatSent {
     pub message_ids: Vec<String>,
+    /// The conversation the messages went to, when it is not `Outgoing::to` (a DM opened for a
+    /// user id on Slack or Discord): replies name it, so the app keys the messages by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<String>,
 }
 
 /// Why a channel did not send; the outbox decides retry or give-up from the variant, never from text.
@@ -189,6 +197,15 @@ pub struct ChatReceived {
     pub reply_to: Option<String>,
     pub event: ChatEvent,
     pub at: chrono::DateTime<chrono::Utc>,
+    /// `true`: answer as soon as the message is in the app's durable log and process it after (a
+    /// platform that gives a webhook seconds, as Slack's 3); `false`: answer once its effects are
+    /// durable.
+    #[serde(default)]
+    pub deferred: bool,
+    /// Where the platform wants the answer to this message (Slack's `response_url`), if not in the
+    /// chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_via: Option<String>,
 }
 
 /// What to say back in the same chat; `None` when silence is right (the app sends its answers

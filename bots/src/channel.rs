@@ -82,8 +82,30 @@ pub trait ChatChannel: Send + Sync {
     /// has deep links (`https://t.me/<bot>?start=<code>`).
     fn deep_link(&self, code: &str) -> BoxFuture<'_, Option<String>>;
 
+    /// The platform account of whoever has the email address `email`, for a platform that can
+    /// look one up (Slack's `users.lookupByEmail`): members are then linked with no step of
+    /// theirs. `Ok(None)`: nobody there has it, or the platform cannot tell.
+    fn find_account(
+        &self,
+        email: &str,
+    ) -> BoxFuture<'_, Result<Option<FoundAccount>, ChatSendError>> {
+        let _ = email;
+        Box::pin(async { Ok(None) })
+    }
+
     /// Stops background work (polling); what it was handing over is simply not confirmed.
     fn stop(&self) {}
+}
+
+/// A platform account found by email address ([`ChatChannel::find_account`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundAccount {
+    /// The platform's user id (what its messages carry as their author).
+    pub user_id: String,
+    /// Where to send to reach them (for Slack the user id too: a DM is opened on the first send).
+    pub chat_id: String,
+    /// Their zone as the platform knows it (IANA name), offered as the member's zone.
+    pub timezone: Option<String>,
 }
 
 /// An HTTP route of a channel: `POST path`, answered by `handler`.
@@ -105,6 +127,8 @@ impl fmt::Debug for Route {
 pub struct HttpRequest {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The app's clock when the request arrived (signature time windows are checked against it).
+    pub now: chrono::DateTime<chrono::Utc>,
 }
 
 impl HttpRequest {

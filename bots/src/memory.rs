@@ -182,6 +182,8 @@ impl MemoryHub {
                 reply_to: None,
                 event,
                 at: chrono::Utc::now(),
+                deferred: false,
+                answer_via: None,
             };
             (inbox, received)
         };
@@ -204,7 +206,10 @@ impl MemoryHub {
                 .find(|(m, _)| m.key == message.key)
                 .map(|(_, ids)| ids.clone())
                 .unwrap_or_default();
-            return Ok(ChatSent { message_ids: ids });
+            return Ok(ChatSent {
+                message_ids: ids,
+                chat_id: None,
+            });
         }
         s.next_message += 1;
         let ids = vec![format!("out{}", s.next_message)];
@@ -212,7 +217,10 @@ impl MemoryHub {
         let count = s.sent.len();
         drop(s);
         self.sent_count.send_replace(count);
-        Ok(ChatSent { message_ids: ids })
+        Ok(ChatSent {
+            message_ids: ids,
+            chat_id: None,
+        })
     }
 }
 

@@ -188,6 +188,7 @@ impl ChatSend {
             to: self.chat_id,
             body,
             reply_to: self.reply_to,
+            answer_via: None,
         }
     }
 }

@@ -88,6 +88,9 @@ struct Loaded {
     team: Team,
     /// The digest schedule in the team's zone, for the team's group chats.
     team_digest: Schedule,
+    /// The prompt schedule in the team's zone, for the team's chats that take the prompt in a
+    /// thread.
+    team_prompt: Schedule,
     calendar: Calendar,
     members: Vec<MemberSchedule>,
 }
@@ -154,9 +157,12 @@ impl TeamActor {
         }
         let team_digest = Schedule::new(&team.digest_cron, team_tz)
             .map_err(|e| AppError::Invalid(e.to_string()))?;
+        let team_prompt = Schedule::new(&team.prompt_cron, team_tz)
+            .map_err(|e| AppError::Invalid(e.to_string()))?;
         Ok(Loaded {
             team,
             team_digest,
+            team_prompt,
             calendar,
             members,
         })
@@ -200,6 +206,11 @@ impl TeamActor {
             }
         }
         queued |= self.create_prompts(state, prompts)? > 0;
+        for fire in scheduler::due_fires(&state.team_prompt, cursor, now, grace) {
+            if state.calendar.is_workday(fire.local_date) {
+                queued |= self.send_team_prompt(state, fire.local_date)? > 0;
+            }
+        }
         for fire in scheduler::due_fires(&state.team_digest, cursor, now, grace) {
             if state.calendar.is_workday(fire.local_date)
                 && let Some((from, to)) = state.calendar.digest_span(fire.local_date)
@@ -243,11 +254,15 @@ impl TeamActor {
             now: self.app.now(),
         };
         let mut prompt = ops::new_prompt(&ctx, &self.app.store, &state.team, member, day, due_at)?;
-        // The same prompt on each of the member's chat accounts, in the prompt's transaction.
+        // The same prompt on each of the member's chat accounts, in the prompt's transaction;
+        // not where the team takes its prompt in a thread of its chat.
         for channel in self.chat_channels() {
             let Some(account) = member.identities.account(channel) else {
                 continue;
             };
+            if state.team.digest_to.prompts_in_thread(channel) {
+                continue;
+            }
             let message = Outgoing {
                 key: format!("prompt:{}:{day}:{channel}", member.id),
                 to: account.chat_id.clone(),
@@ -259,6 +274,7 @@ impl TeamActor {
                     ),
                 },
                 reply_to: None,
+                answer_via: None,
             };
             prompt.messages.push(chat_out::new_message(
                 channel,
@@ -282,6 +298,52 @@ impl TeamActor {
             .collect()
     }
 
+    /// Queues the team's prompt of `day` into its chats that take it in a thread, once per chat
+    /// and day. Returns how many were new.
+    fn send_team_prompt(&self, state: &Loaded, day: NaiveDate) -> AppResult<usize> {
+        let mut messages = Vec::new();
+        for channel in self.chat_channels() {
+            let Some(chat) = state
+                .team
+                .digest_to
+                .chat(channel)
+                .filter(|_| state.team.digest_to.prompts_in_thread(channel))
+            else {
+                continue;
+            };
+            let message = Outgoing {
+                key: format!("prompt:team:{}:{day}:{channel}", state.team.id),
+                to: chat.to_owned(),
+                body: OutgoingBody::Prompt {
+                    day,
+                    text: format!(
+                        "{PROMPT_QUESTION} ({})\nReply in this thread, one line per thing.",
+                        day.format("%A, %B %-d")
+                    ),
+                },
+                reply_to: None,
+                answer_via: None,
+            };
+            messages.push(chat_out::new_message(
+                channel,
+                Recipient::TeamChat(state.team.id),
+                OutboxKind::Prompt,
+                None,
+                message,
+                self.app.now(),
+            )?);
+        }
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        let created = self.app.store.enqueue_many(&messages, self.app.now())?;
+        let new = created.iter().filter(|(_, new)| *new).count();
+        if new > 0 {
+            info!(team_id = state.team.id, %day, chats = new, "team prompt queued");
+        }
+        Ok(new)
+    }
+
     /// Queues the digest of `from..=to` into the team's chats, once per chat and day. Returns how
     /// many were new.
     fn send_team_digest(&self, state: &Loaded, from: NaiveDate, to: NaiveDate) -> AppResult<usize> {
@@ -302,6 +364,7 @@ impl TeamActor {
                 to: chat.to_owned(),
                 body: OutgoingBody::Digest(value.clone()),
                 reply_to: None,
+                answer_via: None,
             };
             messages.push(chat_out::new_message(
                 channel,
@@ -362,6 +425,7 @@ impl TeamActor {
                 to: chat,
                 body: OutgoingBody::Digest(value.clone()),
                 reply_to: None,
+                answer_via: None,
             };
             messages.push(chat_out::new_message(
                 channel,
@@ -616,7 +680,10 @@ impl Handler<SendPromptsNow> for TeamActor {
                     prompts.push(p);
                 }
             }
-            this.create_prompts(state, prompts)
+            let team_day = msg
+                .day
+                .unwrap_or_else(|| now.with_timezone(&state.team_prompt.tz()).date_naive());
+            Ok(this.create_prompts(state, prompts)? + this.send_team_prompt(state, team_day)?)
         });
         self.actors.wake_outbox();
         result

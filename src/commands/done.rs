@@ -18,6 +18,9 @@ pub struct Origin {
     pub channel: Channel,
     pub message_key: Option<String>,
     pub answers: Option<Prompt>,
+    /// The day the text counts for, when the channel knows it (a reply in the thread of a team's
+    /// prompt); else the answered prompt's, else the member's latest prompt's, else their today.
+    pub day: Option<NaiveDate>,
     pub edit: bool,
 }
 
@@ -30,11 +33,14 @@ pub async fn run(
 ) -> AppResult<Option<String>> {
     let prompt = match origin.answers {
         Some(p) => Some(p),
+        // The day is known; the member's latest prompt may be another day's.
+        None if origin.day.is_some() => None,
         None => app.store.latest_prompt(member.id)?,
     };
-    let day: NaiveDate = match &prompt {
-        Some(p) => p.day,
-        None => member_today(app, member)?,
+    let day: NaiveDate = match (origin.day, &prompt) {
+        (Some(day), _) => day,
+        (None, Some(p)) => p.day,
+        (None, None) => member_today(app, member)?,
     };
     let source = Source {
         channel: origin.channel,

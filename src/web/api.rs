@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use storage::{Done, Member, Team};
 
 use crate::app::App;
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::web::ApiResult;
 use crate::web::auth::Admin;
 
@@ -149,7 +149,7 @@ async fn get_team(
     app: web::Data<App>,
     team: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(TeamView::from(app.store.find_team(&team)?)))
+    Ok(HttpResponse::Ok().json(team_view(app.store.find_team(&team)?)?))
 }
 
 #[derive(Deserialize)]
@@ -158,13 +158,47 @@ struct TeamPatch {
     /// The Telegram group that receives the team's digest; `null` to stop.
     #[serde(default, with = "double_option")]
     telegram_chat_id: Option<Option<i64>>,
+    /// The Slack channel (`C…`) that receives the team's digest (and, in the thread style, its
+    /// prompt); `null` to stop.
+    #[serde(default, with = "double_option")]
+    slack_channel_id: Option<Option<String>>,
+    /// `"thread"`: one prompt in the team's Slack channel, replies in its thread are dones;
+    /// `"dm"` (the default): a prompt to each member's DM.
+    #[serde(default)]
+    slack_prompt_style: Option<PromptStyle>,
+    /// The Discord channel that receives the team's digest; `null` to stop.
+    #[serde(default, with = "double_option")]
+    discord_channel_id: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PromptStyle {
+    Dm,
+    Thread,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
 mod double_option {
     use serde::{Deserialize, Deserializer};
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
-        Option::<i64>::deserialize(d).map(Some)
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+/// A Slack or Discord id as given: letters and digits only, bounded.
+fn platform_id(field: &str, id: Option<String>) -> AppResult<Option<String>> {
+    match id {
+        Some(id)
+            if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            Err(AppError::Invalid(format!(
+                "{field}: {id:?} is not a channel id (letters and digits, at most 32)"
+            )))
+        }
+        id => Ok(id),
     }
 }
 
@@ -175,21 +209,54 @@ async fn patch_team(
     body: web::Json<TeamPatch>,
 ) -> ApiResult<HttpResponse> {
     let mut team = app.store.find_team(&team)?;
+    let body = body.into_inner();
+    // The shorthands for the team's chat on each channel.
     if let Some(chat) = body.telegram_chat_id {
-        // The shorthand for the team's chat on the `telegram` channel.
         team.digest_to
             .set_chat(storage::Channel::Telegram, chat.map(|c| c.to_string()));
+    }
+    if let Some(chat) = body.slack_channel_id {
+        let chat = platform_id("slack_channel_id", chat)?;
+        team.digest_to.set_chat(storage::Channel::Slack, chat);
+    }
+    if let Some(chat) = body.discord_channel_id {
+        let chat = platform_id("discord_channel_id", chat)?;
+        team.digest_to.set_chat(storage::Channel::Discord, chat);
+    }
+    if let Some(style) = body.slack_prompt_style {
+        if style == PromptStyle::Thread && team.digest_to.chat(storage::Channel::Slack).is_none() {
+            return Err(AppError::Invalid(
+                "slack_prompt_style \"thread\" needs the team's Slack channel: set slack_channel_id".into(),
+            )
+            .into());
+        }
+        team.digest_to
+            .set_prompts_in_thread(storage::Channel::Slack, style == PromptStyle::Thread);
     }
     app.store.update_team(&team)?;
     app.store.flush()?;
     app.actors
         .team(team.id)?
         .do_send(crate::actors::team::Reload);
-    let mut view = serde_json::to_value(TeamView::from(team.clone()))
-        .map_err(|e| AppError::Invalid(e.to_string()))?;
-    let telegram = team.digest_to.chat(storage::Channel::Telegram);
+    Ok(HttpResponse::Ok().json(team_view(team)?))
+}
+
+/// A team as the API shows it, with its chats by their shorthands.
+fn team_view(team: Team) -> AppResult<serde_json::Value> {
+    let chats = team.digest_to.clone();
+    let mut view =
+        serde_json::to_value(TeamView::from(team)).map_err(|e| AppError::Invalid(e.to_string()))?;
+    let telegram = chats.chat(storage::Channel::Telegram);
     view["telegram_chat_id"] = serde_json::json!(telegram.and_then(|c| c.parse::<i64>().ok()));
-    Ok(HttpResponse::Ok().json(view))
+    view["slack_channel_id"] = serde_json::json!(chats.chat(storage::Channel::Slack));
+    view["slack_prompt_style"] =
+        serde_json::json!(if chats.prompts_in_thread(storage::Channel::Slack) {
+            "thread"
+        } else {
+            "dm"
+        });
+    view["discord_channel_id"] = serde_json::json!(chats.chat(storage::Channel::Discord));
+    Ok(view)
 }
 
 #[derive(Deserialize)]

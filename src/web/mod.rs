@@ -53,10 +53,11 @@ pub fn start(
             .configure(links::routes);
         for route in &routes {
             let handler = route.handler.clone();
+            let app = app.clone();
             http = http.route(
                 &route.path,
                 web::post().to(move |req: actix_web::HttpRequest, body: web::Bytes| {
-                    channel_route(handler.clone(), req, body)
+                    channel_route(app.clone(), handler.clone(), req, body)
                 }),
             );
         }
@@ -72,6 +73,7 @@ pub fn start(
 
 /// A chat channel's route (a webhook): the channel checks and answers; the app only carries it.
 async fn channel_route(
+    app: App,
     handler: std::sync::Arc<dyn bots::channel::RouteHandler>,
     req: actix_web::HttpRequest,
     body: web::Bytes,
@@ -85,9 +87,14 @@ async fn channel_route(
         .handle(bots::channel::HttpRequest {
             headers,
             body: body.to_vec(),
+            now: app.now(),
         })
         .await;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if answer.body.is_null() {
+        // Nothing to say (Slack shows a JSON body of a slash command's answer as a message).
+        return HttpResponse::build(status).finish();
+    }
     HttpResponse::build(status).json(answer.body)
 }
 

@@ -32,6 +32,7 @@
 //! This crate knows nothing of chat, email or schedules: it stores what it is given.
 
 mod backup;
+mod chat_log;
 mod codec;
 mod dones;
 mod error;

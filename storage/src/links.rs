@@ -127,6 +127,51 @@ impl Store {
         }
     }
 
+    /// Links the account `from` on `channel` to a member found by the platform (by email
+    /// address), unless they have an account there already (a working or a broken one: it was
+    /// linked on purpose, or the platform said it cannot be reached) or that account is another
+    /// member's. Offers the platform's zone as theirs when they have none. Returns the member when
+    /// it linked.
+    pub fn link_found_account(
+        &self,
+        member_id: MemberId,
+        channel: Channel,
+        from: LinkedFrom<'_>,
+        timezone: Option<&str>,
+    ) -> StorageResult<Option<Member>> {
+        let _w = self.write_gate();
+        let linked = (&self.t.members, &self.t.members_by_identity).transaction(
+            |(members, identities)| -> TxResult<Option<Member>> {
+                let Some(m) = members.get(id_key(member_id))? else {
+                    return abort(StorageError::NotFound(format!("member {member_id}")));
+                };
+                let mut m: Member = decode("members", &m).or_else(abort)?;
+                let ikey = identity_key(channel, from.user_id);
+                if m.identities.accounts.iter().any(|a| a.channel == channel)
+                    || identities.get(&ikey)?.is_some()
+                {
+                    return Ok(None);
+                }
+                m.identities.accounts.push(Account {
+                    channel,
+                    user_id: from.user_id.to_owned(),
+                    chat_id: from.chat_id.to_owned(),
+                    broken: false,
+                });
+                if m.timezone.is_none() {
+                    m.timezone = timezone.map(str::to_owned);
+                }
+                identities.insert(ikey, &id_key(member_id))?;
+                members.insert(&id_key(member_id), encode(&m).or_else(abort)?)?;
+                Ok(Some(m))
+            },
+        )?;
+        if linked.is_some() {
+            self.flush()?;
+        }
+        Ok(linked)
+    }
+
     /// Marks a member's account on `channel` broken (the user blocked the bot): nothing more is
     /// sent there, and the member is still recognised when they write.
     pub fn mark_account_broken(&self, member: MemberId, channel: Channel) -> StorageResult<Member> {

@@ -149,6 +149,10 @@ pub struct DigestDestinations {
 pub struct ChatDestination {
     pub channel: Channel,
     pub chat_id: String,
+    /// The team's prompt is posted once in this chat and the replies in its thread are each
+    /// replier's dones (Slack's `thread` style); members then get no DM prompt on this channel.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prompt_in_thread: bool,
 }
 
 impl DigestDestinations {
@@ -160,11 +164,30 @@ impl DigestDestinations {
             .map(|d| d.chat_id.as_str())
     }
 
-    /// Sets (or, with `None`, removes) the team's chat on `channel`.
+    /// Sets (or, with `None`, removes) the team's chat on `channel`; a chat keeps its prompt style.
     pub fn set_chat(&mut self, channel: Channel, chat_id: Option<String>) {
+        let in_thread = self.prompts_in_thread(channel);
         self.chats.retain(|d| d.channel != channel);
         if let Some(chat_id) = chat_id {
-            self.chats.push(ChatDestination { channel, chat_id });
+            self.chats.push(ChatDestination {
+                channel,
+                chat_id,
+                prompt_in_thread: in_thread,
+            });
+        }
+    }
+
+    /// Whether the team's prompt on `channel` goes to its chat's thread (not to members' DMs).
+    pub fn prompts_in_thread(&self, channel: Channel) -> bool {
+        self.chats
+            .iter()
+            .any(|d| d.channel == channel && d.prompt_in_thread)
+    }
+
+    /// Sets the prompt style of the team's chat on `channel` (no effect without a chat there).
+    pub fn set_prompts_in_thread(&mut self, channel: Channel, in_thread: bool) {
+        for d in self.chats.iter_mut().filter(|d| d.channel == channel) {
+            d.prompt_in_thread = in_thread;
         }
     }
 

@@ -62,6 +62,15 @@ pub struct Trees {
     /// transaction as every write of a done, removed once the index has committed it (see
     /// [`crate::search`]).
     pub search_changes: sled::Tree,
+    /// chat log id → a chat message taken for later processing (opaque bytes, the app's JSON);
+    /// removed once processed (see [`crate::chat_log`]).
+    pub chat_log: sled::Tree,
+    /// the platform's delivery key (`slack.Ev123`) → unix seconds ‖ chat log id: a redelivery is
+    /// taken once. Forgotten after a week.
+    pub chat_log_keys: sled::Tree,
+    /// channel ‖ 0 ‖ chat ‖ 0 ‖ message id of a team's prompt posted in a group chat → team id ‖
+    /// day (replies in its thread are that day's dones).
+    pub chat_threads: sled::Tree,
 }
 
 pub(crate) const NAMES: &[&str] = &[
@@ -93,6 +102,9 @@ pub(crate) const NAMES: &[&str] = &[
     "link_codes",
     "members_by_identity",
     "search_changes",
+    "chat_log",
+    "chat_log_keys",
+    "chat_threads",
 ];
 
 impl Trees {
@@ -127,6 +139,9 @@ impl Trees {
             link_codes: t("link_codes")?,
             members_by_identity: t("members_by_identity")?,
             search_changes: t("search_changes")?,
+            chat_log: t("chat_log")?,
+            chat_log_keys: t("chat_log_keys")?,
+            chat_threads: t("chat_threads")?,
         })
     }
 }

@@ -80,6 +80,9 @@ pub enum DoneCommand {
     Pause { until: NaiveDate },
     /// `/done resume`: prompts again.
     Resume,
+    /// `/done link CODE`: link this Slack account to a member with a one-time code (when the
+    /// member's Slack address differs from the one donebot has).
+    Link(String),
     /// `/done` or `/done help`.
     Help,
     /// A sub-command with a mistake; the text says what to type instead.
@@ -100,6 +103,10 @@ impl DoneCommand {
             "" | "help" if rest.is_empty() => DoneCommand::Help,
             "undo" if rest.is_empty() => DoneCommand::Undo,
             "resume" if rest.is_empty() => DoneCommand::Resume,
+            // One word after `link`: a code. "link the two accounts" is a done.
+            "link" if !rest.is_empty() && !rest.contains(char::is_whitespace) => {
+                DoneCommand::Link(rest.to_owned())
+            }
             "pause" => parse_pause(rest),
             _ => DoneCommand::Done(text.to_owned()),
         }

@@ -6,12 +6,12 @@
 //! ([`signing`]), the Events API and slash command bodies ([`events`], [`commands`]) and the checks of
 //! the app's two routes ([`SlackRequests`]), and, behind the `fake` feature, a faithful fake Web API
 //! with an Events API sender that signs like Slack ([`fake::FakeSlack`], [`fake::EventsSender`]). It
-//! knows nothing of storage, members or teams: the app decides what a message means. It does not
-//! name the bus's message types yet: the channel seam of issue #10 (`bots::channel`) wraps it, and
-//! maps [`events::SlackEvent`] and [`SlackApiError`] to the bus's values. Socket Mode is
-//! here as its frames and acks ([`socket`]); the WebSocket connection that carries them
-//! (`apps.connections.open` with the `xapp-` token) is not built yet, so `mode = "socket"` validates
-//! but delivers nothing until it is.
+//! knows nothing of storage, members or teams: the app decides what a message means. The channel
+//! seam (`bots::channel`) is implemented in `plugin.rs` ([`SPEC`]): it maps the bus's values to
+//! these and [`events::SlackEvent`] and [`SlackApiError`] back, and declares the two routes. Socket
+//! Mode is here as its frames and acks ([`socket`]); the WebSocket connection that carries them
+//! (`apps.connections.open` with the `xapp-` token) is not built yet, so `mode = "socket"` is
+//! refused at start-up with a clear error.
 //!
 //! slack-morphism is used as the Web API client only (its models and `SlackClient` over a hyper-rustls
 //! connector built here). Its events listener is not used: it acknowledges an event when its handler
@@ -29,6 +29,7 @@ mod client;
 pub mod commands;
 mod config;
 pub mod events;
+mod plugin;
 mod requests;
 mod send;
 pub mod signing;
@@ -40,5 +41,6 @@ pub mod fake;
 pub use channel::SlackChannel;
 pub use client::{BotIdentity, PostedMessage, SlackApi, SlackApiError, SlackUser, classify_code};
 pub use config::{SLACK_API_URL, SlackConfig, SlackConfigError, SlackMode, SlackTuning};
+pub use plugin::{COMMAND_DEADLINE, NAME, SPEC};
 pub use requests::{Refused, SignedHeaders, SlackRequests};
 pub use send::{SendResult, SlackOutgoing, message_id, split_message_id};

@@ -160,6 +160,7 @@ pub async fn bench_prompts(
                         text: "What did you get done today?".into(),
                     },
                     reply_to: None,
+                    answer_via: None,
                 };
                 if channel.deliver(&send).await.is_err() {
                     failures.fetch_add(1, Ordering::Relaxed);

@@ -239,6 +239,7 @@ mod tests {
                 quiet: Vec::new(),
             }),
             reply_to: None,
+            answer_via: None,
         }
     }
 

@@ -57,6 +57,7 @@ pub(crate) async fn deliver_update(shared: &Arc<Shared>, update: &Update) -> Del
                     to: chat_id,
                     body: OutgoingBody::Notice { text: reply },
                     reply_to: Some(message_id),
+                    answer_via: None,
                 };
                 let shared = shared.clone();
                 tokio::spawn(async move {

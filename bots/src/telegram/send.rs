@@ -151,6 +151,7 @@ impl Deliverer {
         }
         Ok(ChatSent {
             message_ids: progress.sent.clone(),
+            chat_id: None,
         })
     }
 

@@ -47,6 +47,8 @@ pub fn to_chat_received(update: &Update, bot_username: Option<&str>) -> Option<C
             ChatEvent::Message
         },
         at,
+        deferred: false,
+        answer_via: None,
     })
 }
 

@@ -12,7 +12,7 @@
 //! account, a moved chat) is written before the outcome is recorded, so a crash in between repeats
 //! the send (at least once) rather than forgetting its effect.
 
-use bots::bus::{ChatSendError, ChatSent, Outgoing};
+use bots::bus::{ChatSendError, ChatSent, Outgoing, OutgoingBody};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use storage::{
@@ -30,6 +30,10 @@ pub struct ChatEnvelope {
     /// prompt's deliveries (a reply to one of them is matched to the prompt's day).
     #[serde(default)]
     pub prompt: Option<PromptId>,
+    /// The team's prompt of this day, posted in the team's chat: replies in its thread are that
+    /// day's dones (the thread is recorded when it is sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_prompt: Option<chrono::NaiveDate>,
     pub message: Outgoing,
 }
 
@@ -58,8 +62,17 @@ pub fn new_message(
     };
     let key = message.key.clone();
     let to = message.to.clone();
-    let body = serde_json::to_vec(&ChatEnvelope { prompt, message })
-        .map_err(|e| AppError::Invalid(format!("cannot encode a chat message: {e}")))?;
+    // A prompt to a team's chat is the team's (thread style): its thread is recorded when sent.
+    let team_prompt = match (recipient, &message.body) {
+        (Recipient::TeamChat(_), OutgoingBody::Prompt { day, .. }) => Some(*day),
+        _ => None,
+    };
+    let body = serde_json::to_vec(&ChatEnvelope {
+        prompt,
+        team_prompt,
+        message,
+    })
+    .map_err(|e| AppError::Invalid(format!("cannot encode a chat message: {e}")))?;
     Ok(NewOutboxMessage {
         key: key.clone(),
         channel,
@@ -135,12 +148,23 @@ pub fn judge(
     let to = &envelope.message.to;
     match result {
         Ok(sent) => {
+            // The conversation the channel posted to (a DM it opened for a user id), as replies
+            // will name it.
+            let chat = sent.chat_id.as_deref().unwrap_or(to);
+            if let (Some(day), Some(team)) = (envelope.team_prompt, m.team_id) {
+                for id in &sent.message_ids {
+                    if let Err(e) = store.set_chat_thread(m.channel, chat, id, team, day) {
+                        // Sent anyway; replies in its thread are then not recognised as dones.
+                        warn!(outbox_id = m.id, error = %e, "cannot record a team prompt's thread");
+                    }
+                }
+            }
             if let Some(prompt) = envelope.prompt {
                 for id in &sent.message_ids {
                     let delivery = Delivery {
                         channel: m.channel,
                         outbox_id: Some(m.id),
-                        message_id: Some(message_key(m.channel, to, id)),
+                        message_id: Some(message_key(m.channel, chat, id)),
                     };
                     if let Err(e) = store.add_delivery(prompt, delivery) {
                         // Sent anyway; a reply to it is matched to the member's latest prompt.
