@@ -829,3 +829,138 @@ async fn a_slash_command_is_signed_as_a_form_and_read() {
     })
     .await;
 }
+
+/// An app that takes what it is handed only once released: a slow disk under the chat log.
+struct SlowApp {
+    released: watch::Receiver<bool>,
+    taken: Arc<Mutex<Vec<bots::bus::ChatReceived>>>,
+}
+
+impl actix::Actor for SlowApp {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<bots::bus::ChatReceived> for SlowApp {
+    type Result = actix::ResponseFuture<Result<bots::bus::ChatAnswer, bots::bus::ChatReceiveError>>;
+
+    fn handle(&mut self, msg: bots::bus::ChatReceived, _: &mut Self::Context) -> Self::Result {
+        let mut released = self.released.clone();
+        let taken = Arc::clone(&self.taken);
+        Box::pin(async move {
+            let _ = released.wait_for(|r| *r).await;
+            taken.lock().unwrap().push(msg);
+            Ok(bots::bus::ChatAnswer::default())
+        })
+    }
+}
+
+/// `/slack/commands` through the channel seam, as the app mounts it, signed at `now`.
+fn slash_command<'a>(
+    route: &'a bots::channel::Route,
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> impl std::future::Future<Output = bots::channel::HttpResponse> + use<'a> {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("command", "/done")
+        .append_pair("text", text)
+        .append_pair("user_id", "U0ADA")
+        .append_pair("user_name", "ada")
+        .append_pair("team_id", "T0DONEBOT")
+        .append_pair("channel_id", "C0CORE")
+        .append_pair("response_url", "http://127.0.0.1:9/commands/r1")
+        .append_pair("trigger_id", "1.4242.fake")
+        .finish()
+        .into_bytes();
+    let signature =
+        bots::slack::signing::SigningSecret::new(FAKE_SIGNING_SECRET).sign(now.timestamp(), &body);
+    route.handler.handle(bots::channel::HttpRequest {
+        headers: vec![
+            (
+                "x-slack-request-timestamp".into(),
+                now.timestamp().to_string(),
+            ),
+            ("x-slack-signature".into(), signature),
+        ],
+        body,
+        now,
+    })
+}
+
+#[actix_rt::test]
+async fn a_slash_command_is_answered_within_the_deadline_while_the_app_is_slow() {
+    use actix::Actor;
+    // Virtual time: the deadline passes without a real wait.
+    tokio::time::pause();
+    let (release, released) = watch::channel(false);
+    let taken = Arc::new(Mutex::new(Vec::new()));
+    let inbox = SlowApp {
+        released,
+        taken: Arc::clone(&taken),
+    }
+    .start()
+    .recipient();
+    let table = serde_json::json!({
+        "bot_token": "xoxb-17-4242-abc",
+        "signing_secret": FAKE_SIGNING_SECRET,
+        "api_url": "http://127.0.0.1:9",
+    });
+    let config = (bots::slack::SPEC.configure)(Some(&table))
+        .unwrap()
+        .expect("on");
+    let channel = config.start(inbox).unwrap();
+    let route = channel
+        .routes()
+        .into_iter()
+        .find(|r| r.path == "/slack/commands")
+        .expect("the commands route");
+
+    let now = chrono::Utc::now();
+    let asked = tokio::time::Instant::now();
+    let answer = slash_command(&route, "wrote the deadline test", now).await;
+    // Slack waits 3 s for the answer.
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        answer.body["response_type"], "ephemeral",
+        "{:?}",
+        answer.body
+    );
+    assert!(
+        answer.body["text"]
+            .as_str()
+            .unwrap()
+            .contains("working on it"),
+        "{:?}",
+        answer.body
+    );
+    assert!(taken.lock().unwrap().is_empty(), "not taken yet");
+
+    // The hand-over went on: once the app is ready it gets the command, once, with the way back.
+    release.send_replace(true);
+    within(async {
+        while taken.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let got = taken.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].text, "/done wrote the deadline test");
+    assert!(got[0].deferred);
+    assert_eq!(
+        got[0].answer_via.as_deref(),
+        Some("http://127.0.0.1:9/commands/r1")
+    );
+
+    // An app that takes it at once: an empty 200, the answer comes through the response_url.
+    let answer = slash_command(&route, "undo", now).await;
+    assert_eq!(
+        (answer.status, &answer.body),
+        (200, &serde_json::Value::Null)
+    );
+    assert_eq!(taken.lock().unwrap().last().unwrap().text, "/undo");
+}
