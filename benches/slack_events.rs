@@ -82,13 +82,14 @@ async fn round(events: usize, concurrency: usize, members: usize) -> Round {
 
     let base = format!("http://{}", server.web_addr);
     let start = Instant::now();
+    // One sender for all: event ids and message `ts`s are unique, as Slack's are.
+    let sender = Arc::new(EventsSender::new(&base));
+    let dms: Arc<Vec<String>> = Arc::new(users.iter().map(|u| fake.dm_channel(u)).collect());
+    let users = Arc::new(users);
     let mut senders = Vec::new();
     for s in 0..concurrency {
-        let base = base.clone();
-        let users = users.clone();
-        let fake_dm: Vec<String> = users.iter().map(|u| fake.dm_channel(u)).collect();
+        let (sender, users, fake_dm) = (Arc::clone(&sender), Arc::clone(&users), Arc::clone(&dms));
         senders.push(tokio::spawn(async move {
-            let sender = EventsSender::new(&base);
             let mut i = s;
             while i < events {
                 let u = i % users.len();

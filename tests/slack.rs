@@ -420,3 +420,45 @@ async fn slash_commands_are_answered_to_the_person_alone() {
     );
     d.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_member_who_left_the_workspace_is_marked_and_keeps_email() {
+    let fake = FakeSlack::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(dir.path(), &fake, local(BERLIN, "2026-03-09", 12, 0)).await;
+    let (team, ada) = team_with_ada(&mut d, &fake).await;
+    let account = &d.member(team, ada).await["accounts"][0];
+    assert_eq!(
+        (&account["channel"], &account["user_id"], &account["broken"]),
+        (&"slack".into(), &ADA.into(), &false.into())
+    );
+
+    // Her account is deactivated: the DM prompt is refused (`account_inactive`/`user_not_found`).
+    fake.deactivate(ADA);
+    d.set_clock(local(BERLIN, "2026-03-09", 18, 0)).await;
+    d.wait_for("the Slack prompt given up", |e| {
+        matches!(e, Event::ChatFailed { .. }).then_some(())
+    })
+    .await;
+    assert_eq!(d.member(team, ada).await["accounts"][0]["broken"], true);
+    // Email is her channel now: her prompt goes out as an email all the same.
+    let queued = d.server.app.store.outbox_list(None, 100).unwrap();
+    assert!(
+        queued.iter().any(|m| m.channel == storage::Channel::Email
+            && m.kind == storage::OutboxKind::Prompt
+            && m.member_id == Some(ada)),
+        "{queued:#?}"
+    );
+    // The next day's prompt does not try Slack again.
+    let posts = fake.calls("chat.postMessage") + fake.calls("conversations.open");
+    d.set_clock(local(BERLIN, "2026-03-10", 18, 0)).await;
+    d.wait_for("the next email prompt", |e| {
+        matches!(e, Event::PromptQueued { .. }).then_some(())
+    })
+    .await;
+    assert_eq!(
+        fake.calls("chat.postMessage") + fake.calls("conversations.open"),
+        posts
+    );
+    d.stop().await;
+}

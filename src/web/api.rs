@@ -71,7 +71,18 @@ pub struct MemberView {
     state: &'static str,
     paused_until: Option<NaiveDate>,
     role: storage::Role,
+    /// Their chat accounts: where prompts go besides email.
+    accounts: Vec<AccountView>,
     created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Serialize)]
+pub struct AccountView {
+    channel: String,
+    user_id: String,
+    /// The platform said it cannot be reached (the bot was blocked, the account deactivated):
+    /// nothing is sent there until the member links again.
+    broken: bool,
 }
 
 impl From<Member> for MemberView {
@@ -89,6 +100,16 @@ impl From<Member> for MemberView {
             state: m.state.as_str(),
             paused_until,
             role: m.role,
+            accounts: m
+                .identities
+                .accounts
+                .iter()
+                .map(|a| AccountView {
+                    channel: a.channel.as_str().to_owned(),
+                    user_id: a.user_id.clone(),
+                    broken: a.broken,
+                })
+                .collect(),
             created_at: m.created_at,
         }
     }
