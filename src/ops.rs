@@ -62,6 +62,8 @@ pub fn create_team(
             email_members: true,
             ..Default::default()
         },
+        nudge_after_minutes: None,
+        quiet_hours: Default::default(),
         created_at: now,
     })?;
     store.flush()?;
@@ -106,6 +108,8 @@ pub fn add_member(
         digest_channels: vec![],
         state: MemberState::Active,
         role: Role::Member,
+        prompt_days: None,
+        prompt_time: None,
         created_at: now,
     })?;
     let ctx = render::Ctx {

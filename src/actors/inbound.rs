@@ -366,6 +366,12 @@ impl InboundProcessor {
                     None
                 }
             };
+            // Recorded first: an event announces a fact that is already in storage.
+            if let Some(state) = state
+                && let Err(e) = app.store.set_inbound_state(id, state)
+            {
+                warn!(inbound_id = id, error = %e, "cannot record the inbound outcome; it stays pending");
+            }
             match &result {
                 Ok(Outcome::Recorded) => app.emit(Event::InboundProcessed {
                     inbound: id,
@@ -387,11 +393,6 @@ impl InboundProcessor {
                     });
                 }
                 Err(Failure::Retry(_)) => {}
-            }
-            if let Some(state) = state
-                && let Err(e) = app.store.set_inbound_state(id, state)
-            {
-                warn!(inbound_id = id, error = %e, "cannot record the inbound outcome; it stays pending");
             }
         }
     }

@@ -22,7 +22,7 @@ use storage::{
     TeamId,
 };
 use tokio::sync::oneshot;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::actors::Actors;
 use crate::actors::outbox::chat::{self as chat_out, Recipient};
@@ -80,7 +80,10 @@ pub struct InjectPanic;
 struct MemberSchedule {
     member: Member,
     tz: Tz,
+    /// The member's own days and time, or the team's (`scheduler::member`).
     prompt: Schedule,
+    /// The days the member is prompted: theirs or the team's working days, and the team's holidays.
+    prompt_calendar: Calendar,
     digest: Schedule,
 }
 
@@ -148,8 +151,24 @@ impl TeamActor {
             };
             let schedule =
                 |expr: &str| Schedule::new(expr, tz).map_err(|e| AppError::Invalid(e.to_string()));
+            let choice = scheduler::MemberChoice {
+                days: member.prompt_days.as_deref(),
+                time: member.prompt_time,
+            };
+            // Checked when set; a choice that no longer fits the team's schedule (changed
+            // since) falls back to the team's rather than stopping the whole team.
+            let own = scheduler::prompt_expr(&team.prompt_cron, &choice)
+                .and_then(|expr| Ok((expr, scheduler::prompt_calendar(&calendar, &choice)?)));
+            let (prompt_expr, prompt_calendar) = match own {
+                Ok(own) => own,
+                Err(e) => {
+                    warn!(member_id = member.id, error = %e, "the member's own prompt days or time do not fit; the team's apply");
+                    (team.prompt_cron.clone(), calendar.clone())
+                }
+            };
             members.push(MemberSchedule {
-                prompt: schedule(&team.prompt_cron)?,
+                prompt: schedule(&prompt_expr)?,
+                prompt_calendar,
                 digest: schedule(&team.digest_cron)?,
                 tz,
                 member,
@@ -218,6 +237,7 @@ impl TeamActor {
                 queued |= self.send_team_digest(state, from, to)? > 0;
             }
         }
+        queued |= self.send_nudges(state, now)?;
         self.app.store.set_cursor(&self.cursor_name(), now)?;
         if queued {
             self.actors.wake_outbox();
@@ -242,7 +262,7 @@ impl TeamActor {
             | MemberState::Unsubscribed { .. }
             | MemberState::Bouncing { .. } => return Ok(None),
         };
-        if !scheduler::should_prompt(&state.calendar, day, paused_until) {
+        if !scheduler::should_prompt(&ms.prompt_calendar, day, paused_until) {
             return Ok(None);
         }
         if self.app.store.prompt_for_day(member.id, day)?.is_some() {
@@ -296,6 +316,162 @@ impl TeamActor {
             .iter()
             .filter_map(|c| Channel::try_new(c.name()))
             .collect()
+    }
+
+    /// Reminds each active member who has not answered their prompt (of their today or
+    /// yesterday), `nudge_after_minutes` after it was due, on every channel it went out on. Each
+    /// prompt is decided once (`nudge.PROMPT`, marked after the reminders are queued, which are
+    /// idempotent per prompt and channel): a reminder that falls in the member's quiet hours, comes
+    /// later than the catch-up grace, or finds an answer is skipped, not delayed.
+    fn send_nudges(&self, state: &Loaded, now: DateTime<Utc>) -> AppResult<bool> {
+        let Some(after) = state.team.nudge_after_minutes else {
+            return Ok(false);
+        };
+        let after = chrono::Duration::minutes(i64::from(after));
+        let mut queued = false;
+        for ms in &state.members {
+            let today = Self::local_today(ms, now);
+            for day in [today - chrono::Duration::days(1), today] {
+                let Some(prompt) = self.app.store.prompt_for_day(ms.member.id, day)? else {
+                    continue;
+                };
+                let due = prompt.due_at + after;
+                let decided = format!("nudge.{}", prompt.id);
+                if now < due || self.app.store.is_marked(&decided)? {
+                    continue;
+                }
+                let skip = if !matches!(ms.member.state, MemberState::Active) {
+                    Some("not active")
+                } else if now - due > self.app.settings.grace {
+                    Some("too late")
+                } else if state
+                    .team
+                    .quiet_hours
+                    .contains(now.with_timezone(&ms.tz).time())
+                {
+                    Some("quiet hours")
+                } else if self
+                    .app
+                    .store
+                    .team_dones(state.team.id, prompt.day, prompt.day)?
+                    .iter()
+                    .any(|d| d.member_id == ms.member.id && !d.deleted)
+                {
+                    Some("answered")
+                } else {
+                    None
+                };
+                match skip {
+                    Some(why) => debug!(
+                        member_id = ms.member.id,
+                        prompt_id = prompt.id,
+                        why,
+                        "no nudge"
+                    ),
+                    None => {
+                        let messages = self.nudge_messages(state, &ms.member, &prompt)?;
+                        let created = self.app.store.enqueue_many(&messages, now)?;
+                        info!(
+                            member_id = ms.member.id,
+                            prompt_id = prompt.id,
+                            channels = created.len(),
+                            "nudge queued"
+                        );
+                        queued = true;
+                    }
+                }
+                self.app.store.mark_once(&decided)?;
+            }
+        }
+        Ok(queued)
+    }
+
+    /// The reminders of `prompt`: an email in its thread, and a reply to it on each chat it was
+    /// delivered to.
+    fn nudge_messages(
+        &self,
+        state: &Loaded,
+        member: &Member,
+        prompt: &storage::Prompt,
+    ) -> AppResult<Vec<storage::NewOutboxMessage>> {
+        let now = self.app.now();
+        let ctx = render::Ctx {
+            settings: &self.app.settings,
+            signer: &self.app.signer,
+            now,
+        };
+        let mut messages = Vec::new();
+        let email_thread = prompt
+            .deliveries
+            .iter()
+            .find(|d| d.channel == Channel::Email)
+            .and_then(|d| d.message_id.as_deref());
+        if !matches!(member.state, MemberState::Bouncing { .. }) {
+            let token = self
+                .app
+                .signer
+                .reply_token(prompt.id, member.id, prompt.day);
+            let reply_to = format!("reply+{token}@{}", self.app.settings.domain);
+            let email = render::nudge(
+                &ctx,
+                &state.team,
+                member,
+                prompt.id,
+                prompt.day,
+                &reply_to,
+                email_thread,
+            );
+            messages.push(ops::outbox_message(
+                &email,
+                self.app.settings.dkim(),
+                format!("nudge:{}:email", prompt.id),
+                OutboxKind::Nudge,
+                Some(state.team.id),
+                Some(member.id),
+                now,
+            )?);
+        }
+        let configured = self.chat_channels();
+        for delivery in prompt
+            .deliveries
+            .iter()
+            .filter(|d| configured.contains(&d.channel))
+        {
+            // `CHANNEL:CHAT:MESSAGE`, as the outbox recorded it.
+            let Some((chat, message)) = delivery
+                .message_id
+                .as_deref()
+                .and_then(|k| k.strip_prefix(delivery.channel.as_str()))
+                .and_then(|k| k.strip_prefix(':'))
+                .and_then(|k| k.split_once(':'))
+            else {
+                continue;
+            };
+            if member.identities.account(delivery.channel).is_none() {
+                continue;
+            }
+            let message = Outgoing {
+                key: format!("nudge:{}:{}", prompt.id, delivery.channel),
+                to: chat.to_owned(),
+                body: OutgoingBody::Notice {
+                    text: format!(
+                        "A reminder: what did you get done on {}? Reply to this message, one line per thing.",
+                        prompt.day.format("%A, %B %-d")
+                    ),
+                },
+                reply_to: Some(message.to_owned()),
+                answer_via: None,
+            };
+            messages.push(chat_out::new_message(
+                delivery.channel,
+                Recipient::Member(state.team.id, member.id),
+                OutboxKind::Nudge,
+                None,
+                message,
+                now,
+            )?);
+        }
+        Ok(messages)
     }
 
     /// Queues the team's prompt of `day` into its chats that take it in a thread, once per chat

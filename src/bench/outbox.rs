@@ -193,6 +193,8 @@ fn enqueue_prompts(app: &App, n: u64) -> anyhow::Result<usize> {
         working_days: vec![],
         holidays: vec![],
         digest_to: DigestDestinations::default(),
+        nudge_after_minutes: None,
+        quiet_hours: Default::default(),
         created_at: now,
     };
     let ctx = render::Ctx {
@@ -217,6 +219,8 @@ fn enqueue_prompts(app: &App, n: u64) -> anyhow::Result<usize> {
                 digest_channels: vec![],
                 state: MemberState::Active,
                 role: Role::Member,
+                prompt_days: None,
+                prompt_time: None,
                 created_at: now,
             };
             let prompt = ops::new_prompt(&ctx, &app.store, &team, &member, day, now)?;

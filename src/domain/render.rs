@@ -141,6 +141,47 @@ pub fn prompt(
     email
 }
 
+/// A reminder to a member who has not answered the prompt of `day`: a reply in the prompt's
+/// thread (`in_reply_to` is its Message-ID) with the same reply address, so answering it works as
+/// answering the prompt.
+pub fn nudge(
+    ctx: &Ctx,
+    team: &Team,
+    member: &Member,
+    prompt_id: u64,
+    day: NaiveDate,
+    reply_to: &str,
+    in_reply_to: Option<&str>,
+) -> OutgoingEmail {
+    let (ft, fh) = ctx.footer(member);
+    let date = day.format("%A, %B %-d").to_string();
+    let text = format!(
+        "A reminder, {name}: what did you get done on {date}? Just reply to this email, one line per thing.\n{ft}",
+        name = member.name,
+    );
+    let html = format!(
+        "<p>A reminder, {name}: what did you get done on {date}? Just reply to this email, one line per thing.</p>{fh}",
+        name = esc(&member.name),
+    );
+    let mut email = ctx.base(
+        member,
+        format!(
+            "Re: {PROMPT_QUESTION} ({}, {})",
+            team.name,
+            day.format("%a %b %-d")
+        ),
+        text,
+        html,
+        ctx.message_id("nudge", prompt_id),
+    );
+    email.reply_to = Some(format!("{} <{reply_to}>", quote_name(&team.name)));
+    email.in_reply_to = in_reply_to.map(str::to_owned);
+    email
+        .headers
+        .push(("X-Donebot-Kind".into(), "nudge".into()));
+    email
+}
+
 /// The morning digest for `to_member`, rendered from the team's [`Digest`] (the same value the
 /// chat channels render; Monday's covers Friday to Sunday).
 pub fn digest(ctx: &Ctx, team: &Team, to_member: &Member, digest: &Digest) -> OutgoingEmail {

@@ -23,6 +23,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/teams/{team}/members", web::post().to(add_member))
         .route("/teams/{team}/members", web::get().to(list_members))
+        .route(
+            "/teams/{team}/members/{member}",
+            web::patch().to(patch_member),
+        )
         .route("/teams/{team}/prompts", web::post().to(send_prompts))
         .route("/teams/{team}/digests", web::post().to(send_digest))
         .route("/teams/{team}/dones", web::get().to(list_dones))
@@ -43,6 +47,9 @@ pub struct TeamView {
     digest_cron: String,
     working_days: Vec<String>,
     holidays: Vec<NaiveDate>,
+    nudge_after_minutes: Option<u32>,
+    /// `["21:00", "08:00"]`.
+    quiet_hours: [String; 2],
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -56,6 +63,11 @@ impl From<Team> for TeamView {
             digest_cron: t.digest_cron,
             working_days: t.working_days.iter().map(|d| d.to_string()).collect(),
             holidays: t.holidays,
+            nudge_after_minutes: t.nudge_after_minutes,
+            quiet_hours: [
+                t.quiet_hours.from.format("%H:%M").to_string(),
+                t.quiet_hours.to.format("%H:%M").to_string(),
+            ],
             created_at: t.created_at,
         }
     }
@@ -73,6 +85,10 @@ pub struct MemberView {
     role: storage::Role,
     /// Their chat accounts: where prompts go besides email.
     accounts: Vec<AccountView>,
+    /// Their own prompt days (ISO weekdays, 1 = Monday) and time ("HH:MM", their zone); `null`:
+    /// the team's.
+    prompt_days: Option<Vec<u8>>,
+    prompt_time: Option<String>,
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -100,6 +116,8 @@ impl From<Member> for MemberView {
             state: m.state.as_str(),
             paused_until,
             role: m.role,
+            prompt_days: m.prompt_days.clone(),
+            prompt_time: m.prompt_time.map(|t| t.format("%H:%M").to_string()),
             accounts: m
                 .identities
                 .accounts
@@ -190,6 +208,23 @@ struct TeamPatch {
     /// The Discord channel that receives the team's digest; `null` to stop.
     #[serde(default, with = "double_option")]
     discord_channel_id: Option<Option<String>>,
+    /// Remind who has not answered this many minutes after their prompt; `null` (or 0): off.
+    #[serde(default, with = "double_option")]
+    nudge_after_minutes: Option<Option<u32>>,
+    /// `["21:00", "08:00"]`: no reminders from the first time to the second, local.
+    #[serde(default)]
+    quiet_hours: Option<[String; 2]>,
+}
+
+/// The longest wait before a reminder: a day (the next prompt comes then).
+const MAX_NUDGE_AFTER_MINUTES: u32 = 24 * 60;
+
+fn hh_mm(field: &str, value: &str) -> AppResult<chrono::NaiveTime> {
+    chrono::NaiveTime::parse_from_str(value.trim(), "%H:%M").map_err(|_| {
+        AppError::Invalid(format!(
+            "{field}: {value:?} is not a time of day as \"HH:MM\""
+        ))
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -253,6 +288,22 @@ async fn patch_team(
         }
         team.digest_to
             .set_prompts_in_thread(storage::Channel::Slack, style == PromptStyle::Thread);
+    }
+    if let Some(after) = body.nudge_after_minutes {
+        let after = after.filter(|m| *m > 0);
+        if after.is_some_and(|m| m > MAX_NUDGE_AFTER_MINUTES) {
+            return Err(AppError::Invalid(format!(
+                "nudge_after_minutes: at most {MAX_NUDGE_AFTER_MINUTES} (a day)"
+            ))
+            .into());
+        }
+        team.nudge_after_minutes = after;
+    }
+    if let Some([from, to]) = &body.quiet_hours {
+        team.quiet_hours = storage::QuietHours {
+            from: hh_mm("quiet_hours", from)?,
+            to: hh_mm("quiet_hours", to)?,
+        };
     }
     app.store.update_team(&team)?;
     app.store.flush()?;
@@ -872,4 +923,69 @@ mod tests {
             Err(AppError::Forbidden(_))
         ));
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberPatch {
+    /// ISO weekdays (1 = Monday … 7 = Sunday); `null`: the team's working days.
+    #[serde(default, with = "double_option")]
+    prompt_days: Option<Option<Vec<u8>>>,
+    /// "HH:MM" in the member's zone; `null`: the team's time.
+    #[serde(default, with = "double_option")]
+    prompt_time: Option<Option<String>>,
+}
+
+/// A member's own prompt days and time (other member settings: see `donebot member`).
+async fn patch_member(
+    _: Admin,
+    app: web::Data<App>,
+    path: web::Path<(String, u64)>,
+    body: web::Json<MemberPatch>,
+) -> ApiResult<HttpResponse> {
+    let (team, member) = path.into_inner();
+    let team = app.store.find_team(&team)?;
+    let current = app.store.member(member)?;
+    if current.team_id != team.id {
+        return Err(AppError::NotFound(format!("member {member} in team {}", team.name)).into());
+    }
+    let body = body.into_inner();
+    let days = match body.prompt_days {
+        Some(Some(days)) => {
+            scheduler::parse_iso_days(&days)
+                .map_err(|e| AppError::Invalid(format!("prompt_days: {e}")))?;
+            let mut days = days;
+            days.sort_unstable();
+            Some(Some(days))
+        }
+        other => other,
+    };
+    let time = match body.prompt_time {
+        Some(Some(t)) => Some(Some(hh_mm("prompt_time", &t)?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    // The choice must fit the team's schedule (checked here, not at the next load).
+    let choice = scheduler::MemberChoice {
+        days: match &days {
+            Some(d) => d.as_deref(),
+            None => current.prompt_days.as_deref(),
+        },
+        time: time.unwrap_or(current.prompt_time),
+    };
+    scheduler::prompt_expr(&team.prompt_cron, &choice)
+        .map_err(|e| AppError::Invalid(e.to_string()))?;
+    let updated = app.store.update_member(member, |m| {
+        if let Some(days) = &days {
+            m.prompt_days = days.clone();
+        }
+        if let Some(time) = time {
+            m.prompt_time = time;
+        }
+    })?;
+    app.store.flush()?;
+    app.actors
+        .team(team.id)?
+        .do_send(crate::actors::team::Reload);
+    Ok(HttpResponse::Ok().json(MemberView::from(updated)))
 }

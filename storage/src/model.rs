@@ -123,7 +123,43 @@ pub struct Team {
     pub holidays: Vec<NaiveDate>,
     #[serde(default)]
     pub digest_to: DigestDestinations,
+    /// Remind a member who has not answered this long after their prompt went out; `None`: off.
+    #[serde(default)]
+    pub nudge_after_minutes: Option<u32>,
+    /// When no reminder goes out, in each member's local time (a nudge due then is skipped).
+    #[serde(default)]
+    pub quiet_hours: QuietHours,
     pub created_at: DateTime<Utc>,
+}
+
+/// Local hours without reminders, `from` up to (not including) `to`; wraps past midnight when
+/// `to <= from` (21:00–08:00).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuietHours {
+    pub from: chrono::NaiveTime,
+    pub to: chrono::NaiveTime,
+}
+
+impl Default for QuietHours {
+    fn default() -> Self {
+        QuietHours {
+            from: chrono::NaiveTime::from_hms_opt(21, 0, 0).unwrap_or_default(),
+            to: chrono::NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default(),
+        }
+    }
+}
+
+impl QuietHours {
+    /// Whether `t` (local) is quiet.
+    pub fn contains(&self, t: chrono::NaiveTime) -> bool {
+        if self.from == self.to {
+            false
+        } else if self.from < self.to {
+            self.from <= t && t < self.to
+        } else {
+            t >= self.from || t < self.to
+        }
+    }
 }
 
 /// Where a team's digest goes besides each member's own channels.
@@ -240,6 +276,13 @@ pub struct Member {
     /// Chat channels the member also wants the morning digest on (email always gets it).
     #[serde(default)]
     pub digest_channels: Vec<Channel>,
+    /// The member's own prompt days, ISO weekdays (1 = Monday … 7 = Sunday); `None`: the team's
+    /// working days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_days: Option<Vec<u8>>,
+    /// The member's own prompt time in their zone; `None`: the team's schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_time: Option<chrono::NaiveTime>,
     pub state: MemberState,
     pub role: Role,
     pub created_at: DateTime<Utc>,
@@ -426,6 +469,8 @@ pub enum OutboxKind {
     Digest,
     Welcome,
     Confirmation,
+    /// A reminder to a member who has not answered their prompt.
+    Nudge,
 }
 
 /// The lifecycle of an outgoing message. Each transition is persisted before the action it announces.

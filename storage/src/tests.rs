@@ -21,6 +21,8 @@ fn team(store: &Store, name: &str) -> Team {
             working_days: vec![Weekday::Mon, Weekday::Tue],
             holidays: vec![],
             digest_to: DigestDestinations::default(),
+            nudge_after_minutes: None,
+            quiet_hours: Default::default(),
             created_at: t(0),
         })
         .unwrap()
@@ -39,6 +41,8 @@ fn member(store: &Store, team: TeamId, email: &str) -> Member {
             digest_channels: vec![],
             state: MemberState::Active,
             role: Role::Member,
+            prompt_days: None,
+            prompt_time: None,
             created_at: t(0),
         })
         .unwrap()

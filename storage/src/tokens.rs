@@ -70,6 +70,11 @@ impl Store {
             .compare_and_swap(k.as_bytes(), None::<&[u8]>, Some(&[1u8][..]))?
             .is_ok())
     }
+
+    /// Whether `key` was recorded by [`Store::mark_once`].
+    pub fn is_marked(&self, key: &str) -> StorageResult<bool> {
+        Ok(self.t.meta.contains_key(format!("once.{key}").as_bytes())?)
+    }
 }
 
 impl Store {

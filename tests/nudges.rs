@@ -1,0 +1,258 @@
+//! Reminders for members who have not answered, and each member's own prompt days and time, on a
+//! manual clock: what reaches whom (the in-memory chat channel and the email outbox), and when.
+
+mod common;
+
+use bots::bus::OutgoingBody;
+use bots::memory::MemoryHub;
+use common::{Donebot, NEW_YORK, WAIT, local};
+use storage::{Channel, OutboxKind};
+
+async fn start(data: &std::path::Path, hub: &str, now: chrono::DateTime<chrono::Utc>) -> Donebot {
+    let hub = hub.to_owned();
+    Donebot::start_with(data, None, now, move |s| {
+        let table = serde_json::json!({ "hub": hub });
+        let spec = donebot::channels::spec("memory").expect("the memory channel");
+        s.channels = vec![(spec.configure)(Some(&table)).unwrap().expect("on")];
+    })
+    .await
+}
+
+/// Links `member` to the hub's user `user` (DM `dm`) with a code from the API.
+async fn link(d: &Donebot, hub: &MemoryHub, team: u64, member: u64, user: &str, dm: &str) {
+    let (status, v) = d
+        .post(
+            &format!("/api/v1/teams/{team}/members/{member}/link-codes"),
+            Some(serde_json::json!({"channel": "memory"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let code = v["code"].as_str().unwrap();
+    hub.say(user, dm, &format!("/start {code}")).await.unwrap();
+}
+
+/// The nudges queued for `member`, by channel.
+fn nudges(d: &Donebot, member: u64) -> Vec<Channel> {
+    let mut channels: Vec<Channel> = d
+        .server
+        .app
+        .store
+        .outbox_list(None, 10_000)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.kind == OutboxKind::Nudge && m.member_id == Some(member))
+        .map(|m| m.channel)
+        .collect();
+    channels.sort_by_key(|c| c.as_str().to_owned());
+    channels
+}
+
+async fn patch_team(d: &Donebot, team: u64, body: serde_json::Value) -> serde_json::Value {
+    let (status, v) = d.patch(&format!("/api/v1/teams/{team}"), body).await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+#[actix_rt::test]
+async fn who_has_not_answered_is_reminded_once_on_every_channel_of_the_prompt() {
+    let hub = MemoryHub::create(&format!("nudge-{}", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), hub.name(), local(NEW_YORK, "2026-03-09", 12, 0)).await;
+    tokio::time::timeout(WAIT, hub.wait_connected())
+        .await
+        .unwrap();
+    let team = d.create_team("Core", "America/New_York").await;
+    let ada = d.add_member(team, "Ada", "ada@example.com").await;
+    let bob = d.add_member(team, "Bob", "bob@example.com").await;
+    let cy = d.add_member(team, "Cy", "cy@example.com").await;
+    link(&d, &hub, team, ada, "u-ada", "dm-ada").await;
+    link(&d, &hub, team, bob, "u-bob", "dm-bob").await;
+    let v = patch_team(&d, team, serde_json::json!({"nudge_after_minutes": 90})).await;
+    assert_eq!(v["nudge_after_minutes"], 90);
+    assert_eq!(v["quiet_hours"], serde_json::json!(["21:00", "08:00"]));
+    // Cy pauses: no prompt, no reminder.
+    link(&d, &hub, team, cy, "u-cy", "dm-cy").await;
+    hub.say("u-cy", "dm-cy", "/pause").await.unwrap();
+
+    d.set_clock(local(NEW_YORK, "2026-03-09", 18, 0)).await;
+    let prompt_to = |dm: &'static str| {
+        let hub = &hub;
+        async move {
+            tokio::time::timeout(WAIT, async {
+                loop {
+                    if let Some(p) = hub
+                        .sent()
+                        .into_iter()
+                        .find(|m| m.to == dm && matches!(m.body, OutgoingBody::Prompt { .. }))
+                    {
+                        return p;
+                    }
+                    hub.wait_sent(hub.sent().len() + 1).await;
+                }
+            })
+            .await
+            .expect("the prompt on the chat")
+        }
+    };
+    let ada_prompt = prompt_to("dm-ada").await;
+    prompt_to("dm-bob").await;
+    // Bob answers (on the chat); Ada does not.
+    hub.say("u-bob", "dm-bob", "wrote the nudges")
+        .await
+        .unwrap();
+
+    // Not yet: 89 minutes.
+    d.set_clock(local(NEW_YORK, "2026-03-09", 19, 29)).await;
+    assert!(nudges(&d, ada).is_empty());
+    d.set_clock(local(NEW_YORK, "2026-03-09", 19, 30)).await;
+    assert_eq!(
+        nudges(&d, ada),
+        [Channel::Email, Channel::from_static("memory")]
+    );
+    assert!(nudges(&d, bob).is_empty(), "Bob answered");
+    assert!(nudges(&d, cy).is_empty(), "Cy is paused");
+    // On the chat, a reply to the prompt itself; answering it counts for the prompt's day.
+    let nudge = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(n) = hub.sent().into_iter().find(|m| m.key.starts_with("nudge:")) {
+                return n;
+            }
+            hub.wait_sent(hub.sent().len() + 1).await;
+        }
+    })
+    .await
+    .expect("the reminder on the chat");
+    assert_eq!(nudge.to, "dm-ada");
+    let delivered = d
+        .server
+        .app
+        .store
+        .prompt_for_day(ada, "2026-03-09".parse().unwrap())
+        .unwrap()
+        .expect("Ada's prompt")
+        .deliveries
+        .into_iter()
+        .find(|x| x.channel.as_str() == "memory")
+        .and_then(|x| x.message_id)
+        .expect("its delivery on the chat");
+    assert_eq!(
+        nudge.reply_to.map(|id| format!("memory:dm-ada:{id}")),
+        Some(delivered),
+        "{ada_prompt:?}"
+    );
+
+    // A restart neither loses nor repeats one.
+    d.stop().await;
+    let d = start(
+        dir.path(),
+        hub.name(),
+        local(NEW_YORK, "2026-03-09", 19, 45),
+    )
+    .await;
+    d.set_clock(local(NEW_YORK, "2026-03-09", 20, 30)).await;
+    assert_eq!(
+        nudges(&d, ada),
+        [Channel::Email, Channel::from_static("memory")]
+    );
+    d.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_reminder_due_in_quiet_hours_is_skipped_not_delayed() {
+    let hub = MemoryHub::create(&format!("quiet-{}", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), hub.name(), local(NEW_YORK, "2026-03-09", 12, 0)).await;
+    let team = d.create_team("Core", "America/New_York").await;
+    let ada = d.add_member(team, "Ada", "ada@example.com").await;
+    // 18:00 + 3 h = 21:00: the first quiet minute.
+    patch_team(
+        &d,
+        team,
+        serde_json::json!({"nudge_after_minutes": 180, "quiet_hours": ["21:00", "08:00"]}),
+    )
+    .await;
+    d.set_clock(local(NEW_YORK, "2026-03-09", 18, 0)).await;
+    d.set_clock(local(NEW_YORK, "2026-03-09", 21, 0)).await;
+    assert!(nudges(&d, ada).is_empty());
+    d.set_clock(local(NEW_YORK, "2026-03-10", 8, 30)).await;
+    assert!(nudges(&d, ada).is_empty(), "not delayed to the morning");
+    // Out of quiet hours it goes: the next day, quiet hours moved.
+    patch_team(
+        &d,
+        team,
+        serde_json::json!({"quiet_hours": ["23:00", "07:00"]}),
+    )
+    .await;
+    d.set_clock(local(NEW_YORK, "2026-03-10", 18, 0)).await;
+    d.set_clock(local(NEW_YORK, "2026-03-10", 21, 0)).await;
+    assert_eq!(nudges(&d, ada), [Channel::Email]);
+    d.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_members_own_days_and_time() {
+    let hub = MemoryHub::create(&format!("days-{}", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), hub.name(), local(NEW_YORK, "2026-03-09", 12, 0)).await;
+    let team = d.create_team("Core", "America/New_York").await;
+    let ada = d.add_member(team, "Ada", "ada@example.com").await;
+    let bob = d.add_member(team, "Bob", "bob@example.com").await;
+    let (status, v) = d
+        .patch(
+            &format!("/api/v1/teams/{team}/members/{ada}"),
+            serde_json::json!({"prompt_days": [5, 1, 3, 6], "prompt_time": "17:00"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["prompt_days"], serde_json::json!([1, 3, 5, 6]));
+    assert_eq!(v["prompt_time"], "17:00");
+    let listed = d.member(team, ada).await;
+    assert_eq!(listed["prompt_time"], "17:00");
+    for bad in [
+        serde_json::json!({"prompt_days": [0]}),
+        serde_json::json!({"prompt_days": []}),
+        serde_json::json!({"prompt_time": "25:00"}),
+    ] {
+        let (status, v) = d
+            .patch(&format!("/api/v1/teams/{team}/members/{ada}"), bad.clone())
+            .await;
+        assert_eq!(status, 400, "{bad} → {v}");
+    }
+
+    // Monday: Ada at 17:00, Bob at the team's 18:00.
+    let prompted = |d: &Donebot, member: u64, day: &str| {
+        d.server
+            .app
+            .store
+            .prompt_for_day(member, day.parse().unwrap())
+            .unwrap()
+            .map(|p| p.due_at)
+    };
+    d.set_clock(local(NEW_YORK, "2026-03-09", 17, 0)).await;
+    assert_eq!(
+        prompted(&d, ada, "2026-03-09"),
+        Some(local(NEW_YORK, "2026-03-09", 17, 0))
+    );
+    assert_eq!(prompted(&d, bob, "2026-03-09"), None);
+    d.set_clock(local(NEW_YORK, "2026-03-09", 18, 0)).await;
+    assert!(prompted(&d, bob, "2026-03-09").is_some());
+    // Tuesday is not one of Ada's days; Saturday is, though not the team's.
+    d.set_clock(local(NEW_YORK, "2026-03-10", 20, 0)).await;
+    assert_eq!(prompted(&d, ada, "2026-03-10"), None);
+    assert!(prompted(&d, bob, "2026-03-10").is_some());
+    d.set_clock(local(NEW_YORK, "2026-03-14", 20, 0)).await;
+    assert!(prompted(&d, ada, "2026-03-14").is_some());
+    assert_eq!(prompted(&d, bob, "2026-03-14"), None);
+
+    // The API's prompts go only to whom the date is a prompt day.
+    let (status, v) = d
+        .post(
+            &format!("/api/v1/teams/{team}/prompts"),
+            Some(serde_json::json!({"date": "2026-03-17"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(prompted(&d, ada, "2026-03-17"), None, "Tuesday");
+    assert!(prompted(&d, bob, "2026-03-17").is_some());
+    d.stop().await;
+}
