@@ -191,6 +191,13 @@ pub enum ScheduleCmd {
         from: NaiveDate,
         #[arg(long, default_value_t = 10)]
         count: usize,
+        /// A member's own prompt days ("mon,wed,fri", "mon-thu"): only those days' fires, at the
+        /// schedule's time (or --time).
+        #[arg(long, value_name = "DAYS")]
+        days: Option<String>,
+        /// A member's own prompt time, HH:MM in the zone: every (chosen) day at that time.
+        #[arg(long, value_name = "HH:MM")]
+        time: Option<String>,
     },
 }
 
@@ -260,11 +267,45 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             cron,
             from,
             count,
+            days,
+            time,
         }) => {
             let tz = scheduler::parse_tz(&tz).map_err(|e| invalid(e.to_string()))?;
+            let days = match days.as_deref() {
+                Some(d) => crate::commands::schedule::parse_day_list(d)
+                    .map_err(|e| invalid(format!("--days: {e}")))?,
+                None => None,
+            };
+            let time = match time.as_deref() {
+                Some(t) => Some(
+                    chrono::NaiveTime::parse_from_str(t, "%H:%M")
+                        .map_err(|_| invalid(format!("--time: {t:?} is not HH:MM")))?,
+                ),
+                None => None,
+            };
+            // A member's schedule: their time every day, on their days (the same code as the
+            // server's team actor).
+            let choice = scheduler::MemberChoice {
+                days: days.as_deref(),
+                time,
+            };
+            let expr =
+                scheduler::prompt_expr(&cron, &choice).map_err(|e| invalid(e.to_string()))?;
             let schedule =
-                scheduler::Schedule::new(&cron, tz).map_err(|e| invalid(e.to_string()))?;
-            for t in schedule.preview(from, count) {
+                scheduler::Schedule::new(&expr, tz).map_err(|e| invalid(e.to_string()))?;
+            let all_days = scheduler::Calendar {
+                working_days: scheduler::WeekdaySet::ALL,
+                holidays: Default::default(),
+            };
+            let calendar = scheduler::prompt_calendar(&all_days, &choice)
+                .map_err(|e| invalid(e.to_string()))?;
+            use chrono::Datelike as _;
+            let fires = schedule
+                .preview(from, count.saturating_mul(7).saturating_add(7))
+                .into_iter()
+                .filter(|t| calendar.working_days.contains(t.weekday()))
+                .take(count);
+            for t in fires {
                 println!("{}", t.to_rfc3339());
             }
             Ok(())

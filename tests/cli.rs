@@ -45,6 +45,54 @@ fn schedule_preview_prints_rfc3339_local_times_across_spring_forward() {
     );
 }
 
+/// A member's own days and time across Berlin's spring forward (2026-03-29): 17:00 local on
+/// each chosen day, Saturday included though the team's cron says Monday to Friday.
+#[test]
+fn schedule_preview_shows_a_members_own_days_and_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = ok(
+        tmp.path(),
+        &[
+            "schedule",
+            "preview",
+            "--tz",
+            "Europe/Berlin",
+            "--cron",
+            "0 18 * * 1-5",
+            "--from",
+            "2026-03-27",
+            "--count",
+            "4",
+            "--days",
+            "mon,wed,sat",
+            "--time",
+            "17:00",
+        ],
+    );
+    assert_eq!(
+        out.stdout,
+        "2026-03-28T17:00:00+01:00\n2026-03-30T17:00:00+02:00\n2026-04-01T17:00:00+02:00\n2026-04-04T17:00:00+02:00\n"
+    );
+    let bad = run(
+        tmp.path(),
+        &[
+            "schedule",
+            "preview",
+            "--tz",
+            "UTC",
+            "--cron",
+            "0 18 * * 1-5",
+            "--from",
+            "2026-03-27",
+            "--days",
+            "funday",
+        ],
+        &[],
+    );
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    assert!(bad.stderr.contains("--days"), "{}", bad.stderr);
+}
+
 #[test]
 fn trim_prints_exactly_what_was_typed() {
     let tmp = tempfile::tempdir().unwrap();

@@ -256,3 +256,114 @@ async fn a_members_own_days_and_time() {
     assert!(prompted(&d, bob, "2026-03-17").is_some());
     d.stop().await;
 }
+
+#[actix_rt::test]
+async fn members_set_their_days_and_time_by_chat_and_by_email() {
+    let hub = MemoryHub::create(&format!("set-days-{}", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(dir.path(), hub.name(), local(NEW_YORK, "2026-03-09", 12, 0)).await;
+    tokio::time::timeout(WAIT, hub.wait_connected())
+        .await
+        .unwrap();
+    let team = d.create_team("Core", "America/New_York").await;
+    let ada = d.add_member(team, "Ada", "ada@example.com").await;
+    let bob = d.add_member(team, "Bob", "bob@example.com").await;
+
+    // By chat: the answer says what they now are.
+    link(&d, &hub, team, ada, "u-ada", "dm-ada").await;
+    hub.say("u-ada", "dm-ada", "/days mon wed fri")
+        .await
+        .unwrap();
+    hub.say("u-ada", "dm-ada", "/time 17:30").await.unwrap();
+    hub.say("u-ada", "dm-ada", "/time 25:00").await.unwrap();
+    let answers: Vec<String> = tokio::time::timeout(WAIT, hub.wait_sent(4))
+        .await
+        .unwrap()
+        .into_iter()
+        .skip(1)
+        .map(|m| match m.body {
+            OutgoingBody::Notice { text } => text,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // The outbox sends concurrently: in any order.
+    for want in [
+        "Your prompts now come on Mon, Wed, Fri at the team's time (America/New_York).",
+        "Your prompts now come on Mon, Wed, Fri at 17:30 (America/New_York).",
+    ] {
+        assert!(answers.iter().any(|a| a == want), "{want} in {answers:?}");
+    }
+    assert!(
+        answers.iter().any(|a| a.contains("I can't read the time")),
+        "{answers:?}"
+    );
+    let listed = d.member(team, ada).await;
+    assert_eq!(
+        (&listed["prompt_days"], &listed["prompt_time"]),
+        (&serde_json::json!([1, 3, 5]), &serde_json::json!("17:30"))
+    );
+
+    // By email: a one-line reply to the prompt, confirmed by email.
+    d.set_clock(local(NEW_YORK, "2026-03-09", 18, 0)).await;
+    let prompt = tokio::time::timeout(WAIT, async {
+        loop {
+            let found = common::eml_files(&d.server.app.settings.eml_dir())
+                .into_iter()
+                .find(|m| {
+                    m.header("X-Donebot-Kind").as_deref() == Some("prompt")
+                        && m.header("To").is_some_and(|t| t.contains("bob@"))
+                });
+            if let Some(m) = found {
+                return m;
+            }
+            let _ = d.events.recv().await;
+        }
+    })
+    .await
+    .expect("Bob's prompt email");
+    let reply_to = common::bare(&prompt.reply_to());
+    let raw = common::reply_mail(
+        "bob@example.com",
+        &reply_to,
+        &prompt.header("Message-ID").unwrap(),
+        "time 08:15",
+        "Mon, 09 Mar 2026 19:00:00 -0400",
+    );
+    let id = d.post_inbound("bob@example.com", &reply_to, raw).await;
+    let outcome = d.inbound_outcome(id).await;
+    assert!(
+        outcome
+            .as_deref()
+            .is_ok_and(|o| o.contains("prompt days or time")),
+        "{outcome:?}"
+    );
+    assert_eq!(d.member(team, bob).await["prompt_time"], "08:15");
+    assert!(
+        d.dones(team, "2026-03-09").await.is_empty(),
+        "a command, not a done"
+    );
+    let confirmation = tokio::time::timeout(WAIT, async {
+        loop {
+            let found = common::eml_files(&d.server.app.settings.eml_dir())
+                .into_iter()
+                .find(|m| {
+                    m.text()
+                        .contains("Your prompts now come on the team's working days at 08:15")
+                });
+            if let Some(m) = found {
+                return m;
+            }
+            let _ = d.events.recv().await;
+        }
+    })
+    .await
+    .expect("the confirmation email");
+    assert!(
+        confirmation
+            .header("To")
+            .is_some_and(|t| t.contains("bob@")),
+        "{:?}",
+        confirmation.header("To")
+    );
+    d.stop().await;
+}

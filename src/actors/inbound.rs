@@ -622,7 +622,8 @@ fn member_today(app: &AppContext, member: &Member) -> Result<NaiveDate, Failure>
     Ok(app.now().with_timezone(&tz).date_naive())
 }
 
-/// `pause`, `pause until YYYY-MM-DD`, `resume`, `unsubscribe` as the only line of a reply.
+/// `pause`, `pause until YYYY-MM-DD`, `resume`, `unsubscribe`, `days mon wed fri`, `time 17:00`
+/// as the only line of a reply.
 fn command(
     app: &AppContext,
     actors: &Actors,
@@ -655,6 +656,24 @@ fn command(
             "You are unsubscribed from donebot. Reply \"resume\" if you change your mind."
                 .to_string(),
         ),
+        // Their own prompt days and time: answered by email with what they now are.
+        Some(Ok(command @ (Command::Days(_) | Command::Time(_)))) => {
+            let (days, time) = match command {
+                Command::Days(d) => (Some(d), None),
+                Command::Time(t) => (None, Some(t)),
+                _ => (None, None),
+            };
+            let said = match crate::commands::schedule::run(app, actors, member, days, time) {
+                Ok(said) => said,
+                Err(AppError::Invalid(why)) => why,
+                Err(e) => return Err(e.into()),
+            };
+            confirm(app, actors, member, inbound, &said)?;
+            return Ok(Some(format!(
+                "member {} set their prompt days or time",
+                member.id
+            )));
+        }
         Some(Err(_)) if name == "pause" && rest.starts_with("until") => {
             return Err(Failure::Broken(format!(
                 "cannot read the date in {line:?} (expected pause until YYYY-MM-DD)"
@@ -664,12 +683,24 @@ fn command(
     };
     let label = state.as_str();
     let member = crate::commands::set_state(app, actors, member.id, state)?;
+    confirm(app, actors, &member, inbound, &said)?;
+    Ok(Some(format!("member {} is now {label}", member.id)))
+}
+
+/// Queues the email that tells `member` what their reply did (once per inbound message).
+fn confirm(
+    app: &AppContext,
+    actors: &Actors,
+    member: &Member,
+    inbound: InboundId,
+    said: &str,
+) -> Result<(), Failure> {
     let ctx = render::Ctx {
         settings: &app.settings,
         signer: &app.signer,
         now: app.now(),
     };
-    let email = render::confirmation(&ctx, &member, inbound, &said);
+    let email = render::confirmation(&ctx, member, inbound, said);
     ops::enqueue_email(
         &app.store,
         app.settings.dkim(),
@@ -681,7 +712,7 @@ fn command(
         app.now(),
     )?;
     actors.wake_outbox();
-    Ok(Some(format!("member {} is now {label}", member.id)))
+    Ok(())
 }
 
 /// Auto-replies are ignored. A bounce is believed only when it is ours: sent back to a valid VERP

@@ -17,6 +17,7 @@ mod done;
 pub mod link;
 mod pause;
 mod resume;
+pub mod schedule;
 mod today;
 mod undo;
 mod unsubscribe;
@@ -43,6 +44,10 @@ pub enum Command {
     Today,
     /// Also get the digest on this channel (`true`) or no more (`false`).
     Digest(bool),
+    /// The member's own prompt days (ISO weekdays), or the team's (`None`).
+    Days(Option<Vec<u8>>),
+    /// The member's own prompt time in their zone, or the team's (`None`).
+    Time(Option<chrono::NaiveTime>),
     Help,
 }
 
@@ -62,6 +67,8 @@ pub fn parse(name: &str, rest: &str) -> Option<AppResult<Command>> {
         "unsubscribe" | "stop" => Ok(Command::Unsubscribe),
         "today" => Ok(Command::Today),
         "digest" => digest::parse(rest),
+        "days" => schedule::parse_days(rest),
+        "time" => schedule::parse_time(rest),
         "help" => Ok(Command::Help),
         _ => return None,
     })
@@ -84,11 +91,13 @@ pub async fn run(
         Command::Unsubscribe => unsubscribe::run(app, actors, member)?,
         Command::Today => today::run(app, member)?,
         Command::Digest(on) => digest::run(app, actors, member, channel, on)?,
+        Command::Days(days) => schedule::run(app, actors, member, Some(days), None)?,
+        Command::Time(time) => schedule::run(app, actors, member, None, Some(time))?,
         Command::Help => HELP.to_owned(),
     }))
 }
 
-const HELP: &str = "Reply to my question with one line per thing you got done.\n/done TEXT adds one any time, /undo removes your last one, /today shows today's, /pause [until YYYY-MM-DD] and /resume, /digest here or off.";
+const HELP: &str = "Reply to my question with one line per thing you got done.\n/done TEXT adds one any time, /undo removes your last one, /today shows today's, /pause [until YYYY-MM-DD] and /resume, /digest here or off, /days mon wed fri and /time 17:00 for your own prompt days and time.";
 
 /// Changes a member's state, durably, and tells their team actor.
 pub fn set_state(
