@@ -462,3 +462,80 @@ async fn a_member_who_left_the_workspace_is_marked_and_keeps_email() {
     );
     d.stop().await;
 }
+
+#[actix_rt::test]
+async fn socket_mode_without_a_public_url() {
+    use bots::slack::fake::FAKE_APP_TOKEN;
+    let fake = FakeSlack::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = SlackConfig {
+        bot_token: FAKE_BOT_TOKEN.into(),
+        signing_secret: FAKE_SIGNING_SECRET.into(),
+        api_url: Some(fake.api_url()),
+        mode: SlackMode::Socket {
+            app_token: FAKE_APP_TOKEN.into(),
+        },
+        tuning: SlackTuning {
+            backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(5),
+            ..SlackTuning::default()
+        },
+    };
+    let mut d = Donebot::start_with(
+        dir.path(),
+        None,
+        local(BERLIN, "2026-03-09", 12, 0),
+        move |s| {
+            s.channels = vec![Arc::new(config.clone())];
+        },
+    )
+    .await;
+    let (team, _) = team_with_ada(&mut d, &fake).await;
+    tokio::time::timeout(WAIT, fake.wait_socket_connections(1))
+        .await
+        .expect("donebot connects");
+    // No routes in this mode.
+    let (status, _) = d.post("/slack/events", Some(serde_json::json!({}))).await;
+    assert_eq!(status, 404);
+
+    let dm = fake.dm_channel(ADA);
+    let message = |text: &str, ts: &str| {
+        serde_json::json!({"type": "message", "channel": dm, "channel_type": "im", "user": ADA,
+            "text": text, "ts": ts, "event_ts": ts, "team": "T0DONEBOT"})
+    };
+    let first = fake.socket_event(message("wrote socket mode", "1773081600.000100"));
+    d.wait_for("the event processed", |e| {
+        matches!(e, Event::ChatProcessed { channel, .. } if channel == "slack").then_some(())
+    })
+    .await;
+    let acks = tokio::time::timeout(WAIT, fake.wait_socket_acks(1))
+        .await
+        .unwrap();
+    assert_eq!(acks[0]["envelope_id"], first.as_str(), "{acks:?}");
+    assert_eq!(texts(&d, team, "2026-03-09").await, ["wrote socket mode"]);
+
+    // Slack asks for a new connection: donebot opens one and carries on.
+    fake.socket_disconnect();
+    tokio::time::timeout(WAIT, fake.wait_socket_connections(2))
+        .await
+        .expect("donebot reconnects");
+    let command = fake.socket_command(
+        ADA,
+        TEAM_CHANNEL,
+        "reviewed the reconnect",
+        &fake.response_url("s1"),
+    );
+    let acks = tokio::time::timeout(WAIT, fake.wait_socket_acks(2))
+        .await
+        .unwrap();
+    assert_eq!(acks[1]["envelope_id"], command.as_str(), "{acks:?}");
+    let answers = tokio::time::timeout(WAIT, fake.wait_ephemerals(1))
+        .await
+        .unwrap();
+    assert!(answers[0].text.contains("1 done"), "{answers:?}");
+    assert_eq!(
+        texts(&d, team, "2026-03-09").await,
+        ["reviewed the reconnect", "wrote socket mode"]
+    );
+    d.stop().await;
+}

@@ -223,6 +223,19 @@ impl SlackApi {
         })
     }
 
+    /// `apps.connections.open` with the app-level token: a Socket Mode WebSocket URL (single use).
+    pub async fn open_socket(&self, app_token: &str) -> Result<String, SlackApiError> {
+        let token = SlackApiToken::new(SlackApiTokenValue(app_token.to_owned()));
+        let session = self.client.open_session(&token);
+        let request = SlackApiAppsConnectionOpenRequest::new();
+        let opened = self
+            .call("apps.connections.open", || {
+                session.apps_connections_open(&request)
+            })
+            .await?;
+        Ok(opened.url.0.to_string())
+    }
+
     /// `conversations.open`: the DM channel (`D...`) with a user.
     pub async fn open_dm(&self, user_id: &str) -> Result<String, SlackApiError> {
         let session = self.client.open_session(&self.token);

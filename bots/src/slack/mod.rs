@@ -9,9 +9,8 @@
 //! knows nothing of storage, members or teams: the app decides what a message means. The channel
 //! seam (`bots::channel`) is implemented in `plugin.rs` ([`SPEC`]): it maps the bus's values to
 //! these and [`events::SlackEvent`] and [`SlackApiError`] back, and declares the two routes. Socket
-//! Mode is here as its frames and acks ([`socket`]); the WebSocket connection that carries them
-//! (`apps.connections.open` with the `xapp-` token) is not built yet, so `mode = "socket"` is
-//! refused at start-up with a clear error.
+//! Mode (`mode = "socket"`, with the `xapp-` token) is its frames and acks ([`socket`]) and the
+//! connection that carries them (`socket_mode.rs`).
 //!
 //! slack-morphism is used as the Web API client only (its models and `SlackClient` over a hyper-rustls
 //! connector built here). Its events listener is not used: it acknowledges an event when its handler
@@ -34,6 +33,7 @@ mod requests;
 mod send;
 pub mod signing;
 pub mod socket;
+mod socket_mode;
 
 #[cfg(feature = "fake")]
 pub mod fake;

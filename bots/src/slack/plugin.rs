@@ -22,7 +22,7 @@ use serde::Deserialize;
 use super::blocks::Section;
 use super::channel::SlackChannel;
 use super::client::SlackApiError;
-use super::commands::{DoneCommand, EphemeralAnswer, USAGE};
+use super::commands::{DoneCommand, EphemeralAnswer, SlashCommand, USAGE};
 use super::config::{SlackConfig, SlackMode, SlackTuning};
 use super::events::{EventsRequest, SlackEvent, ts_to_time};
 use super::requests::{SignedHeaders, SlackRequests};
@@ -93,24 +93,22 @@ fn configure(table: Option<&serde_json::Value>) -> Result<Option<Arc<dyn Channel
     let signing_secret =
         non_empty(&t.signing_secret).ok_or("[slack] signing_secret: required with bot_token")?;
     let mode = match t.mode.as_str() {
-        "events" => SlackMode::Events,
-        // Its frames are parsed (`socket.rs`), the connection is not built: refusing is clearer
-        // than a channel that starts and hears nothing.
-        "socket" => {
-            return Err(
-                "[slack] mode: \"socket\" is not available in this version; use \"events\" (Slack posts to /slack/events and /slack/commands)"
-                    .into(),
-            );
+        "events" => {
+            if non_empty(&t.app_token).is_some() {
+                return Err("[slack] app_token: only used with mode = \"socket\"".into());
+            }
+            SlackMode::Events
         }
+        "socket" => SlackMode::Socket {
+            app_token: non_empty(&t.app_token)
+                .ok_or("[slack] app_token: required with mode = \"socket\" (an app-level token, xapp-..., with connections:write)")?,
+        },
         other => {
             return Err(format!(
                 "[slack] mode: {other:?} (expected \"events\" or \"socket\")"
             ));
         }
     };
-    if non_empty(&t.app_token).is_some() {
-        return Err("[slack] app_token: only used with mode = \"socket\"".into());
-    }
     let config = SlackConfig {
         bot_token,
         signing_secret,
@@ -132,10 +130,21 @@ impl ChannelConfig for SlackConfig {
 
     fn start(&self, inbox: Inbox) -> Result<Arc<dyn ChatChannel>, String> {
         let channel = SlackChannel::new(self).map_err(|e| e.to_string())?;
+        // Socket Mode: donebot connects to Slack; no routes are mounted.
+        let socket = match &self.mode {
+            SlackMode::Events => None,
+            SlackMode::Socket { app_token } => Some(tokio::spawn(super::socket_mode::run(
+                channel.api(),
+                app_token.clone(),
+                inbox.clone(),
+                self.tuning.clone(),
+            ))),
+        };
         Ok(Arc::new(SlackPlugin {
             requests: channel.requests(),
             channel,
             inbox,
+            socket: std::sync::Mutex::new(socket),
         }))
     }
 
@@ -146,11 +155,13 @@ impl ChannelConfig for SlackConfig {
     }
 }
 
-/// The running Slack channel.
+/// The running Slack channel (and, in Socket Mode, its connection).
 struct SlackPlugin {
     channel: SlackChannel,
     requests: SlackRequests,
     inbox: Inbox,
+    /// The Socket Mode connection's task, in that mode.
+    socket: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl ChatChannel for SlackPlugin {
@@ -197,7 +208,26 @@ impl ChatChannel for SlackPlugin {
         })
     }
 
+    fn stop(&self) {
+        if let Some(task) = self
+            .socket
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            task.abort();
+        }
+    }
+
     fn routes(&self) -> Vec<Route> {
+        if self
+            .socket
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
+        {
+            return Vec::new();
+        }
         vec![
             Route {
                 path: format!("/{NAME}/events"),
@@ -322,7 +352,7 @@ fn unescape(text: &str) -> String {
 
 /// The message a person wrote, edited or deleted, as the app's inbox takes it; for what is not
 /// for donebot, why not.
-fn received(event_id: &str, event: SlackEvent) -> Result<ChatReceived, String> {
+pub(super) fn received(event_id: &str, event: SlackEvent) -> Result<ChatReceived, String> {
     let (event_kind, channel, conversation, user, text, ts, thread_ts) = match event {
         SlackEvent::Posted(p) => (
             ChatEvent::Message,
@@ -463,54 +493,76 @@ impl RouteHandler for CommandsRoute {
                     );
                 }
             };
-            // The app's command words, shared by every channel.
-            let text = match DoneCommand::parse(&command.text) {
-                DoneCommand::Help => return ephemeral(USAGE),
-                DoneCommand::Invalid(why) => return ephemeral(&why),
-                DoneCommand::Done(text) => format!("/done {text}"),
-                DoneCommand::Undo => "/undo".to_owned(),
-                DoneCommand::Pause { until } => format!("/pause until {until}"),
-                DoneCommand::Resume => "/resume".to_owned(),
-                DoneCommand::Link(code) => format!("/start {code}"),
-            };
-            let message = ChatReceived {
-                channel: NAME.to_owned(),
-                // Unique per invocation; Slack does not retry commands.
-                update_id: format!("command.{}", command.trigger_id),
-                message_id: command.trigger_id.clone(),
-                chat_id: command.channel_id.clone(),
-                // Answered to the person alone, wherever they typed it.
-                private: true,
-                user_id: command.user_id.clone(),
-                user_name: command.user_name.clone(),
-                text,
-                reply_to: None,
-                event: ChatEvent::Message,
-                at: request.now,
-                deferred: true,
-                answer_via: Some(command.response_url.clone()),
-            };
-            // The app's answer may take longer than Slack waits (a slow disk): the hand-over goes
-            // on by itself, and its answer comes through the response_url.
-            let inbox = self.inbox.clone();
-            let handed = tokio::spawn(async move { inbox.send(message).await });
-            match tokio::time::timeout(COMMAND_DEADLINE, handed).await {
-                Ok(Ok(Ok(Ok(_)))) => taken(),
-                Ok(Ok(Ok(Err(e)))) => {
-                    tracing::warn!(error = %e, "slash command not taken");
-                    ephemeral("donebot cannot take that right now; please try again in a minute.")
-                }
-                Ok(Ok(Err(e))) => {
-                    tracing::warn!(error = %e, "slash command not taken");
-                    ephemeral("donebot cannot take that right now; please try again in a minute.")
-                }
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "slash command hand-over failed");
-                    ephemeral("donebot cannot take that right now; please try again in a minute.")
-                }
-                Err(_) => ephemeral("Got it, working on it: the answer follows here."),
+            match take_command(&self.inbox, command, request.now).await {
+                None => taken(),
+                Some(said) => ephemeral(&said.text),
             }
         })
+    }
+}
+
+/// Hands a slash command to the app as a deferred message, and says what to answer at once:
+/// `None` (taken; the app's answer follows through the `response_url`) or an ephemeral answer
+/// (usage, a mistake, busy, or "on its way" when the app did not take it within
+/// [`COMMAND_DEADLINE`]; the hand-over then goes on by itself).
+pub(super) async fn take_command(
+    inbox: &Inbox,
+    command: SlashCommand,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<EphemeralAnswer> {
+    // The app's command words, shared by every channel.
+    let text = match DoneCommand::parse(&command.text) {
+        DoneCommand::Help => return Some(EphemeralAnswer::new(USAGE)),
+        DoneCommand::Invalid(why) => return Some(EphemeralAnswer::new(why)),
+        DoneCommand::Done(text) => format!("/done {text}"),
+        DoneCommand::Undo => "/undo".to_owned(),
+        DoneCommand::Pause { until } => format!("/pause until {until}"),
+        DoneCommand::Resume => "/resume".to_owned(),
+        DoneCommand::Link(code) => format!("/start {code}"),
+    };
+    let message = ChatReceived {
+        channel: NAME.to_owned(),
+        // Unique per invocation; Slack does not retry commands.
+        update_id: format!("command.{}", command.trigger_id),
+        message_id: command.trigger_id.clone(),
+        chat_id: command.channel_id.clone(),
+        // Answered to the person alone, wherever they typed it.
+        private: true,
+        user_id: command.user_id.clone(),
+        user_name: command.user_name.clone(),
+        text,
+        reply_to: None,
+        event: ChatEvent::Message,
+        at: now,
+        deferred: true,
+        answer_via: Some(command.response_url.clone()),
+    };
+    // The app's answer may take longer than Slack waits (a slow disk): the hand-over goes on by
+    // itself, and its answer comes through the response_url.
+    let inbox = inbox.clone();
+    let handed = tokio::spawn(async move { inbox.send(message).await });
+    let busy = || {
+        Some(EphemeralAnswer::new(
+            "donebot cannot take that right now; please try again in a minute.",
+        ))
+    };
+    match tokio::time::timeout(COMMAND_DEADLINE, handed).await {
+        Ok(Ok(Ok(Ok(_)))) => None,
+        Ok(Ok(Ok(Err(e)))) => {
+            tracing::warn!(error = %e, "slash command not taken");
+            busy()
+        }
+        Ok(Ok(Err(e))) => {
+            tracing::warn!(error = %e, "slash command not taken");
+            busy()
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "slash command hand-over failed");
+            busy()
+        }
+        Err(_) => Some(EphemeralAnswer::new(
+            "Got it, working on it: the answer follows here.",
+        )),
     }
 }
 
@@ -532,6 +584,13 @@ mod tests {
             "bot_token": "xoxb-1-2-abc",
             "signing_secret": "8f742231b10e8888abcd99yyyzzz85a5",
             "mode": "socket",
+        })))
+        .unwrap_err();
+        assert!(err.starts_with("[slack] app_token"), "{err}");
+        let err = configure(Some(&serde_json::json!({
+            "bot_token": "xoxb-1-2-abc",
+            "signing_secret": "8f742231b10e8888abcd99yyyzzz85a5",
+            "mode": "sockets",
         })))
         .unwrap_err();
         assert!(err.starts_with("[slack] mode"), "{err}");

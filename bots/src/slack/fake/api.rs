@@ -87,6 +87,9 @@ struct Inner {
 
 pub(super) struct State {
     pub(super) token: String,
+    /// Where `apps.connections.open` sends Socket Mode clients.
+    socket_url: String,
+    envelopes: std::sync::atomic::AtomicU64,
     inner: Mutex<Inner>,
     pub(super) posted_count: watch::Sender<usize>,
     pub(super) ephemeral_count: watch::Sender<usize>,
@@ -119,9 +122,11 @@ impl Params {
 }
 
 impl State {
-    pub(super) fn new(token: &str) -> State {
+    pub(super) fn new(token: &str, socket_url: &str) -> State {
         State {
             token: token.to_owned(),
+            socket_url: socket_url.to_owned(),
+            envelopes: std::sync::atomic::AtomicU64::new(1),
             inner: Mutex::new(Inner {
                 next_ts: FIRST_TS,
                 ..Inner::default()
@@ -200,10 +205,24 @@ impl State {
             .flatten()
     }
 
+    pub(super) fn next_envelope(&self) -> u64 {
+        self.envelopes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// One Web API call; `token` is the bearer token (or the `token` parameter).
     pub(super) fn call(&self, method: &str, token: Option<&str>, params: Params) -> Answer {
         if let Some(fault) = self.take_fault(method) {
             return Answer::fault(&fault);
+        }
+        // The one method called with the app-level token.
+        if method == "apps.connections.open" {
+            return match token.or(params.str("token")) {
+                Some(super::FAKE_APP_TOKEN) => Answer::ok(json!({ "url": self.socket_url })),
+                Some(t) if t.starts_with("xoxb-") => Answer::error("not_allowed_token_type"),
+                Some(_) => Answer::error("invalid_auth"),
+                None => Answer::error("not_authed"),
+            };
         }
         match token.or(params.str("token")) {
             None => return Answer::error("not_authed"),

@@ -16,6 +16,7 @@
 mod api;
 mod sender;
 mod server;
+mod socket;
 
 use std::sync::Arc;
 
@@ -27,6 +28,8 @@ pub use sender::{Delivery, EventsSender, RetryPolicy};
 
 /// The bot token the fake answers to.
 pub const FAKE_BOT_TOKEN: &str = "xoxb-17-4242-FakeBotTokenForDonebotTests";
+/// The app-level token (`connections:write`) the fake opens Socket Mode connections for.
+pub const FAKE_APP_TOKEN: &str = "xapp-1-A0DONEBOT-4242-FakeAppTokenForDonebotTests";
 /// The signing secret [`EventsSender`] signs with unless told otherwise.
 pub const FAKE_SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 /// The workspace's id.
@@ -116,11 +119,14 @@ pub struct FakeSlack {
     state: Arc<State>,
     url: String,
     server: tokio::task::JoinHandle<()>,
+    socket: Arc<socket::SocketLink>,
+    socket_server: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for FakeSlack {
     fn drop(&mut self) {
         self.server.abort();
+        self.socket_server.abort();
     }
 }
 
@@ -129,9 +135,82 @@ impl FakeSlack {
     pub async fn start() -> std::io::Result<FakeSlack> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
-        let state = Arc::new(State::new(FAKE_BOT_TOKEN));
+        let (socket, socket_server) = socket::SocketLink::start().await?;
+        let state = Arc::new(State::new(FAKE_BOT_TOKEN, &socket.url));
         let server = tokio::spawn(server::serve(listener, state.clone()));
-        Ok(FakeSlack { state, url, server })
+        Ok(FakeSlack {
+            state,
+            url,
+            server,
+            socket,
+            socket_server,
+        })
+    }
+
+    /// Socket Mode: queues an Events API envelope carrying `event` for the connected client
+    /// (or the next one); returns its `envelope_id`, which the client's ack names.
+    pub fn socket_event(&self, event: Value) -> String {
+        let n = self.state.next_envelope();
+        let envelope_id = format!("env-{n:06}");
+        let payload = serde_json::json!({"token": "deprecated-verification-token",
+            "team_id": FAKE_TEAM_ID, "api_app_id": "A0DONEBOT", "event": event,
+            "type": "event_callback", "event_id": format!("Ev{n:08}SOCK"), "event_time": 1_773_000_000,
+            "authorizations": [{"team_id": FAKE_TEAM_ID, "user_id": FAKE_BOT_USER_ID, "is_bot": true}]});
+        self.socket.push(
+            serde_json::json!({"envelope_id": envelope_id, "payload": payload,
+                "type": "events_api", "accepts_response_payload": false, "retry_attempt": 0,
+                "retry_reason": ""})
+            .to_string(),
+        );
+        envelope_id
+    }
+
+    /// Socket Mode: queues a `/done` slash command; returns its `envelope_id`.
+    pub fn socket_command(
+        &self,
+        user: &str,
+        channel: &str,
+        text: &str,
+        response_url: &str,
+    ) -> String {
+        let n = self.state.next_envelope();
+        let envelope_id = format!("env-{n:06}");
+        self.socket.push(
+            serde_json::json!({"envelope_id": envelope_id, "type": "slash_commands",
+                "accepts_response_payload": true, "payload": {"token": "deprecated-verification-token",
+                "team_id": FAKE_TEAM_ID, "channel_id": channel, "user_id": user, "user_name": user,
+                "command": "/done", "text": text, "response_url": response_url,
+                "trigger_id": format!("{n}.4242.sock"), "api_app_id": "A0DONEBOT"}})
+            .to_string(),
+        );
+        envelope_id
+    }
+
+    /// Socket Mode: Slack asks the client to reconnect (`disconnect`, `refresh_requested`).
+    pub fn socket_disconnect(&self) {
+        self.socket.push(
+            serde_json::json!({"type": "disconnect", "reason": "refresh_requested",
+                "debug_info": {"host": "applink-fake"}})
+            .to_string(),
+        );
+    }
+
+    /// Socket Mode: every frame the client sent (acks), in order.
+    pub fn socket_acks(&self) -> Vec<Value> {
+        self.socket.acks()
+    }
+
+    /// Waits until the client sent `n` frames; returns them.
+    pub async fn wait_socket_acks(&self, n: usize) -> Vec<Value> {
+        let mut rx = self.socket.ack_count.subscribe();
+        let _ = rx.wait_for(|c| *c >= n).await;
+        self.socket.acks()
+    }
+
+    /// Waits until `n` Socket Mode connections were made (a reconnect is the second).
+    pub async fn wait_socket_connections(&self, n: usize) {
+        let mut rx = self.socket.connections.subscribe();
+        let _ = rx.wait_for(|c| *c >= n).await;
     }
 
     /// The Web API base to configure as `api_url` (`http://127.0.0.1:PORT/api`).
