@@ -17,43 +17,37 @@ use crate::bus::OutgoingBody;
 /// Discord's limit for a message's `content`.
 pub const MAX_CONTENT_LEN: usize = 2000;
 
-/// Characters that are markdown, mention or link syntax somewhere in a Discord message. `\x` shows
-/// `x` for each of them, anywhere in a line.
+/// Characters that are markdown, mention or masked-link syntax anywhere in a Discord message;
+/// `\x` shows `x`.
 fn needs_escape(c: char) -> bool {
     matches!(
         c,
-        '\\' | '*'
-            | '_'
-            | '~'
-            | '`'
-            | '|'
-            | '<'
-            | '>'
-            | '@'
-            | '#'
-            | '['
-            | ']'
-            | '('
-            | ')'
-            | '-'
-            | ':'
+        '\\' | '*' | '_' | '~' | '`' | '|' | '<' | '>' | '@' | '[' | ']'
     )
+}
+
+/// Characters that are markdown only at the start of a line (a heading, a list item).
+fn needs_escape_at_start(c: char) -> bool {
+    matches!(c, '#' | '-' | '+')
 }
 
 /// Escapes `text` so Discord shows it as written: no formatting, no mention, no masked link.
 pub fn escape_markdown(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
+    let mut line_start = true;
     for c in text.chars() {
-        if needs_escape(c) {
+        if needs_escape(c) || (line_start && needs_escape_at_start(c)) {
             out.push('\\');
         }
         out.push(c);
+        line_start = c == '\n' || (line_start && c.is_whitespace());
     }
     out
 }
 
+/// The escaped length of `c`, counting the line-start escapes as if they applied (a bound).
 fn escaped_len(c: char) -> usize {
-    c.len_utf16() + usize::from(needs_escape(c))
+    c.len_utf16() + usize::from(needs_escape(c) || needs_escape_at_start(c))
 }
 
 /// UTF-16 length, an upper bound of the characters Discord counts.
@@ -205,12 +199,12 @@ mod tests {
     #[test]
     fn markdown_and_mentions_are_escaped() {
         assert_eq!(
-            escape_markdown("@everyone **bold** <@&123> [x](http://y) `c` a_b ~~s~~ || -"),
-            "\\@everyone \\*\\*bold\\*\\* \\<\\@&123\\> \\[x\\]\\(http\\://y\\) \\`c\\` a\\_b \\~\\~s\\~\\~ \\|\\| \\-"
+            escape_markdown("@everyone **bold** <@&123> [x](http://y) `c` a_b ~~s~~ || - #"),
+            "\\@everyone \\*\\*bold\\*\\* \\<\\@&123\\> \\[x\\](http://y) \\`c\\` a\\_b \\~\\~s\\~\\~ \\|\\| - #"
         );
         assert_eq!(
-            render(&notice("# not a title\n> not a quote"), 2000),
-            vec!["\\# not a title\n\\> not a quote".to_owned()]
+            render(&notice("# not a title\n> not a quote\n - not a list"), 2000),
+            vec!["\\# not a title\n\\> not a quote\n\\- not a list".to_owned()]
         );
     }
 
@@ -254,7 +248,7 @@ mod tests {
         );
         assert!(parts.last().unwrap().ends_with("**No answer from**\n• Bob"));
         let all = parts.join("\n");
-        assert_eq!(all.matches("• Goal\\: more").count(), 60);
+        assert_eq!(all.matches("• Goal: more").count(), 60);
     }
 
     #[test]
