@@ -464,7 +464,7 @@ async fn rate_limits_are_honoured_per_route_and_globally() {
         let (fake, channel, _app) = setup(Limits {
             route_limit: 2,
             route_window: Duration::from_millis(800),
-            global_per_second: Some(50),
+            ..Limits::default()
         })
         .await;
         let to = format!("user:{}", ada().id);
@@ -672,6 +672,39 @@ async fn a_digest_is_split_within_the_limits_and_pings_nobody() {
             .join("\n");
         assert_eq!(all.matches("• \\@everyone").count(), 120);
         assert!(all.ends_with("**No answer from**\n• Bob"));
+    })
+    .await;
+}
+
+#[actix_rt::test]
+async fn an_answer_whose_interaction_token_is_refused_goes_to_the_dm() {
+    within(async {
+        let (fake, channel, mut app) = setup(Limits::default()).await;
+        let id = fake.slash(&ada(), &Slash::new("resume", &[]));
+        let got = app.wait(1).await;
+        assert_eq!(got[0].text, "/resume");
+        fake.wait_for(|f| f.callbacks().len() == 1).await;
+        fake.fail_next(
+            Endpoint::FollowUp,
+            Fault::Error {
+                status: 404,
+                code: 10015,
+                message: "Unknown Webhook".into(),
+            },
+        );
+        let reply = notice(
+            "reply:discord:9",
+            &got[0].chat_id,
+            "Prompts are back on.",
+            Some(id.to_string()),
+        );
+        channel.send(reply).await.unwrap();
+        assert!(fake.follow_ups().is_empty());
+        let posted = fake.posted();
+        assert_eq!(posted.len(), 1);
+        assert_eq!(posted[0].recipient, Some(ada().id));
+        assert_eq!(posted[0].content, "Prompts are back on.");
+        assert!(posted[0].body.get("message_reference").is_none());
     })
     .await;
 }

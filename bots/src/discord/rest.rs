@@ -113,7 +113,6 @@ impl Rest {
         let mut attempt: u32 = 1;
         let mut rate_waited = Duration::ZERO;
         loop {
-            self.limiter.acquire(key).await;
             let broken = |e: &dyn std::fmt::Display| {
                 ApiError::Broken(format!("cannot build the request: {e}"))
             };
@@ -123,10 +122,12 @@ impl Rest {
                 .map_err(|e| broken(&e))?
                 .build()
                 .map_err(|e| broken(&e))?;
+            // Built first: once the limiter let it start, the request is always finished.
+            self.limiter.acquire(key).await;
             let failure = match self.client.execute(request).await {
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    self.limiter.update(key, response.headers());
+                    self.limiter.finished(key, Some(response.headers()));
                     if (200..300).contains(&status) {
                         let body = read_body(response, MAX_BODY)
                             .await
@@ -164,7 +165,10 @@ impl Rest {
                     }
                     format!("Discord answered {status}")
                 }
-                Err(e) => format!("Discord unreachable: {e}"),
+                Err(e) => {
+                    self.limiter.finished(key, None);
+                    format!("Discord unreachable: {e}")
+                }
             };
             if attempt >= self.tuning.max_attempts {
                 return Err(ApiError::Transient(format!(

@@ -207,23 +207,33 @@ impl Deliverer {
             ));
         }
         let interaction = send.reply_to.as_deref().and_then(|r| self.pending(r));
+        let answers_interaction = interaction.is_some();
         if let Some((id, pending)) = interaction {
-            for part in parts.iter().skip(progress.sent.len()) {
-                let message = self.follow_up(&pending, part).await.map_err(classify)?;
-                progress.sent.push(message.id.to_string());
+            match self.follow_up_parts(&pending, &parts, progress).await {
+                Ok(()) => {
+                    lock(&self.interactions).map.remove(&id);
+                    return Ok(ChatSent {
+                        message_ids: progress.sent.clone(),
+                    });
+                }
+                // Discord no longer knows the token (expired early, or the interaction was
+                // answered elsewhere): nothing went out yet, so the answer goes to the DM.
+                Err(ApiError::Refused { code, .. }) if progress.sent.is_empty() => {
+                    tracing::info!(interaction_id = %id, code, "discord follow-up refused; answering in the DM");
+                    lock(&self.interactions).map.remove(&id);
+                }
+                Err(e) => return Err(classify(e)),
             }
-            lock(&self.interactions).map.remove(&id);
-            return Ok(ChatSent {
-                message_ids: progress.sent.clone(),
-            });
         }
         let channel = match target {
             Target::Channel(c) => c,
             Target::User(u) => self.dm_channel(u).await.map_err(classify)?,
         };
+        // An interaction is not a message: an answer that falls back to the DM references nothing.
         let reply_to = send
             .reply_to
             .as_deref()
+            .filter(|_| !answers_interaction)
             .and_then(|r| r.parse::<u64>().ok().filter(|&n| n != 0));
         for (i, part) in parts.iter().enumerate().skip(progress.sent.len()) {
             let mut body = json!({
@@ -265,6 +275,19 @@ impl Deliverer {
             return None;
         }
         Some((id, pending))
+    }
+
+    async fn follow_up_parts(
+        &self,
+        pending: &Pending,
+        parts: &[String],
+        progress: &mut Progress,
+    ) -> Result<(), ApiError> {
+        for part in parts.iter().skip(progress.sent.len()) {
+            let message = self.follow_up(pending, part).await?;
+            progress.sent.push(message.id.to_string());
+        }
+        Ok(())
     }
 
     /// `POST /webhooks/{application}/{token}`: an ephemeral follow-up message.

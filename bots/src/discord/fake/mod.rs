@@ -100,9 +100,12 @@ pub enum Fault {
 /// The fake's rate limits: a bucket per route and major id, and the global limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Requests per `route_window` in each bucket (Discord: 5 messages per 5 s per channel).
+    /// Messages per `route_window` in each channel's bucket (Discord: 5 per 5 s per channel).
     pub route_limit: u32,
     pub route_window: Duration,
+    /// Requests per `route_window` in the buckets of the other routes (creating DM channels,
+    /// registering commands); Discord does not publish these, the fake allows 50 a second.
+    pub other_limit: u32,
     /// Requests per second over every bucketed route (Discord: 50); `None`: no global limit.
     pub global_per_second: Option<u32>,
 }
@@ -112,6 +115,7 @@ impl Default for Limits {
         Limits {
             route_limit: 5,
             route_window: Duration::from_secs(5),
+            other_limit: 250,
             global_per_second: Some(50),
         }
     }

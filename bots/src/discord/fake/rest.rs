@@ -244,6 +244,11 @@ fn limit(
         }
         *count += 1;
     }
+    let route_limit = if endpoint == Endpoint::Messages {
+        limits.route_limit
+    } else {
+        limits.other_limit
+    };
     let key = format!("{method} {endpoint:?}:{major}");
     let bucket_hash = format!("{:016x}", fxhash(&format!("{method} {endpoint:?}")));
     let entry = s.buckets.entry(key).or_insert((now, 0));
@@ -251,17 +256,17 @@ fn limit(
         *entry = (now, 0);
     }
     let reset_after = (entry.0 + limits.route_window).saturating_duration_since(now);
-    if entry.1 >= limits.route_limit {
+    if entry.1 >= route_limit {
         let mut answer = too_many(reset_after.as_secs_f64().max(0.001), false);
         answer
             .headers
-            .extend(headers(limits.route_limit, 0, reset_after, &bucket_hash));
+            .extend(headers(route_limit, 0, reset_after, &bucket_hash));
         return Err(answer);
     }
     entry.1 += 1;
     Ok(headers(
-        limits.route_limit,
-        limits.route_limit - entry.1,
+        route_limit,
+        route_limit - entry.1,
         reset_after,
         &bucket_hash,
     ))
