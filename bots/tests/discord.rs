@@ -708,3 +708,28 @@ async fn an_answer_whose_interaction_token_is_refused_goes_to_the_dm() {
     })
     .await;
 }
+
+#[actix_rt::test]
+async fn a_slash_command_in_a_server_channel_is_answered_privately() {
+    within(async {
+        let fake = FakeDiscord::start().await.unwrap();
+        let mut app = App::start(vec![Script::Reply(Some("Recorded: reviewed".into()))]);
+        let _channel = DiscordChannel::new(&config(&fake), app.addr.clone().recipient())
+            .unwrap()
+            .start();
+        fake.wait_gateway(|s| s.identifies == 1).await;
+        let server_channel = fake.add_channel();
+        let mut command = Slash::new("done", &[("text", "reviewed @here's PRs")]);
+        command.in_guild = true;
+        let id = fake.slash(&ada(), &command);
+        let got = app.wait(1).await;
+        assert!(!got[0].private);
+        // The member is addressed by their DM, never by the server channel.
+        assert_eq!(got[0].chat_id, format!("user:{}", ada().id));
+        assert_eq!(got[0].text, "/done reviewed @here's PRs");
+        let follow_ups = fake.wait_follow_ups(1).await;
+        assert_eq!(follow_ups[0].interaction, Some(id));
+        assert!(fake.posted().iter().all(|p| p.channel_id != server_channel));
+    })
+    .await;
+}

@@ -92,7 +92,6 @@ pub(crate) struct Inbound {
     seen: Mutex<Seen>,
     /// The bot's own user id (from READY): its own messages are never the app's business.
     me: OnceLock<UserId>,
-    application: OnceLock<ApplicationId>,
     commands_registering: AtomicBool,
     /// Set once the slash commands are registered (tests wait on it).
     pub registered: tokio::sync::watch::Sender<bool>,
@@ -118,7 +117,6 @@ impl Inbound {
                 interaction_order: Default::default(),
             }),
             me: OnceLock::new(),
-            application: OnceLock::new(),
             commands_registering: AtomicBool::new(false),
             registered: tokio::sync::watch::channel(false).0,
         }
@@ -130,7 +128,6 @@ impl Inbound {
             Event::Ready(ready) => {
                 let ready = ready.ready;
                 let _ = self.me.set(ready.user.id);
-                let _ = self.application.set(ready.application.id);
                 self.register_commands(ready.application.id);
             }
             Event::MessageCreate(create) => self.message(create.message).await,
@@ -452,4 +449,92 @@ fn user_name(user: &User) -> String {
         .clone()
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| user.name.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discord::config::DiscordConfig;
+    use crate::discord::rest::Rest;
+    use actix::{Actor, Context, Handler};
+    use serenity::model::event::{MessageCreateEvent, MessageDeleteEvent, MessageUpdateEvent};
+
+    struct Record(Arc<Mutex<Vec<(ChatEvent, String)>>>);
+
+    impl Actor for Record {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<ChatReceived> for Record {
+        type Result = Result<ChatAnswer, crate::bus::ChatReceiveError>;
+
+        fn handle(&mut self, msg: ChatReceived, _: &mut Context<Self>) -> Self::Result {
+            self.0.lock().unwrap().push((msg.event, msg.text));
+            Ok(ChatAnswer::default())
+        }
+    }
+
+    fn message(id: u64, text: &str, edited: Option<&str>) -> serde_json::Value {
+        json!({"id": id.to_string(), "channel_id": "1180000000000000000", "type": 0,
+            "author": {"id": "80351110224678912", "username": "ada", "discriminator": "0", "global_name": "Ada"},
+            "content": text, "timestamp": "2026-11-24T18:03:00.000000+00:00", "edited_timestamp": edited,
+            "tts": false, "mention_everyone": false, "mentions": [], "mention_roles": [],
+            "attachments": [], "embeds": [], "pinned": false})
+    }
+
+    fn create(id: u64, text: &str) -> Event {
+        let m: MessageCreateEvent = serde_json::from_value(message(id, text, None)).unwrap();
+        Event::MessageCreate(m)
+    }
+
+    fn update(id: u64, text: &str, minute: u32) -> Event {
+        let at = format!("2026-11-24T18:{minute:02}:00.000000+00:00");
+        let u: MessageUpdateEvent = serde_json::from_value(message(id, text, Some(&at))).unwrap();
+        Event::MessageUpdate(u)
+    }
+
+    fn delete(id: u64) -> Event {
+        let d: MessageDeleteEvent = serde_json::from_value(
+            json!({"id": id.to_string(), "channel_id": "1180000000000000000"}),
+        )
+        .unwrap();
+        Event::MessageDelete(d)
+    }
+
+    /// serenity hands each dispatch to its own task: whatever order they arrive in, the app gets
+    /// one message's events converging on its latest state, each once.
+    #[actix_rt::test]
+    async fn out_of_order_and_replayed_dispatches_reach_the_app_once_each() {
+        let mut config = DiscordConfig::new("MTE4.GhIjKl.abcdefghijklmnop");
+        config.api_url = Some("http://127.0.0.1:9/api".into());
+        let rest = Rest::new(&config.to_valid().unwrap()).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Record(seen.clone()).start().recipient();
+        let inbound = Arc::new(Inbound::new(Arc::new(Deliverer::new(rest)), sink));
+        for event in [
+            update(7, "shipped the release", 5),
+            create(7, "shipped"),
+            update(7, "shipped (stale)", 4),
+            update(7, "shipped the release", 5),
+            update(7, "shipped the release, for real", 6),
+            create(8, "fixed #42"),
+            delete(7),
+            delete(7),
+            update(7, "after the deletion", 7),
+            create(7, "shipped"),
+            create(8, "fixed #42"),
+        ] {
+            inbound.handle(event).await;
+        }
+        let got = seen.lock().unwrap().clone();
+        assert_eq!(
+            got,
+            vec![
+                (ChatEvent::Edit, "shipped the release".to_owned()),
+                (ChatEvent::Edit, "shipped the release, for real".to_owned()),
+                (ChatEvent::Message, "fixed #42".to_owned()),
+                (ChatEvent::Delete, String::new()),
+            ]
+        );
+    }
 }

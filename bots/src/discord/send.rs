@@ -97,8 +97,9 @@ struct Pending {
 pub(crate) struct Deliverer {
     rest: Rest,
     keys: Mutex<KeyLog>,
-    /// user id → their DM channel.
+    /// user id → their DM channel, and back.
     dms: Mutex<Bounded<UserId, ChannelId>>,
+    dm_users: Mutex<Bounded<ChannelId, UserId>>,
     interactions: Mutex<Bounded<InteractionId, Pending>>,
 }
 
@@ -138,6 +139,7 @@ impl Deliverer {
             rest,
             keys: Mutex::default(),
             dms: Mutex::new(Bounded::new(REMEMBERED_DMS)),
+            dm_users: Mutex::new(Bounded::new(REMEMBERED_DMS)),
             interactions: Mutex::new(Bounded::new(PENDING_INTERACTIONS)),
         }
     }
@@ -149,14 +151,12 @@ impl Deliverer {
     /// Remembers `user`'s DM channel (seen in a message they wrote).
     pub(crate) fn learn_dm(&self, user: UserId, channel: ChannelId) {
         lock(&self.dms).insert(user, channel);
+        lock(&self.dm_users).insert(channel, user);
     }
 
     /// The person whose DM `channel` is, if known.
     pub(crate) fn dm_user(&self, channel: ChannelId) -> Option<UserId> {
-        lock(&self.dms)
-            .map
-            .iter()
-            .find_map(|(u, c)| (*c == channel).then_some(*u))
+        lock(&self.dm_users).map.get(&channel).copied()
     }
 
     /// Records a deferred interaction: an [`Outgoing`] replying to `id` becomes its follow-up.
