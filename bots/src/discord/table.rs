@@ -83,7 +83,7 @@ impl ChannelConfig for DiscordConfig {
 
     fn link_hint(&self, code: &str) -> String {
         format!(
-            "Rather answer in Discord? Send this code to the team's donebot bot in a direct message there, or type /link {code}: {code}"
+            "Rather answer in Discord? Send the team's donebot bot a direct message with this code: {code} (or type /link {code} there)."
         )
     }
 }
