@@ -16,7 +16,8 @@
 //! carried newer text). Interactions are handed over once per id.
 //!
 //! Invariant: a decision and the hand-over to the app's mailbox happen under one lock, so the app
-//! sees one message's events in the order decided here. Discord never delivers a dispatch again
+//! sees one message's events in the order decided here (actix enqueues at `send`, unless the
+//! mailbox is full, when the message waits for the request's first poll). Discord never delivers a dispatch again
 //! once a session has seen it, so a `Transient` answer of the app is retried here (bounded); an
 //! event the app never took is forgotten, so a later replay may deliver it.
 
