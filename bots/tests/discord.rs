@@ -5,7 +5,8 @@
 //! in for the app, and waits on notifications (a posted message, a received event, a gateway
 //! counter), never on sleeps. Every test is bounded by `within`. The only real waits are the ones
 //! the code under test takes: the `retry_after` of a 429 (half a second here), a bucket's reset,
-//! and serenity's own pause before it identifies again after op 9 (up to 5 s).
+//! serenity's heartbeat interval (200 ms where heartbeats are the point) and its own pause before
+//! it identifies again after op 9 or a zombied connection (up to 5 s).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -730,6 +731,29 @@ async fn a_slash_command_in_a_server_channel_is_answered_privately() {
         let follow_ups = fake.wait_follow_ups(1).await;
         assert_eq!(follow_ups[0].interaction, Some(id));
         assert!(fake.posted().iter().all(|p| p.channel_id != server_channel));
+    })
+    .await;
+}
+
+#[actix_rt::test]
+async fn a_connection_whose_heartbeats_are_not_acknowledged_is_replaced() {
+    within(async {
+        let fake = FakeDiscord::start().await.unwrap();
+        fake.set_heartbeat_interval(Duration::from_millis(200));
+        let mut app = App::start(Vec::new());
+        let _channel = DiscordChannel::new(&config(&fake), app.addr.clone().recipient())
+            .unwrap()
+            .start();
+        fake.wait_gateway(|s| s.identifies == 1).await;
+        fake.stop_acking_heartbeats();
+        // serenity gives the zombied connection up and starts the shard again (a new IDENTIFY,
+        // after its pause between shard starts), rather than resuming.
+        let stats = fake
+            .wait_gateway(|s| s.connections == 2 && s.identifies == 2)
+            .await;
+        assert_eq!(stats.resumes, 0);
+        fake.dm(&ada(), "still here", None);
+        assert_eq!(app.wait(1).await[0].text, "still here");
     })
     .await;
 }

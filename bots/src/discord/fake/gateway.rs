@@ -2,7 +2,8 @@
 //!
 //! Owns: the accept loop, and per connection: HELLO, then IDENTIFY (a new session and READY) or
 //! RESUME (the session's dispatches after the client's sequence, then RESUMED; op 9 for an unknown
-//! session), heartbeats answered with ACK, and the test's controls (a dispatch, a dropped
+//! session), heartbeats answered with ACK (unless the test zombied the connection), and the test's
+//! controls (a dispatch, a dropped
 //! connection, op 7, op 9). One connection at a time is live: the newest one that identified or
 //! resumed; dispatches go there, or wait in the session's log for a RESUME.
 //!
@@ -136,9 +137,13 @@ async fn on_payload(
     match payload["op"].as_u64() {
         // Heartbeat: ACK.
         Some(1) => {
-            state.lock().stats.heartbeats += 1;
+            let zombie = {
+                let mut s = state.lock();
+                s.stats.heartbeats += 1;
+                s.zombie == Some(id)
+            };
             state.touch();
-            send(ws, &json!({"op": 11, "d": null, "s": null, "t": null})).await
+            zombie || send(ws, &json!({"op": 11, "d": null, "s": null, "t": null})).await
         }
         // Identify: a new session, READY, then what was injected before any session.
         Some(2) => {

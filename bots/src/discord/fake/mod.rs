@@ -9,7 +9,8 @@
 //! WebSocket gateway ([`gateway`]) speaking HELLO / IDENTIFY / READY / heartbeat and ACK /
 //! dispatches with sequence numbers / RESUME (replaying what the session missed) / RESUMED; and
 //! the controls a test needs: inject a DM, an edit, a deletion or a slash command, drop the
-//! connection, send op 7 RECONNECT or op 9 INVALID_SESSION, replay dispatches on the next RESUME,
+//! connection, stop acknowledging its heartbeats, send op 7 RECONNECT or op 9 INVALID_SESSION,
+//! replay dispatches on the next RESUME,
 //! queue REST faults, close a member's DMs, and read (or wait for) what was posted.
 //!
 //! It is not a model of Discord beyond what donebot uses (no guilds, no permissions, no gateway
@@ -228,6 +229,8 @@ struct Inner {
     next_connection: u64,
     stats: GatewayStats,
     replay_extra: u64,
+    /// The connection whose heartbeats are no longer acknowledged (a zombied connection).
+    zombie: Option<u64>,
     heartbeat_interval_ms: u64,
     gateway_url: String,
 }
@@ -509,6 +512,13 @@ impl FakeDiscord {
             self.state.lock().session = None;
         }
         self.control(Control::Invalidate { resumable });
+    }
+
+    /// The live connection stops acknowledging heartbeats (it is "zombied"): the client must give
+    /// it up and connect again.
+    pub fn stop_acking_heartbeats(&self) {
+        let mut s = self.state.lock();
+        s.zombie = s.live.as_ref().map(|(id, _)| *id);
     }
 
     /// The next RESUME replays `n` dispatches before the client's sequence too (as Discord may,
