@@ -17,7 +17,12 @@ use bots::channel::{ChannelSpec, ChatChannel, Inbox};
 use storage::Channel;
 
 /// Every chat channel donebot knows, one line each.
-pub const REGISTRY: &[ChannelSpec] = &[bots::telegram::SPEC, bots::slack::SPEC, bots::memory::SPEC];
+pub const REGISTRY: &[ChannelSpec] = &[
+    bots::telegram::SPEC,
+    bots::slack::SPEC,
+    bots::discord::SPEC,
+    bots::memory::SPEC,
+];
 
 /// The registry entry named `name`.
 pub fn spec(name: &str) -> Option<&'static ChannelSpec> {

@@ -9,6 +9,7 @@
 
 pub mod bus;
 pub mod channel;
+pub mod discord;
 pub mod email;
 #[cfg(feature = "fake")]
 mod fake_http;
