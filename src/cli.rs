@@ -928,7 +928,10 @@ impl Api {
         let status = resp.status();
         let v: serde_json::Value = resp.json().unwrap_or(serde_json::Value::Null);
         if !status.is_success() {
-            let msg = v["error"].as_str().unwrap_or("no details").to_string();
+            let msg = v["error"]["message"]
+                .as_str()
+                .unwrap_or("no details")
+                .to_string();
             if status.is_client_error() {
                 return Err(anyhow::Error::new(AppError::Invalid(msg)));
             }

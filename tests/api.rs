@@ -157,7 +157,12 @@ async fn the_api_wants_an_admin_token() {
         .unwrap();
     assert_eq!(wrong.status(), 401);
     let body: serde_json::Value = wrong.json().await.unwrap();
-    assert!(body["error"].as_str().unwrap().contains("unknown token"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown token")
+    );
     let (status, _) = d
         .post(
             "/api/v1/teams",
