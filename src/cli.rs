@@ -3,7 +3,10 @@
 //! Admin commands open the data directory directly when no server runs. While a server holds it,
 //! the commands that the API offers go through the running server instead (its address and a
 //! control token are in `DATA/control.json`); the others say clearly that the server must stop.
-//! Exit codes: 0 done, 2 bad input or configuration, 1 anything else.
+//! A server's control file is trusted only for the directory it names: `--data OTHER` while a
+//! server runs elsewhere works on OTHER, never on the running server's data.
+//!
+//! Exit codes: 0 done, 2 usage, bad input or configuration, 1 anything else.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -11,7 +14,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
 use chrono::NaiveDate;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use storage::{StorageError, Store};
 
 use crate::clock::SystemClock;
@@ -24,7 +27,9 @@ use crate::server::{CONTROL_FILE, ControlInfo, Server};
 #[command(
     name = "donebot",
     version,
-    about = "Asks your team what they got done; sends the digest."
+    about = "Asks your team what they got done; sends the digest.",
+    after_help = "Exit codes: 0 done, 1 failed, 2 usage or input error.\n\
+                  Logs go to standard error; RUST_LOG (or DONEBOT_LOG) sets their level, e.g. RUST_LOG=debug."
 )]
 pub struct Cli {
     /// Configuration file (default: ./config.toml if present, else built-in defaults).
@@ -51,21 +56,29 @@ pub enum Command {
     #[command(subcommand)]
     Member(MemberCmd),
     /// Search a team's dones, newest first: one line per done (id, date, member id, kind, text).
+    ///
+    /// Options may come before or after the words. A word that starts with "-" (an exclusion)
+    /// goes after "--", which ends the options: `donebot search Core kafka --limit 5 -- -zookeeper`.
     Search {
+        /// The team's name or id.
         team: String,
-        /// Words, all of which must match; also "a phrase", -word, a OR b, tag:x, kind:goal.
-        #[arg(allow_hyphen_values = true)]
+        /// Words, all of which must match; also "a phrase", a OR b, tag:x, kind:goal|done|blocker,
+        /// and -word (after "--").
         query: Vec<String>,
-        /// A member's id or email address.
-        #[arg(long)]
+        /// Only this member's dones (the member's id or email address).
+        #[arg(long, value_name = "MEMBER")]
         member: Option<String>,
+        /// Only dones on or after this day.
         #[arg(long, value_name = "YYYY-MM-DD")]
         from: Option<NaiveDate>,
+        /// Only dones on or before this day.
         #[arg(long, value_name = "YYYY-MM-DD")]
         to: Option<NaiveDate>,
-        #[arg(long)]
+        /// Only dones with this tag (without the "#").
+        #[arg(long, value_name = "TAG")]
         tag: Option<String>,
-        #[arg(long, default_value_t = 20)]
+        /// How many dones to print (1 to 100).
+        #[arg(long, default_value_t = 20, value_name = "N")]
         limit: usize,
     },
     /// Print what a person wrote in an email (quotes and signatures removed).
@@ -77,9 +90,15 @@ pub enum Command {
         dones: bool,
     },
     /// Write a consistent snapshot of the data directory into DIR (works while serving).
-    Backup { dir: PathBuf },
+    Backup {
+        /// A new or empty directory; while a server runs it must be inside its [web] backup_dir.
+        dir: PathBuf,
+    },
     /// Restore a backup into the (empty) data directory. The server must be stopped.
-    Restore { dir: PathBuf },
+    Restore {
+        /// A directory written by `donebot backup`.
+        dir: PathBuf,
+    },
     /// Schedules.
     #[command(subcommand)]
     Schedule(ScheduleCmd),
@@ -102,24 +121,28 @@ pub enum BenchCmd {
         /// The SMTP server, `127.0.0.1:PORT` (plain SMTP).
         #[arg(long, value_name = "HOST:PORT")]
         smtp: String,
-        #[arg(long, default_value_t = 10_000)]
+        /// How many prompts to deliver.
+        #[arg(long, default_value_t = 10_000, value_name = "N")]
         messages: u64,
-        #[arg(long, default_value_t = 8)]
+        /// SMTP connections at once (the outbox's `[outbox] concurrency`).
+        #[arg(long, default_value_t = 8, value_name = "N")]
         concurrency: usize,
     },
     /// Send N replies into an in-process server's SMTP listener over C sessions and wait until
     /// their dones are recorded; uses `--data` if given (it must be fresh), else a temporary
     /// directory.
     Inbound {
-        #[arg(long, default_value_t = 10_000)]
+        /// How many replies to send.
+        #[arg(long, default_value_t = 10_000, value_name = "N")]
         messages: u64,
-        #[arg(long, default_value_t = 16)]
+        /// SMTP sessions at once.
+        #[arg(long, default_value_t = 16, value_name = "N")]
         concurrency: usize,
         /// Teams the members are spread over.
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, value_name = "N")]
         teams: usize,
         /// Members, each with today's prompt; reply i comes from member i mod members.
-        #[arg(long, default_value_t = 1_000)]
+        #[arg(long, default_value_t = 1_000, value_name = "N")]
         members: usize,
         /// Also write the first reply to this file, for `smtp-source -F`.
         #[arg(long, value_name = "FILE")]
@@ -132,12 +155,14 @@ pub enum TokenCmd {
     /// Create a token (--admin, or --team TEAM for one team only); it is printed as the last word
     /// on stdout, once.
     Create {
+        /// The token may do everything: every team, tokens, backups, metrics.
         #[arg(long, conflicts_with = "team")]
         admin: bool,
         /// Scope the token to this team (name or id): it sees only that team's routes.
         #[arg(long, value_name = "TEAM")]
         team: Option<String>,
-        #[arg(long, default_value = "")]
+        /// A note for `token list` (who or what uses the token).
+        #[arg(long, default_value = "", value_name = "TEXT")]
         label: String,
         /// The token stops working after this many days.
         #[arg(long, value_name = "DAYS")]
@@ -146,35 +171,49 @@ pub enum TokenCmd {
     /// List tokens (never the tokens themselves: id, scope, label, expiry).
     List,
     /// Revoke the token with this id.
-    Revoke { id: u64 },
+    Revoke {
+        /// The token's id, as `token list` shows it.
+        id: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TeamCmd {
+    /// Create a team; it gets the schedules of [defaults] in the configuration.
     Add {
+        /// The team's name (unique).
         name: String,
+        /// The team's time zone: an IANA name such as Europe/Berlin, America/New_York or UTC.
         #[arg(long, value_name = "ZONE")]
         tz: String,
     },
+    /// List the teams: id, name, time zone.
     List,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum MemberCmd {
+    /// Add a member to a team; the daily question goes to their email address.
     Add {
+        /// The team's name or id.
         team: String,
+        /// The member's email address (where prompts and digests go, and replies come from).
         email: String,
-        #[arg(long)]
+        /// The member's name, as digests show it.
+        #[arg(long, value_name = "NAME")]
         name: String,
+        /// The member's own time zone (IANA name such as Asia/Tokyo); default: the team's.
         #[arg(long, value_name = "ZONE")]
         tz: Option<String>,
     },
     /// A one-time code that links the member's chat account (`/start CODE`); printed last.
     LinkCode {
+        /// The team's name or id.
         team: String,
         /// The member's id or email address.
         member: String,
-        #[arg(long, default_value = "telegram")]
+        /// The chat service: telegram or slack.
+        #[arg(long, default_value = "telegram", value_name = "CHANNEL")]
         channel: String,
     },
 }
@@ -183,13 +222,17 @@ pub enum MemberCmd {
 pub enum ScheduleCmd {
     /// The next COUNT times a schedule fires from the start of a local date.
     Preview {
+        /// The time zone the schedule runs in: an IANA name such as Europe/Berlin.
         #[arg(long, value_name = "ZONE")]
         tz: String,
+        /// A cron expression with seconds: "0 0 18 * * Mon-Fri" is 18:00 on weekdays.
         #[arg(long, value_name = "EXPR")]
         cron: String,
+        /// The first local day to look at.
         #[arg(long, value_name = "YYYY-MM-DD")]
         from: NaiveDate,
-        #[arg(long, default_value_t = 10)]
+        /// How many times to print.
+        #[arg(long, default_value_t = 10, value_name = "N")]
         count: usize,
     },
 }
@@ -198,22 +241,59 @@ pub enum ScheduleCmd {
 pub enum OutboxCmd {
     /// Messages per state.
     Status,
+    /// List messages, oldest first: id, state, kind, recipient, attempts, the last reply.
     List {
-        #[arg(long)]
-        state: Option<String>,
-        #[arg(long, default_value_t = 50)]
+        /// Only messages in this state.
+        #[arg(long, value_enum, value_name = "STATE")]
+        state: Option<OutboxStateArg>,
+        /// How many messages to print.
+        #[arg(long, default_value_t = 50, value_name = "N")]
         limit: usize,
     },
     /// Queue a failed or deferred message again.
-    Retry { id: u64 },
+    Retry {
+        /// The message's id, as `outbox list` shows it.
+        id: u64,
+    },
+}
+
+/// A state of an outgoing message (`storage::OutboxState` without its details).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutboxStateArg {
+    /// Waiting for its due time.
+    Queued,
+    /// Being handed to the mail server or chat service now.
+    Sending,
+    /// Accepted by the next hop.
+    Sent,
+    /// A temporary failure; tried again later.
+    Deferred,
+    /// Given up (a permanent failure, or temporary ones for too long).
+    Failed,
+}
+
+impl OutboxStateArg {
+    /// The name `storage::OutboxState::as_str` gives the same state.
+    fn as_str(self) -> &'static str {
+        match self {
+            OutboxStateArg::Queued => "queued",
+            OutboxStateArg::Sending => "sending",
+            OutboxStateArg::Sent => "sent",
+            OutboxStateArg::Deferred => "deferred",
+            OutboxStateArg::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum InboundCmd {
+    /// List received mail, oldest first: id, time, how it came, sender, state, outcome or error.
     List {
+        /// Only mail whose processing failed.
         #[arg(long)]
         failed: bool,
-        #[arg(long, default_value_t = 50)]
+        /// How many messages to print.
+        #[arg(long, default_value_t = 50, value_name = "N")]
         limit: usize,
     },
 }
@@ -385,9 +465,33 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Team(TeamCmd::List) => {
             let s = settings()?;
-            let store = open_store(&s)?;
-            for t in store.teams()? {
-                println!("{}\t{}\t{}", t.id, t.name, t.timezone);
+            let teams = with_store(
+                &s,
+                |store| {
+                    Ok(store
+                        .teams()?
+                        .into_iter()
+                        .map(|t| (t.id, t.name, t.timezone))
+                        .collect::<Vec<_>>())
+                },
+                |api| {
+                    let v = api.get("/api/v1/teams")?;
+                    Ok(v.as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|t| {
+                            let text = |k: &str| t[k].as_str().unwrap_or_default().to_string();
+                            (
+                                t["id"].as_u64().unwrap_or_default(),
+                                text("name"),
+                                text("timezone"),
+                            )
+                        })
+                        .collect())
+                },
+            )?;
+            for (id, name, tz) in teams {
+                println!("{id}\t{name}\t{tz}");
             }
             Ok(())
         }
@@ -585,7 +689,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     }
                 }
                 OutboxCmd::List { state, limit } => {
-                    for m in store.outbox_list(state.as_deref(), limit)? {
+                    for m in store.outbox_list(state.map(OutboxStateArg::as_str), limit)? {
                         let reply = match &m.state {
                             storage::OutboxState::Sent { reply, .. }
                             | storage::OutboxState::Deferred { reply }
@@ -794,7 +898,9 @@ fn with_store<T>(
         Err(StorageError::Locked { .. }) => {
             let info = running_server(&s.data_dir).ok_or_else(|| {
                 invalid(format!(
-                    "{} is in use by another process, and it left no {CONTROL_FILE}",
+                    "{} is in use by another process, and its {CONTROL_FILE} does not name this \
+                     directory (a server older than this command, or not a donebot server): \
+                     stop that process, or restart the server",
                     s.data_dir.display()
                 ))
             })?;
@@ -880,9 +986,13 @@ fn find_member(store: &Store, team: u64, member: &str) -> Result<storage::Member
         .ok_or_else(|| invalid(format!("no member {member:?} in that team")))
 }
 
+/// The server running on `data_dir`, from its control file, if that file is about this very
+/// directory (see [`ControlInfo::data_dir`]).
 fn running_server(data_dir: &Path) -> Option<ControlInfo> {
     let bytes = std::fs::read(data_dir.join(CONTROL_FILE)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    let info: ControlInfo = serde_json::from_slice(&bytes).ok()?;
+    let here = data_dir.canonicalize().ok()?;
+    (info.data_dir.as_deref() == Some(here.as_path())).then_some(info)
 }
 
 /// The API of the running server, as its local admin.
@@ -938,5 +1048,90 @@ impl Api {
             bail!("the server answered {status}: {msg}");
         }
         Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command and every option says what it is for (`--help` is never empty).
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() {
+                missing.push(path.clone());
+            }
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} <{}>", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_control_file_is_trusted_only_for_the_directory_it_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (here, there) = (tmp.path().join("here"), tmp.path().join("there"));
+        std::fs::create_dir_all(&here).unwrap();
+        std::fs::create_dir_all(&there).unwrap();
+        let write = |data_dir: Option<&Path>| {
+            let info = ControlInfo {
+                pid: 1,
+                web: "127.0.0.1:1".into(),
+                token: "t".into(),
+                data_dir: data_dir.map(|d| d.canonicalize().unwrap()),
+            };
+            std::fs::write(here.join(CONTROL_FILE), serde_json::to_vec(&info).unwrap()).unwrap();
+        };
+        write(Some(&here));
+        assert!(running_server(&here).is_some());
+        // Through another spelling of the same directory too.
+        assert!(running_server(&tmp.path().join("there/../here")).is_some());
+        write(Some(&there));
+        assert!(running_server(&here).is_none());
+        write(None);
+        assert!(running_server(&here).is_none());
+    }
+
+    #[test]
+    fn outbox_states_are_the_stored_ones() {
+        let stored = [
+            storage::OutboxState::Queued,
+            storage::OutboxState::Sending {
+                since: chrono::DateTime::UNIX_EPOCH,
+            },
+            storage::OutboxState::Sent {
+                at: chrono::DateTime::UNIX_EPOCH,
+                reply: String::new(),
+            },
+            storage::OutboxState::Deferred {
+                reply: String::new(),
+            },
+            storage::OutboxState::Failed {
+                at: chrono::DateTime::UNIX_EPOCH,
+                reply: String::new(),
+            },
+        ];
+        let args: Vec<&str> = OutboxStateArg::value_variants()
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        let names: Vec<&str> = stored.iter().map(|s| s.as_str()).collect();
+        assert_eq!(args, names);
+        for s in OutboxStateArg::value_variants() {
+            assert_eq!(s.to_possible_value().unwrap().get_name(), s.as_str());
+        }
     }
 }

@@ -279,3 +279,177 @@ fn tokens_for_one_team_are_created_listed_and_revoked() {
     let out = run(cwd, &["token", "create", "--data", d], &[]);
     assert_eq!(out.code, Some(2), "{out:?}");
 }
+
+#[test]
+fn search_takes_options_after_the_words_and_exclusions_after_a_double_dash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let data = cwd.join("data");
+    let d = data_arg(&data);
+    ok(cwd, &["team", "add", "Core", "--tz", "UTC", "--data", d]);
+
+    let out = ok(
+        cwd,
+        &["search", "Core", "kafka", "--limit", "1", "--data", d],
+    );
+    assert_eq!(out.stdout, "", "{out:?}");
+    assert!(out.stderr.contains("(0 of 0 matching dones)"), "{out:?}");
+
+    // `--limit` after the words is the option (checked), not more words.
+    let out = run(
+        cwd,
+        &["search", "Core", "kafka", "--limit", "0", "--data", d],
+        &[],
+    );
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains("--limit must be between 1 and"),
+        "{out:?}"
+    );
+
+    ok(
+        cwd,
+        &["search", "Core", "kafka", "--data", d, "--", "-zookeeper"],
+    );
+    let out = run(cwd, &["search", "Core", "-zookeeper", "--data", d], &[]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("'-- -z'"), "clap's tip: {out:?}");
+}
+
+#[test]
+fn help_says_what_each_command_and_option_takes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let help = |args: &[&str]| {
+        let mut args = args.to_vec();
+        args.push("--help");
+        ok(cwd, &args).stdout
+    };
+
+    let text = help(&["outbox", "list"]);
+    for state in ["queued", "sending", "sent", "deferred", "failed"] {
+        assert!(text.contains(state), "{state} missing in {text}");
+    }
+    let text = help(&["team", "add"]);
+    assert!(text.contains("Create a team"), "{text}");
+    assert!(text.contains("IANA name such as Europe/Berlin"), "{text}");
+    let text = help(&["token", "create"]);
+    assert!(
+        text.contains("--admin") && text.contains("every team"),
+        "{text}"
+    );
+    let text = help(&["member", "add"]);
+    assert!(
+        text.contains("--name <NAME>") && text.contains("as digests show it"),
+        "{text}"
+    );
+    assert!(help(&["team", "list"]).contains("List the teams"));
+    assert!(help(&["inbound", "list"]).contains("Only mail whose processing failed"));
+    let text = help(&[]);
+    assert!(
+        text.contains("Exit codes: 0 done, 1 failed, 2 usage"),
+        "{text}"
+    );
+}
+
+#[test]
+fn exit_codes_are_0_done_1_failed_2_usage_or_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let data = cwd.join("data");
+    let d = data_arg(&data);
+
+    let out = run(
+        cwd,
+        &["outbox", "list", "--state", "bogus", "--data", d],
+        &[],
+    );
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("[possible values: queued, sending, sent, deferred, failed]"),
+        "{out:?}"
+    );
+    ok(cwd, &["outbox", "list", "--state", "failed", "--data", d]);
+
+    let out = run(
+        cwd,
+        &["team", "add", "Core", "--tz", "Mars/Olympus", "--data", d],
+        &[],
+    );
+    assert_eq!(out.code, Some(2), "{out:?}");
+    let out = run(
+        cwd,
+        &[
+            "member",
+            "add",
+            "Nope",
+            "a@example.org",
+            "--name",
+            "A",
+            "--data",
+            d,
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(2), "{out:?}");
+    let out = run(cwd, &["no-such-command"], &[]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+
+    // Not the user's mistake: the data directory cannot be created (its parent is a file).
+    let file = cwd.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out = run(
+        cwd,
+        &["team", "list", "--data", data_arg(&file.join("data"))],
+        &[],
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+}
+
+#[test]
+fn data_means_that_directory_even_while_a_server_runs_elsewhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let served = cwd.join("data");
+    let other = cwd.join("restored");
+    ok(
+        cwd,
+        &[
+            "team",
+            "add",
+            "Alpha",
+            "--tz",
+            "UTC",
+            "--data",
+            data_arg(&served),
+        ],
+    );
+    ok(
+        cwd,
+        &[
+            "team",
+            "add",
+            "Bravo",
+            "--tz",
+            "UTC",
+            "--data",
+            data_arg(&other),
+        ],
+    );
+
+    let server = Serve::start(&served);
+    // A copy of the running server's control file (as a copy of its directory would carry) does
+    // not send commands on `other` to that server.
+    std::fs::copy(served.join("control.json"), other.join("control.json")).unwrap();
+    let out = ok(cwd, &["team", "list", "--data", data_arg(&other)]);
+    assert!(out.stdout.ends_with("\tBravo\tUTC\n"), "{out:?}");
+    assert!(!out.stdout.contains("Alpha"), "{out:?}");
+    assert!(!out.stderr.contains("going through its API"), "{out:?}");
+
+    // On the served directory itself, `team list` goes through the running server.
+    let out = ok(cwd, &["team", "list", "--data", data_arg(&served)]);
+    assert!(out.stdout.ends_with("\tAlpha\tUTC\n"), "{out:?}");
+    assert!(out.stderr.contains("going through its API"), "{out:?}");
+    assert_eq!(server.terminate().code(), Some(0));
+}
