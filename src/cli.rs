@@ -794,6 +794,9 @@ fn serve(settings: Settings) -> Result<(), Failure> {
             Some(StorageError::Locked { .. }) => Failure { code: 2, error: e },
             _ => e.into(),
         })?;
+        // Listen for SIGTERM/SIGINT before the banner says donebot is running: whoever reads the
+        // banner (a supervisor, a test) may stop it right away.
+        let stop = stop_signal();
         let s = &server.app.settings;
         println!("donebot is running");
         println!("  web and API    http://{}  (API under /api/v1, described at /api/v1/openapi.json)", server.web_addr);
@@ -809,31 +812,39 @@ fn serve(settings: Settings) -> Result<(), Failure> {
         if let Some(t) = &server.first_admin_token {
             println!("  admin token    {t}  (shown once; create more with `donebot token create --admin`)");
         }
-        wait_for_signal().await;
+        stop.await;
         server.stop().await;
         Ok::<(), Failure>(())
     })
 }
 
-async fn wait_for_signal() {
+/// Resolves on the first SIGTERM or SIGINT (Ctrl-C) received after this call.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (
+        // Registered now, synchronously: a signal that arrives before the future is first polled
+        // is still seen.
+        let signals = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
+        );
+        async move {
+            match signals {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

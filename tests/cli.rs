@@ -453,3 +453,51 @@ fn data_means_that_directory_even_while_a_server_runs_elsewhere() {
     assert!(out.stderr.contains("going through its API"), "{out:?}");
     assert_eq!(server.terminate().code(), Some(0));
 }
+
+#[test]
+fn log_settings_never_stop_start_up_and_json_logs_are_json_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let log_path = tmp.path().join("stderr.log");
+    for filter in ["warn", "info,[nonsense"] {
+        let log = std::fs::File::create(&log_path).unwrap();
+        let server = Serve::start_logging(
+            &data,
+            &[("DONEBOT_LOG", filter), ("DONEBOT_LOG__FORMAT", "json")],
+            log.into(),
+        );
+        assert_eq!(server.terminate().code(), Some(0), "DONEBOT_LOG={filter}");
+        let text = std::fs::read_to_string(&log_path).unwrap();
+        // Not a terminal: no colour codes, whatever the format.
+        assert!(!text.contains('\u{1b}'), "{text}");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        let messages: Vec<&str> = lines.iter().filter_map(|l| l["message"].as_str()).collect();
+        if filter == "warn" {
+            assert!(!messages.contains(&"donebot started"), "{text}");
+        } else {
+            // The bad filter is reported first, and replaced by `info`.
+            assert!(
+                messages[0].starts_with("DONEBOT_LOG=\"info,[nonsense\" is not a log filter"),
+                "{text}"
+            );
+            assert_eq!(lines[0]["level"], "WARN", "{text}");
+            assert!(messages.contains(&"donebot started"), "{text}");
+        }
+    }
+}
+
+#[test]
+fn text_logs_in_a_file_have_no_colour_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let log_path = tmp.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let server = Serve::start_logging(&data, &[("RUST_LOG", "info")], log.into());
+    assert_eq!(server.terminate().code(), Some(0));
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(text.contains("donebot started"), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text}");
+}
