@@ -20,6 +20,7 @@ mod resume;
 mod today;
 mod undo;
 mod unsubscribe;
+pub mod words;
 
 use chrono::NaiveDate;
 use storage::{Channel, Member, MemberState};

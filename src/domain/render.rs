@@ -231,11 +231,13 @@ pub fn welcome(
 }
 
 /// A short confirmation of an email command ("You are paused until …").
+/// The subject is `what`'s first sentence; the body all of it.
 pub fn confirmation(ctx: &Ctx, member: &Member, inbound_id: u64, what: &str) -> OutgoingEmail {
     let (ft, fh) = ctx.footer(member);
+    let subject = what.split_once(". ").map_or(what, |(first, _)| first);
     let mut email = ctx.base(
         member,
-        format!("donebot: {what}"),
+        format!("donebot: {}", subject.trim_end_matches('.')),
         format!("{what}\n{ft}"),
         format!("<p>{}</p>{fh}", esc(what)),
         ctx.message_id("confirm", inbound_id),
