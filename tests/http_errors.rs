@@ -196,3 +196,53 @@ async fn link_pages_answer_their_errors_in_html() {
     }
     d.stop().await;
 }
+
+#[actix_rt::test]
+async fn the_pause_page_refuses_a_day_already_past_in_html() {
+    let dir = tempfile::tempdir().unwrap();
+    // Wednesday 9 December 2026 in New York.
+    let d = Donebot::start(dir.path(), None, local(NEW_YORK, "2026-12-09", 12, 0)).await;
+    let team = d.create_team("Core", "America/New_York").await;
+    let ada = d.add_member(team, "Ada", "ada@example.com").await;
+    let url = d.url(&format!(
+        "/pause/{}",
+        d.server.app.signer.link_token("pause", ada)
+    ));
+
+    let resp = d
+        .http
+        .post(&url)
+        .form(&[("until", "2026-12-08")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("2026-12-08 has already passed"), "{html}");
+    assert_eq!(d.member(team, ada).await["state"], "active");
+
+    let resp = d
+        .http
+        .post(&url)
+        .form(&[("until", "2026-12-11")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains("through Friday 11 December 2026 (2026-12-11)"),
+        "{html}"
+    );
+    assert!(html.contains("digest still comes"), "{html}");
+    let m = d.member(team, ada).await;
+    assert_eq!(
+        (&m["state"], &m["paused_until"]),
+        (
+            &serde_json::json!("paused"),
+            &serde_json::json!("2026-12-11")
+        )
+    );
+    d.stop().await;
+}

@@ -158,12 +158,24 @@ async fn pause(
         ),
         None => None,
     };
+    if let Some(day) = until {
+        let today = crate::commands::member_today(&app.ctx, &m)?;
+        if day < today {
+            return Err(AppError::Invalid(format!(
+                "{day} has already passed (today is {today}); nothing changed. Go back and choose a later day."
+            ))
+            .into());
+        }
+    }
     let m = set_state(&app, m.id, MemberState::Paused { until })?;
     let when = until
-        .map(|d| format!("until {d}"))
+        .map(|d| format!("through {} ({d})", d.format("%A %-d %B %Y")))
         .unwrap_or_else(|| "until you reply \"resume\"".into());
     Ok(page(
         "Paused",
-        &format!("<p>No daily question for {} {when}.</p>", esc(&m.email)),
+        &format!(
+            "<p>No daily question for {} {when}. The team's digest still comes; the unsubscribe link stops all donebot email.</p>",
+            esc(&m.email)
+        ),
     ))
 }
