@@ -111,6 +111,13 @@ pub enum Command {
     /// Measure the real code paths against real peers (see `src/bench/`).
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// Print the shell completion script for SHELL, e.g.
+    /// `donebot completions bash > /etc/bash_completion.d/donebot`.
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -335,6 +342,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings()?),
         Command::Trim { file, dones } => trim(file.as_deref(), dones),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "donebot",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
         Command::Schedule(ScheduleCmd::Preview {
             tz,
             cron,

@@ -501,3 +501,25 @@ fn text_logs_in_a_file_have_no_colour_codes() {
     assert!(text.contains("donebot started"), "{text}");
     assert!(!text.contains('\u{1b}'), "{text}");
 }
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let bash = ok(cwd, &["completions", "bash"]).stdout;
+    assert!(bash.contains("complete -F _donebot"), "{bash}");
+    assert!(
+        bash.contains("--state") && bash.contains("queued"),
+        "values are completed"
+    );
+    let zsh = ok(cwd, &["completions", "zsh"]).stdout;
+    assert!(zsh.starts_with("#compdef donebot"), "{zsh}");
+    let fish = ok(cwd, &["completions", "fish"]).stdout;
+    assert!(fish.contains("complete -c donebot"), "{fish}");
+    let out = run(cwd, &["completions", "tcsh"], &[]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains("bash") && out.stderr.contains("zsh"),
+        "{out:?}"
+    );
+}
