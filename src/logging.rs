@@ -1,6 +1,10 @@
 //! Where log lines go and how they look: standard error, as text (coloured only on a terminal,
 //! never with `NO_COLOR`) or JSON lines (`[log] format`), filtered by `DONEBOT_LOG` or `RUST_LOG`.
 //!
+//! Log fields are in Display form, for people and log collectors alike: `kind=prompt`,
+//! `to=a@example.org`, never Rust's debug syntax (`Some(..)`, `Duplicate(19)`); the helpers
+//! below name the values whose types have no `Display` of their own.
+//!
 //! Invariant: logging never stops donebot from starting. A filter that does not parse is reported
 //! (as the first log line) and replaced by `info`.
 
@@ -9,6 +13,35 @@ use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+
+/// An outbox message's kind as the API and metrics spell it.
+pub fn kind(kind: storage::OutboxKind) -> &'static str {
+    match kind {
+        storage::OutboxKind::Prompt => "prompt",
+        storage::OutboxKind::Digest => "digest",
+        storage::OutboxKind::Welcome => "welcome",
+        storage::OutboxKind::Confirmation => "confirmation",
+    }
+}
+
+/// Why a received message is not processed again.
+pub fn registered(r: &storage::Registered) -> String {
+    match r {
+        storage::Registered::Fresh => "new".into(),
+        storage::Registered::Duplicate(id) => format!("duplicate of inbound {id}"),
+        storage::Registered::Known => "registered before".into(),
+    }
+}
+
+/// How a sender was authenticated.
+pub fn authenticated_by(by: &bots::email::auth::Authenticated) -> String {
+    match by {
+        bots::email::auth::Authenticated::Dkim { domain } => format!("dkim of {domain}"),
+        bots::email::auth::Authenticated::AuthenticationResults { method } => {
+            format!("{method} in Authentication-Results")
+        }
+    }
+}
 
 /// The filter when neither variable is set.
 const DEFAULT_FILTER: &str = "info";

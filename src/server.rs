@@ -217,7 +217,7 @@ impl Server {
             outbox.clone(),
             shutdown_rx,
         )));
-        info!(web = %web_addr, smtp = ?smtp_addr, data = %settings.data_dir.display(), "donebot started");
+        info!(web = %web_addr, smtp = %smtp_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()), data = %settings.data_dir.display(), "donebot started");
         Ok(Server {
             app,
             web_addr,

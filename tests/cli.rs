@@ -484,7 +484,13 @@ fn log_settings_never_stop_start_up_and_json_logs_are_json_lines() {
                 "{text}"
             );
             assert_eq!(lines[0]["level"], "WARN", "{text}");
-            assert!(messages.contains(&"donebot started"), "{text}");
+            let started = lines
+                .iter()
+                .find(|l| l["message"] == "donebot started")
+                .unwrap_or_else(|| panic!("{text}"));
+            // Fields in Display form: the address, not `Some(127.0.0.1:…)`.
+            let smtp = started["smtp"].as_str().unwrap_or_default();
+            assert!(smtp.starts_with("127.0.0.1:"), "{started}");
         }
     }
 }
@@ -500,6 +506,10 @@ fn text_logs_in_a_file_have_no_colour_codes() {
     let text = std::fs::read_to_string(&log_path).unwrap();
     assert!(text.contains("donebot started"), "{text}");
     assert!(!text.contains('\u{1b}'), "{text}");
+    assert!(
+        text.contains(" smtp=127.0.0.1:") && !text.contains("Some("),
+        "{text}"
+    );
 }
 
 #[test]

@@ -46,6 +46,7 @@ use crate::domain::render;
 use crate::domain::token::Signer;
 use crate::error::AppError;
 use crate::events::Event;
+use crate::logging;
 use crate::metrics::Metrics;
 use crate::ops;
 
@@ -333,7 +334,7 @@ impl InboundProcessor {
                 match registered {
                     Ok(Registered::Fresh) => {}
                     Ok(r) => {
-                        info!(inbound_id = id, registered = ?r, "inbound message not processed again");
+                        info!(inbound_id = id, registered = %logging::registered(&r), "inbound message not processed again");
                         app.emit(Event::InboundProcessed {
                             inbound: id,
                             outcome: "duplicate".into(),
@@ -519,7 +520,11 @@ async fn resolve(
             .as_deref()
             .is_some_and(|f| !f.eq_ignore_ascii_case(&member.email))
         {
-            info!(member_id = member.id, from = ?parsed.from, "reply with a valid token from another address; accepted on the token");
+            info!(
+                member_id = member.id,
+                from = parsed.from.as_deref().unwrap_or("(none)"),
+                "reply with a valid token from another address; accepted on the token"
+            );
         }
         return Ok((member, Some(prompt)));
     }
@@ -535,7 +540,7 @@ async fn resolve(
     };
     match checker.authenticate(raw).await {
         Ok(sender) if sender.address == from => {
-            info!(inbound_id = inbound, from = %from, by = ?sender.by, "sender authenticated");
+            info!(inbound_id = inbound, from = %from, by = %logging::authenticated_by(&sender.by), "sender authenticated");
         }
         Ok(sender) => {
             return Err(Failure::Refused(format!(
