@@ -22,6 +22,7 @@ use crate::config::{Config, Settings};
 use crate::error::AppError;
 use crate::ops;
 use crate::server::{CONTROL_FILE, ControlInfo, Server};
+use crate::web::queues::{InboundView, OutboxStatus, OutboxView};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -691,52 +692,80 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             println!("restored {} into {}", dir.display(), s.data_dir.display());
             Ok(())
         }
-        Command::Outbox(cmd) => {
+        Command::Outbox(OutboxCmd::Status) => {
             let s = settings()?;
-            let store = open_store(&s)?;
-            match cmd {
-                OutboxCmd::Status => {
-                    let c = store.outbox_counts()?;
-                    println!(
-                        "queued {}\nsending {}\ndeferred {}\nsent {}\nfailed {}",
-                        c.queued, c.sending, c.deferred, c.sent, c.failed
+            let status: OutboxStatus = with_store(
+                &s,
+                |store| Ok(OutboxStatus::of(store)?),
+                |api| Ok(serde_json::from_value(api.get("/api/v1/outbox")?)?),
+            )?;
+            println!(
+                "queued {}\nsending {}\ndeferred {}\nsent {}\nfailed {}",
+                status.queued, status.sending, status.deferred, status.sent, status.failed
+            );
+            if let Some(due) = status.oldest_due {
+                println!("oldest due {}", due.to_rfc3339());
+            }
+            Ok(())
+        }
+        Command::Outbox(OutboxCmd::List { state, limit }) => {
+            let s = settings()?;
+            let state = state.map(OutboxStateArg::as_str);
+            let list: Vec<OutboxView> = with_store(
+                &s,
+                |store| {
+                    Ok(store
+                        .outbox_list(state, limit)?
+                        .into_iter()
+                        .map(Into::into)
+                        .collect())
+                },
+                |api| {
+                    let mut params = vec![("limit", limit.to_string())];
+                    params.extend(state.map(|s| ("state", s.to_owned())));
+                    let path = format!(
+                        "/api/v1/outbox/messages?{}",
+                        serde_urlencoded::to_string(&params)?
                     );
-                    if let Some(due) = store.next_outbox_due()? {
-                        println!("oldest due {}", due.to_rfc3339());
-                    }
-                }
-                OutboxCmd::List { state, limit } => {
-                    for m in store.outbox_list(state.map(OutboxStateArg::as_str), limit)? {
-                        let reply = match &m.state {
-                            storage::OutboxState::Sent { reply, .. }
-                            | storage::OutboxState::Deferred { reply }
-                            | storage::OutboxState::Failed { reply, .. } => reply.as_str(),
-                            _ => "",
-                        };
-                        // A chat message's recipient is shown with its channel: `telegram:-100123`.
-                        let to = match m.channel {
-                            storage::Channel::Email => m.envelope_to.join(","),
-                            chat => format!("{chat}:{}", m.envelope_to.join(",")),
-                        };
-                        println!(
-                            "{}\t{}\t{:?}\t{}\t{}\t{}",
-                            m.id,
-                            m.state.as_str(),
-                            m.kind,
-                            to,
-                            m.attempts,
-                            reply
-                        );
-                    }
-                }
-                OutboxCmd::Retry { id } => {
+                    Ok(serde_json::from_value(api.get(&path)?)?)
+                },
+            )?;
+            for m in list {
+                // A chat message's recipient is shown with its channel: `telegram:-100123`.
+                let to = match m.channel.as_str() {
+                    "email" => m.to.join(","),
+                    chat => format!("{chat}:{}", m.to.join(",")),
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    m.id,
+                    m.state,
+                    crate::logging::kind(m.kind),
+                    to,
+                    m.attempts,
+                    m.reply
+                );
+            }
+            Ok(())
+        }
+        Command::Outbox(OutboxCmd::Retry { id }) => {
+            let s = settings()?;
+            let m: OutboxView = with_store(
+                &s,
+                |store| {
                     let m = store
                         .retry_outbox(id, chrono::Utc::now())
                         .map_err(AppError::from)?;
-                    store.flush()?;
-                    println!("outbox message {} is {} again", m.id, m.state.as_str());
-                }
-            }
+                    Ok(m.into())
+                },
+                |api| {
+                    let path = format!("/api/v1/outbox/messages/{id}/retry");
+                    Ok(serde_json::from_value(
+                        api.post(&path, serde_json::Value::Null)?,
+                    )?)
+                },
+            )?;
+            println!("outbox message {} is {} again", m.id, m.state);
             Ok(())
         }
         Command::Bench(BenchCmd::Outbox {
@@ -777,26 +806,29 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Inbound(InboundCmd::List { failed, limit }) => {
             let s = settings()?;
-            let store = open_store(&s)?;
-            for r in store.inbound_list(failed, limit)? {
-                let detail = match &r.state {
-                    storage::InboundState::Pending => String::new(),
-                    storage::InboundState::Processed { outcome, .. } => outcome.clone(),
-                    storage::InboundState::Failed { error, .. } => error.clone(),
-                };
-                let state = match r.state {
-                    storage::InboundState::Pending => "pending",
-                    storage::InboundState::Processed { .. } => "processed",
-                    storage::InboundState::Failed { .. } => "failed",
-                };
+            let list: Vec<InboundView> = with_store(
+                &s,
+                |store| {
+                    Ok(store
+                        .inbound_list(failed, limit)?
+                        .into_iter()
+                        .map(Into::into)
+                        .collect())
+                },
+                |api| {
+                    let path = format!("/api/v1/inbound?failed={failed}&limit={limit}");
+                    Ok(serde_json::from_value(api.get(&path)?)?)
+                },
+            )?;
+            for r in list {
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}",
                     r.id,
                     r.received_at.to_rfc3339(),
                     r.via,
                     r.mail_from,
-                    state,
-                    detail
+                    r.state,
+                    r.detail
                 );
             }
             Ok(())
@@ -899,16 +931,6 @@ fn trim(file: Option<&Path>, dones: bool) -> Result<(), Failure> {
         println!("{text}");
     }
     Ok(())
-}
-
-fn open_store(s: &Settings) -> Result<Store, Failure> {
-    Store::open(&s.data_dir).map_err(|e| match e {
-        StorageError::Locked { .. } => invalid(format!(
-            "{e}\n(this command needs the server stopped; the API of the running server is at the address in {})",
-            s.data_dir.join(CONTROL_FILE).display()
-        )),
-        other => other.into(),
-    })
 }
 
 /// Runs `local` on the data directory, or `remote` through the running server that holds it.

@@ -533,3 +533,52 @@ fn completions_are_printed_for_each_shell() {
         "{out:?}"
     );
 }
+
+#[test]
+fn the_mail_queues_are_read_through_a_running_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let data = cwd.join("data");
+    let d = data_arg(&data);
+    ok(cwd, &["team", "add", "Core", "--tz", "UTC", "--data", d]);
+    ok(
+        cwd,
+        &[
+            "member",
+            "add",
+            "Core",
+            "ada@example.org",
+            "--name",
+            "Ada",
+            "--data",
+            d,
+        ],
+    );
+    let stopped = ok(cwd, &["outbox", "list", "--data", d]).stdout;
+    assert!(
+        stopped.contains("\tqueued\twelcome\tada@example.org\t0\t"),
+        "{stopped}"
+    );
+
+    let server = Serve::start(&data);
+    let out = ok(cwd, &["outbox", "status", "--data", d]);
+    assert!(out.stderr.contains("going through its API"), "{out:?}");
+    let counts: u64 = out
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("oldest due"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(counts, 1, "{out:?}");
+    let out = ok(cwd, &["outbox", "list", "--data", d]);
+    assert!(
+        out.stdout.contains("\twelcome\tada@example.org\t"),
+        "{out:?}"
+    );
+    let out = ok(cwd, &["inbound", "list", "--failed", "--data", d]);
+    assert_eq!(out.stdout, "", "{out:?}");
+    let out = run(cwd, &["outbox", "retry", "999999", "--data", d], &[]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("not found"), "{out:?}");
+    assert_eq!(server.terminate().code(), Some(0));
+}

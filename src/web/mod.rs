@@ -16,6 +16,7 @@ mod api;
 mod auth;
 mod inbound;
 mod links;
+pub mod queues;
 mod tokens;
 
 use std::net::TcpListener;
@@ -80,6 +81,7 @@ pub fn start(
             .service(
                 web::scope("/api/v1")
                     .configure(api::routes)
+                    .configure(queues::routes)
                     .service(method_check()),
             )
             .configure(inbound::routes)
