@@ -56,7 +56,7 @@ pub enum Command {
     /// Members.
     #[command(subcommand)]
     Member(MemberCmd),
-    /// Search a team's dones, newest first: one line per done (id, date, member id, kind, text).
+    /// Search a team's dones, newest first: one line per done (id, date, member's name, kind, text).
     ///
     /// Options may come before or after the words. A word that starts with "-" (an exclusion)
     /// goes after "--", which ends the options: `donebot search Core kafka --limit 5 -- -zookeeper`.
@@ -634,6 +634,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                         "/api/v1/teams/{team}/search?{}",
                         serde_urlencoded::to_string(&params)?
                     ))?;
+                    let members = api.get(&format!("/api/v1/teams/{team}/members"))?;
+                    let name = |id: &serde_json::Value| -> String {
+                        members
+                            .as_array()
+                            .and_then(|ms| ms.iter().find(|m| &m["id"] == id))
+                            .and_then(|m| m["name"].as_str())
+                            .map_or_else(|| format!("member {id}"), str::to_owned)
+                    };
                     let rows = v["results"]
                         .as_array()
                         .map(|hits| {
@@ -643,7 +651,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                                         "{}\t{}\t{}\t{}\t{}",
                                         h["id"],
                                         h["date"].as_str().unwrap_or_default(),
-                                        h["member_id"],
+                                        name(&h["member_id"]),
                                         h["kind"].as_str().unwrap_or_default(),
                                         h["text"].as_str().unwrap_or_default()
                                     )
@@ -1004,6 +1012,12 @@ fn search_local(
         other => other.into(),
     })?;
     search.stop();
+    // A former member's dones stay searchable: shown by id when the record is gone.
+    let name = |id: u64| {
+        store
+            .member(id)
+            .map_or_else(|_| format!("member {id}"), |m| m.name)
+    };
     let rows = found
         .hits
         .iter()
@@ -1013,7 +1027,7 @@ fn search_local(
                 "{}\t{}\t{}\t{}\t{}",
                 d.id,
                 d.day,
-                d.member_id,
+                name(d.member_id),
                 d.kind.as_str(),
                 d.text
             )

@@ -582,3 +582,96 @@ fn the_mail_queues_are_read_through_a_running_server() {
     assert!(out.stderr.contains("not found"), "{out:?}");
     assert_eq!(server.terminate().code(), Some(0));
 }
+
+#[test]
+fn search_names_the_member_with_or_without_a_running_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let data = cwd.join("data");
+    let d = data_arg(&data);
+    let token = ok(cwd, &["token", "create", "--admin", "--data", d])
+        .last_word()
+        .to_string();
+    ok(cwd, &["team", "add", "Core", "--tz", "UTC", "--data", d]);
+    ok(
+        cwd,
+        &[
+            "member",
+            "add",
+            "Core",
+            "ada@example.org",
+            "--name",
+            "Ada Lovelace",
+            "--data",
+            d,
+        ],
+    );
+
+    let server = Serve::start_with(
+        &data,
+        &[("DONEBOT_INBOUND_HTTP__RAW_SECRET", common::RAW_SECRET)],
+    );
+    let raw = common::authenticated(common::reply_mail(
+        "ada@example.org",
+        "donebot@done.example.com",
+        "r1@example.org",
+        "shipped the kafka consumer",
+        "Wed, 9 Dec 2026 18:00:00 +0000",
+    ));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .timeout(common::WAIT)
+            .build()
+            .unwrap();
+        let resp = http
+            .post(format!("http://{}/inbound/email", server.web))
+            .bearer_auth(common::RAW_SECRET)
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        // Bounded poll on what the API shows: the done is searchable once recorded and indexed.
+        tokio::time::timeout(common::WAIT, async {
+            loop {
+                let v: serde_json::Value = http
+                    .get(format!(
+                        "http://{}/api/v1/teams/Core/search?q=kafka",
+                        server.web
+                    ))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                if v["total"] == 1 {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the reply is recorded and searchable in time");
+    });
+    let through_api = ok(cwd, &["search", "Core", "kafka", "--data", d]);
+    assert!(
+        through_api.stderr.contains("going through its API"),
+        "{through_api:?}"
+    );
+    assert!(
+        through_api
+            .stdout
+            .contains("\tAda Lovelace\tdone\tshipped the kafka consumer\n"),
+        "{through_api:?}"
+    );
+    assert_eq!(server.terminate().code(), Some(0));
+
+    let local = ok(cwd, &["search", "Core", "kafka", "--data", d]);
+    assert_eq!(local.stdout, through_api.stdout);
+}
