@@ -12,7 +12,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, anyhow};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 use storage::{StorageError, Store};
@@ -112,6 +112,21 @@ pub enum Command {
     /// Measure the real code paths against real peers (see `src/bench/`).
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// Print a team's dones (all, or from/to a day) as CSV or JSON, with the same columns:
+    /// id, date, member_id, member, email, kind, text, tags, mentions, source, created_at.
+    Export {
+        /// The team's name or id.
+        team: String,
+        /// The file format: csv or json.
+        #[arg(long, value_enum, default_value = "csv", value_name = "FORMAT")]
+        format: ExportFormat,
+        /// Only dones on or after this day.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: Option<NaiveDate>,
+        /// Only dones on or before this day.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        to: Option<NaiveDate>,
+    },
     /// Print the shell completion script for SHELL, e.g.
     /// `donebot completions bash > /etc/bash_completion.d/donebot`.
     Completions {
@@ -265,6 +280,15 @@ pub enum OutboxCmd {
     },
 }
 
+/// The format of `donebot export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Comma-separated values with a header line (RFC 4180).
+    Csv,
+    /// An array of objects.
+    Json,
+}
+
 /// A state of an outgoing message (`storage::OutboxState` without its details).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutboxStateArg {
@@ -343,6 +367,41 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings()?),
         Command::Trim { file, dones } => trim(file.as_deref(), dones),
+        Command::Export {
+            team,
+            format,
+            from,
+            to,
+        } => {
+            use crate::domain::export;
+            let s = settings()?;
+            let (format, name) = match format {
+                ExportFormat::Csv => (export::Format::Csv, "csv"),
+                ExportFormat::Json => (export::Format::Json, "json"),
+            };
+            let body = with_store(
+                &s,
+                |store| {
+                    let team = store.find_team(&team).map_err(AppError::from)?;
+                    let rows = export::rows(store, team.id, from, to)?;
+                    Ok(export::render(&rows, format))
+                },
+                |api| {
+                    let mut params = vec![("format", name.to_owned())];
+                    params.extend(from.map(|d| ("from", d.to_string())));
+                    params.extend(to.map(|d| ("to", d.to_string())));
+                    api.get_text(&format!(
+                        "/api/v1/teams/{team}/export?{}",
+                        serde_urlencoded::to_string(&params)?
+                    ))
+                },
+            )?;
+            print!("{body}");
+            if format == export::Format::Json {
+                println!();
+            }
+            Ok(())
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(
@@ -1094,24 +1153,43 @@ impl Api {
         )
     }
 
-    fn call(&self, req: reqwest::blocking::RequestBuilder) -> anyhow::Result<serde_json::Value> {
+    /// `GET path` for a body that is not JSON (an export).
+    fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let resp = self.send(self.client.get(format!("http://{}{path}", self.info.web)))?;
+        Ok(resp.text()?)
+    }
+
+    /// Sends as the local admin; an error answer becomes the error it describes.
+    fn send(
+        &self,
+        req: reqwest::blocking::RequestBuilder,
+    ) -> anyhow::Result<reqwest::blocking::Response> {
         let resp = req
             .bearer_auth(&self.info.token)
             .send()
             .with_context(|| format!("cannot reach the running server at {}", self.info.web))?;
         let status = resp.status();
-        let v: serde_json::Value = resp.json().unwrap_or(serde_json::Value::Null);
-        if !status.is_success() {
-            let msg = v["error"]["message"]
-                .as_str()
-                .unwrap_or("no details")
-                .to_string();
-            if status.is_client_error() {
-                return Err(anyhow::Error::new(AppError::Invalid(msg)));
-            }
-            bail!("the server answered {status}: {msg}");
+        if status.is_success() {
+            return Ok(resp);
         }
-        Ok(v)
+        let v: serde_json::Value = resp.json().unwrap_or(serde_json::Value::Null);
+        Err(Self::failure(status, &v))
+    }
+
+    fn call(&self, req: reqwest::blocking::RequestBuilder) -> anyhow::Result<serde_json::Value> {
+        let resp = self.send(req)?;
+        Ok(resp.json().unwrap_or(serde_json::Value::Null))
+    }
+
+    fn failure(status: reqwest::StatusCode, v: &serde_json::Value) -> anyhow::Error {
+        let msg = v["error"]["message"]
+            .as_str()
+            .unwrap_or("no details")
+            .to_string();
+        if status.is_client_error() {
+            return anyhow::Error::new(AppError::Invalid(msg));
+        }
+        anyhow!("the server answered {status}: {msg}")
     }
 }
 

@@ -584,7 +584,7 @@ fn the_mail_queues_are_read_through_a_running_server() {
 }
 
 #[test]
-fn search_names_the_member_with_or_without_a_running_server() {
+fn search_and_export_name_the_member_with_or_without_a_running_server() {
     let tmp = tempfile::tempdir().unwrap();
     let cwd = tmp.path();
     let data = cwd.join("data");
@@ -670,8 +670,46 @@ fn search_names_the_member_with_or_without_a_running_server() {
             .contains("\tAda Lovelace\tdone\tshipped the kafka consumer\n"),
         "{through_api:?}"
     );
+    let csv_api = ok(cwd, &["export", "Core", "--data", d]).stdout;
+    let json_api = ok(cwd, &["export", "Core", "--format", "json", "--data", d]).stdout;
     assert_eq!(server.terminate().code(), Some(0));
 
     let local = ok(cwd, &["search", "Core", "kafka", "--data", d]);
     assert_eq!(local.stdout, through_api.stdout);
+
+    // The same export with the server stopped; CSV and JSON with the same columns.
+    let csv = ok(cwd, &["export", "Core", "--data", d]).stdout;
+    assert_eq!(csv, csv_api);
+    let mut lines = csv.split("\r\n");
+    let header = lines.next().unwrap();
+    assert_eq!(
+        header,
+        "id,date,member_id,member,email,kind,text,tags,mentions,source,created_at"
+    );
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .contains(",Ada Lovelace,ada@example.org,done,shipped the kafka consumer,"),
+        "{csv}"
+    );
+    let json = ok(cwd, &["export", "Core", "--format", "json", "--data", d]).stdout;
+    assert_eq!(json, json_api);
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mut keys: Vec<&str> = rows[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut columns: Vec<&str> = header.split(',').collect();
+    keys.sort();
+    columns.sort();
+    assert_eq!(keys, columns);
+    let out = run(
+        cwd,
+        &["export", "Core", "--format", "xml", "--data", d],
+        &[],
+    );
+    assert_eq!(out.code, Some(2), "{out:?}");
 }
