@@ -6,7 +6,7 @@
 
 use bots::bus::Digest;
 use bots::email::message::OutgoingEmail;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use storage::{Member, Team};
 
 use crate::config::Settings;
@@ -102,6 +102,42 @@ impl Ctx<'_> {
     }
 }
 
+/// When the digest that covers `day` goes out, in words: on the team's next workday (digests go
+/// out on workdays and cover the days since the previous one: Friday's answers come on Monday), at
+/// the time of day of the team's digest schedule in the member's zone. "Tomorrow morning", or "On
+/// Monday morning" when that is later.
+fn digest_comes(team: &Team, member: &Member, day: NaiveDate) -> String {
+    let calendar = scheduler::Calendar {
+        working_days: team.working_days.iter().copied().collect(),
+        holidays: team.holidays.iter().copied().collect(),
+    };
+    let Some(next) = day
+        .iter_days()
+        .skip(1)
+        .take(scheduler::LOOKBACK_DAYS as usize)
+        .find(|&d| calendar.is_workday(d))
+    else {
+        return "On the team's next workday".into();
+    };
+    let part = scheduler::parse_tz(member.timezone.as_deref().unwrap_or(&team.timezone))
+        .ok()
+        .and_then(|tz| scheduler::Schedule::new(&team.digest_cron, tz).ok())
+        .and_then(|s| s.preview(next, 1).into_iter().next())
+        .filter(|t| t.date_naive() == next)
+        .map_or("morning", |t| match t.hour() {
+            0..=11 => "morning",
+            12..=17 => "afternoon",
+            _ => "evening",
+        });
+    if Some(next) == day.succ_opt() {
+        format!("Tomorrow {part}")
+    } else if (next - day).num_days() < 7 {
+        format!("On {} {part}", next.format("%A"))
+    } else {
+        format!("On {} {part}", next.format("%A, %B %-d"))
+    }
+}
+
 /// The evening question. `reply_to` is the per-prompt address `reply+TOKEN@domain`.
 pub fn prompt(
     ctx: &Ctx,
@@ -113,13 +149,14 @@ pub fn prompt(
 ) -> OutgoingEmail {
     let (ft, fh) = ctx.footer(member);
     let date = day.format("%A, %B %-d").to_string();
+    let when = digest_comes(team, member, day);
     let text = format!(
-        "{PROMPT_QUESTION}\n\nHi {name}, just reply to this email with what you got done on {date}: one line per thing.\nStart a line with \"goal:\" for something you plan, or \"blocker:\" for what is in your way.\nTomorrow morning everyone in {team} gets a digest.\n{ft}",
+        "{PROMPT_QUESTION}\n\nHi {name}, just reply to this email with what you got done on {date}: one line per thing.\nStart a line with \"goal:\" for something you plan, or \"blocker:\" for what is in your way.\n{when} everyone in {team} gets a digest.\n{ft}",
         name = member.name,
         team = team.name,
     );
     let html = format!(
-        "<p><b>{PROMPT_QUESTION}</b></p><p>Hi {name}, just reply to this email with what you got done on {date}: one line per thing. Start a line with “goal:” for something you plan, or “blocker:” for what is in your way.</p><p>Tomorrow morning everyone in {team} gets a digest.</p>{fh}",
+        "<p><b>{PROMPT_QUESTION}</b></p><p>Hi {name}, just reply to this email with what you got done on {date}: one line per thing. Start a line with “goal:” for something you plan, or “blocker:” for what is in your way.</p><p>{when} everyone in {team} gets a digest.</p>{fh}",
         name = esc(&member.name),
         team = esc(&team.name),
     );
