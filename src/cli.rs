@@ -229,6 +229,11 @@ pub enum MemberCmd {
         #[arg(long, value_name = "ZONE")]
         tz: Option<String>,
     },
+    /// List a team's members: id, name, email, state (paused until when), time zone.
+    List {
+        /// The team's name or id.
+        team: String,
+    },
     /// A one-time code that links the member's chat account (`/start CODE`); printed last.
     LinkCode {
         /// The team's name or id.
@@ -569,6 +574,37 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             )?;
             for (id, name, tz) in teams {
                 println!("{id}\t{name}\t{tz}");
+            }
+            Ok(())
+        }
+        Command::Member(MemberCmd::List { team }) => {
+            let s = settings()?;
+            let members = with_store(
+                &s,
+                |store| {
+                    let team = store.find_team(&team).map_err(AppError::from)?;
+                    let list: Vec<crate::web::MemberView> = store
+                        .members_of(team.id)?
+                        .into_iter()
+                        .map(Into::into)
+                        .collect();
+                    Ok(serde_json::to_value(list).map_err(anyhow::Error::from)?)
+                },
+                |api| api.get(&format!("/api/v1/teams/{team}/members")),
+            )?;
+            for m in members.as_array().into_iter().flatten() {
+                let text = |k: &str| m[k].as_str().unwrap_or_default().to_owned();
+                let state = match m["paused_until"].as_str() {
+                    Some(until) => format!("{} until {until}", text("state")),
+                    None => text("state"),
+                };
+                let zone = m["timezone"].as_str().unwrap_or("(team's)");
+                println!(
+                    "{}\t{}\t{}\t{state}\t{zone}",
+                    m["id"],
+                    text("name"),
+                    text("email")
+                );
             }
             Ok(())
         }

@@ -713,3 +713,62 @@ fn search_and_export_name_the_member_with_or_without_a_running_server() {
     );
     assert_eq!(out.code, Some(2), "{out:?}");
 }
+
+#[test]
+fn members_are_listed_with_or_without_a_running_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let data = cwd.join("data");
+    let d = data_arg(&data);
+    ok(cwd, &["team", "add", "Core", "--tz", "UTC", "--data", d]);
+    ok(
+        cwd,
+        &[
+            "member",
+            "add",
+            "Core",
+            "ada@example.org",
+            "--name",
+            "Ada",
+            "--data",
+            d,
+        ],
+    );
+    ok(
+        cwd,
+        &[
+            "member",
+            "add",
+            "Core",
+            "bo@example.org",
+            "--name",
+            "Bo",
+            "--tz",
+            "Asia/Tokyo",
+            "--data",
+            d,
+        ],
+    );
+    let stopped = ok(cwd, &["member", "list", "Core", "--data", d]).stdout;
+    let rows: Vec<Vec<&str>> = stopped
+        .lines()
+        .map(|l| l.split('\t').skip(1).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ["Ada", "ada@example.org", "active", "(team's)"],
+            ["Bo", "bo@example.org", "active", "Asia/Tokyo"]
+        ]
+    );
+    let server = Serve::start(&data);
+    let running = ok(cwd, &["member", "list", "Core", "--data", d]);
+    assert!(
+        running.stderr.contains("going through its API"),
+        "{running:?}"
+    );
+    assert_eq!(running.stdout, stopped);
+    let out = run(cwd, &["member", "list", "Nope", "--data", d], &[]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert_eq!(server.terminate().code(), Some(0));
+}

@@ -34,6 +34,7 @@ use actix_web::{
 use crate::app::App;
 use crate::error::AppError;
 
+pub use api::MemberView;
 pub use auth::ControlToken;
 pub use inbound::InboundSink;
 pub use tokens::TokenView;
