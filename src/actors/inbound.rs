@@ -368,6 +368,12 @@ impl InboundProcessor {
                     None
                 }
             };
+            // The outcome is stored before it is announced: whoever hears it can read it.
+            if let Some(state) = state
+                && let Err(e) = app.store.set_inbound_state(id, state)
+            {
+                warn!(inbound_id = id, error = %e, "cannot record the inbound outcome; it stays pending");
+            }
             match &result {
                 Ok(Outcome::Recorded) => app.emit(Event::InboundProcessed {
                     inbound: id,
@@ -389,11 +395,6 @@ impl InboundProcessor {
                     });
                 }
                 Err(Failure::Retry(_)) => {}
-            }
-            if let Some(state) = state
-                && let Err(e) = app.store.set_inbound_state(id, state)
-            {
-                warn!(inbound_id = id, error = %e, "cannot record the inbound outcome; it stays pending");
             }
         }
     }
