@@ -75,13 +75,40 @@ impl App {
     }
 
     /// Sends today's prompt (or `day`'s) to every active member now; idempotent per member and day.
+    /// A day after today (in every member's zone) is refused: nobody can have done it yet.
     pub async fn send_prompts_now(&self, team: TeamId, day: Option<NaiveDate>) -> AppResult<usize> {
+        self.refuse_future(team, day, "prompt")?;
         self.actors.team(team)?.send(SendPromptsNow { day }).await?
     }
 
     /// Sends the digest of `day` (default: the previous workday span) now; idempotent per recipient.
+    /// A day after today (in every member's zone) is refused.
     pub async fn send_digest_now(&self, team: TeamId, day: Option<NaiveDate>) -> AppResult<usize> {
+        self.refuse_future(team, day, "digest")?;
         self.actors.team(team)?.send(SendDigestNow { day }).await?
+    }
+
+    /// `Invalid` if `day` is after today in the team's zone and in each member's own: the latest
+    /// "today" of them all is the last day anyone can report on.
+    fn refuse_future(&self, team: TeamId, day: Option<NaiveDate>, what: &str) -> AppResult<()> {
+        let Some(day) = day else { return Ok(()) };
+        let team = self.store.team(team)?;
+        let mut latest = self
+            .now()
+            .with_timezone(&ops::parse_tz(&team.timezone)?)
+            .date_naive();
+        for m in self.store.members_of(team.id)? {
+            if let Some(zone) = &m.timezone {
+                latest = latest.max(self.now().with_timezone(&ops::parse_tz(zone)?).date_naive());
+            }
+        }
+        if day > latest {
+            return Err(AppError::Invalid(format!(
+                "no {what} for {day}: that day has not started yet for {} (today is {latest})",
+                team.name
+            )));
+        }
+        Ok(())
     }
 }
 

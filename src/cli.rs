@@ -3,15 +3,18 @@
 //! Admin commands open the data directory directly when no server runs. While a server holds it,
 //! the commands that the API offers go through the running server instead (its address and a
 //! control token are in `DATA/control.json`); the others say clearly that the server must stop.
-//! Exit codes: 0 done, 2 bad input or configuration, 1 anything else.
+//! A server's control file is trusted only for the directory it names: `--data OTHER` while a
+//! server runs elsewhere works on OTHER, never on the running server's data.
+//!
+//! Exit codes: 0 done, 2 usage, bad input or configuration, 1 anything else.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, anyhow};
 use chrono::NaiveDate;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use storage::{StorageError, Store};
 
 use crate::clock::SystemClock;
@@ -19,12 +22,15 @@ use crate::config::{Config, Settings};
 use crate::error::AppError;
 use crate::ops;
 use crate::server::{CONTROL_FILE, ControlInfo, Server};
+use crate::web::queues::{InboundView, OutboxStatus, OutboxView};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "donebot",
     version,
-    about = "Asks your team what they got done; sends the digest."
+    about = "Asks your team what they got done; sends the digest.",
+    after_help = "Exit codes: 0 done, 1 failed, 2 usage or input error.\n\
+                  Logs go to standard error; RUST_LOG (or DONEBOT_LOG) sets their level, e.g. RUST_LOG=debug."
 )]
 pub struct Cli {
     /// Configuration file (default: ./config.toml if present, else built-in defaults).
@@ -50,22 +56,30 @@ pub enum Command {
     /// Members.
     #[command(subcommand)]
     Member(MemberCmd),
-    /// Search a team's dones, newest first: one line per done (id, date, member id, kind, text).
+    /// Search a team's dones, newest first: one line per done (id, date, member's name, kind, text).
+    ///
+    /// Options may come before or after the words. A word that starts with "-" (an exclusion)
+    /// goes after "--", which ends the options: `donebot search Core kafka --limit 5 -- -zookeeper`.
     Search {
+        /// The team's name or id.
         team: String,
-        /// Words, all of which must match; also "a phrase", -word, a OR b, tag:x, kind:goal.
-        #[arg(allow_hyphen_values = true)]
+        /// Words, all of which must match; also "a phrase", a OR b, tag:x, kind:goal|done|blocker,
+        /// and -word (after "--").
         query: Vec<String>,
-        /// A member's id or email address.
-        #[arg(long)]
+        /// Only this member's dones (the member's id or email address).
+        #[arg(long, value_name = "MEMBER")]
         member: Option<String>,
+        /// Only dones on or after this day.
         #[arg(long, value_name = "YYYY-MM-DD")]
         from: Option<NaiveDate>,
+        /// Only dones on or before this day.
         #[arg(long, value_name = "YYYY-MM-DD")]
         to: Option<NaiveDate>,
-        #[arg(long)]
+        /// Only dones with this tag (without the "#").
+        #[arg(long, value_name = "TAG")]
         tag: Option<String>,
-        #[arg(long, default_value_t = 20)]
+        /// How many dones to print (1 to 100).
+        #[arg(long, default_value_t = 20, value_name = "N")]
         limit: usize,
     },
     /// Print what a person wrote in an email (quotes and signatures removed).
@@ -77,9 +91,15 @@ pub enum Command {
         dones: bool,
     },
     /// Write a consistent snapshot of the data directory into DIR (works while serving).
-    Backup { dir: PathBuf },
+    Backup {
+        /// A new or empty directory; while a server runs it must be inside its [web] backup_dir.
+        dir: PathBuf,
+    },
     /// Restore a backup into the (empty) data directory. The server must be stopped.
-    Restore { dir: PathBuf },
+    Restore {
+        /// A directory written by `donebot backup`.
+        dir: PathBuf,
+    },
     /// Schedules.
     #[command(subcommand)]
     Schedule(ScheduleCmd),
@@ -92,6 +112,28 @@ pub enum Command {
     /// Measure the real code paths against real peers (see `src/bench/`).
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// Print a team's dones (all, or from/to a day) as CSV or JSON, with the same columns:
+    /// id, date, member_id, member, email, kind, text, tags, mentions, source, created_at.
+    Export {
+        /// The team's name or id.
+        team: String,
+        /// The file format: csv or json.
+        #[arg(long, value_enum, default_value = "csv", value_name = "FORMAT")]
+        format: ExportFormat,
+        /// Only dones on or after this day.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: Option<NaiveDate>,
+        /// Only dones on or before this day.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        to: Option<NaiveDate>,
+    },
+    /// Print the shell completion script for SHELL, e.g.
+    /// `donebot completions bash > /etc/bash_completion.d/donebot`.
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,24 +144,28 @@ pub enum BenchCmd {
         /// The SMTP server, `127.0.0.1:PORT` (plain SMTP).
         #[arg(long, value_name = "HOST:PORT")]
         smtp: String,
-        #[arg(long, default_value_t = 10_000)]
+        /// How many prompts to deliver.
+        #[arg(long, default_value_t = 10_000, value_name = "N")]
         messages: u64,
-        #[arg(long, default_value_t = 8)]
+        /// SMTP connections at once (the outbox's `[outbox] concurrency`).
+        #[arg(long, default_value_t = 8, value_name = "N")]
         concurrency: usize,
     },
     /// Send N replies into an in-process server's SMTP listener over C sessions and wait until
     /// their dones are recorded; uses `--data` if given (it must be fresh), else a temporary
     /// directory.
     Inbound {
-        #[arg(long, default_value_t = 10_000)]
+        /// How many replies to send.
+        #[arg(long, default_value_t = 10_000, value_name = "N")]
         messages: u64,
-        #[arg(long, default_value_t = 16)]
+        /// SMTP sessions at once.
+        #[arg(long, default_value_t = 16, value_name = "N")]
         concurrency: usize,
         /// Teams the members are spread over.
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, value_name = "N")]
         teams: usize,
         /// Members, each with today's prompt; reply i comes from member i mod members.
-        #[arg(long, default_value_t = 1_000)]
+        #[arg(long, default_value_t = 1_000, value_name = "N")]
         members: usize,
         /// Also write the first reply to this file, for `smtp-source -F`.
         #[arg(long, value_name = "FILE")]
@@ -132,12 +178,14 @@ pub enum TokenCmd {
     /// Create a token (--admin, or --team TEAM for one team only); it is printed as the last word
     /// on stdout, once.
     Create {
+        /// The token may do everything: every team, tokens, backups, metrics.
         #[arg(long, conflicts_with = "team")]
         admin: bool,
         /// Scope the token to this team (name or id): it sees only that team's routes.
         #[arg(long, value_name = "TEAM")]
         team: Option<String>,
-        #[arg(long, default_value = "")]
+        /// A note for `token list` (who or what uses the token).
+        #[arg(long, default_value = "", value_name = "TEXT")]
         label: String,
         /// The token stops working after this many days.
         #[arg(long, value_name = "DAYS")]
@@ -146,35 +194,54 @@ pub enum TokenCmd {
     /// List tokens (never the tokens themselves: id, scope, label, expiry).
     List,
     /// Revoke the token with this id.
-    Revoke { id: u64 },
+    Revoke {
+        /// The token's id, as `token list` shows it.
+        id: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TeamCmd {
+    /// Create a team; it gets the schedules of [defaults] in the configuration.
     Add {
+        /// The team's name (unique).
         name: String,
+        /// The team's time zone: an IANA name such as Europe/Berlin, America/New_York or UTC.
         #[arg(long, value_name = "ZONE")]
         tz: String,
     },
+    /// List the teams: id, name, time zone.
     List,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum MemberCmd {
+    /// Add a member to a team; the daily question goes to their email address.
     Add {
+        /// The team's name or id.
         team: String,
+        /// The member's email address (where prompts and digests go, and replies come from).
         email: String,
-        #[arg(long)]
+        /// The member's name, as digests show it.
+        #[arg(long, value_name = "NAME")]
         name: String,
+        /// The member's own time zone (IANA name such as Asia/Tokyo); default: the team's.
         #[arg(long, value_name = "ZONE")]
         tz: Option<String>,
     },
+    /// List a team's members: id, name, email, state (paused until when), time zone.
+    List {
+        /// The team's name or id.
+        team: String,
+    },
     /// A one-time code that links the member's chat account (`/start CODE`); printed last.
     LinkCode {
+        /// The team's name or id.
         team: String,
         /// The member's id or email address.
         member: String,
-        #[arg(long, default_value = "telegram")]
+        /// The chat service: telegram or slack.
+        #[arg(long, default_value = "telegram", value_name = "CHANNEL")]
         channel: String,
     },
 }
@@ -183,13 +250,17 @@ pub enum MemberCmd {
 pub enum ScheduleCmd {
     /// The next COUNT times a schedule fires from the start of a local date.
     Preview {
+        /// The time zone the schedule runs in: an IANA name such as Europe/Berlin.
         #[arg(long, value_name = "ZONE")]
         tz: String,
+        /// A cron expression with seconds: "0 0 18 * * Mon-Fri" is 18:00 on weekdays.
         #[arg(long, value_name = "EXPR")]
         cron: String,
+        /// The first local day to look at.
         #[arg(long, value_name = "YYYY-MM-DD")]
         from: NaiveDate,
-        #[arg(long, default_value_t = 10)]
+        /// How many times to print.
+        #[arg(long, default_value_t = 10, value_name = "N")]
         count: usize,
         /// A member's own prompt days ("mon,wed,fri", "mon-thu"): only those days' fires, at the
         /// schedule's time (or --time).
@@ -205,22 +276,68 @@ pub enum ScheduleCmd {
 pub enum OutboxCmd {
     /// Messages per state.
     Status,
+    /// List messages, oldest first: id, state, kind, recipient, attempts, the last reply.
     List {
-        #[arg(long)]
-        state: Option<String>,
-        #[arg(long, default_value_t = 50)]
+        /// Only messages in this state.
+        #[arg(long, value_enum, value_name = "STATE")]
+        state: Option<OutboxStateArg>,
+        /// How many messages to print.
+        #[arg(long, default_value_t = 50, value_name = "N")]
         limit: usize,
     },
     /// Queue a failed or deferred message again.
-    Retry { id: u64 },
+    Retry {
+        /// The message's id, as `outbox list` shows it.
+        id: u64,
+    },
+}
+
+/// The format of `donebot export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Comma-separated values with a header line (RFC 4180).
+    Csv,
+    /// An array of objects.
+    Json,
+}
+
+/// A state of an outgoing message (`storage::OutboxState` without its details).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutboxStateArg {
+    /// Waiting for its due time.
+    Queued,
+    /// Being handed to the mail server or chat service now.
+    Sending,
+    /// Accepted by the next hop.
+    Sent,
+    /// A temporary failure; tried again later.
+    Deferred,
+    /// Given up (a permanent failure, or temporary ones for too long).
+    Failed,
+}
+
+impl OutboxStateArg {
+    /// The name `storage::OutboxState::as_str` gives the same state.
+    fn as_str(self) -> &'static str {
+        match self {
+            OutboxStateArg::Queued => "queued",
+            OutboxStateArg::Sending => "sending",
+            OutboxStateArg::Sent => "sent",
+            OutboxStateArg::Deferred => "deferred",
+            OutboxStateArg::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum InboundCmd {
+    /// List received mail, oldest first: id, time, how it came, sender, state, outcome or error.
     List {
+        /// Only mail whose processing failed.
         #[arg(long)]
         failed: bool,
-        #[arg(long, default_value_t = 50)]
+        /// How many messages to print.
+        #[arg(long, default_value_t = 50, value_name = "N")]
         limit: usize,
     },
 }
@@ -262,6 +379,51 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings()?),
         Command::Trim { file, dones } => trim(file.as_deref(), dones),
+        Command::Export {
+            team,
+            format,
+            from,
+            to,
+        } => {
+            use crate::domain::export;
+            let s = settings()?;
+            let (format, name) = match format {
+                ExportFormat::Csv => (export::Format::Csv, "csv"),
+                ExportFormat::Json => (export::Format::Json, "json"),
+            };
+            let body = with_store(
+                &s,
+                |store| {
+                    let team = store.find_team(&team).map_err(AppError::from)?;
+                    let rows = export::rows(store, team.id, from, to)?;
+                    Ok(export::render(&rows, format))
+                },
+                |api| {
+                    let mut params = vec![("format", name.to_owned())];
+                    params.extend(from.map(|d| ("from", d.to_string())));
+                    params.extend(to.map(|d| ("to", d.to_string())));
+                    api.get_text(&format!(
+                        "/api/v1/teams/{team}/export?{}",
+                        serde_urlencoded::to_string(&params)?
+                    ))
+                },
+            )?;
+            print!("{body}");
+            if format == export::Format::Json {
+                println!();
+            }
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "donebot",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
         Command::Schedule(ScheduleCmd::Preview {
             tz,
             cron,
@@ -426,9 +588,64 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Team(TeamCmd::List) => {
             let s = settings()?;
-            let store = open_store(&s)?;
-            for t in store.teams()? {
-                println!("{}\t{}\t{}", t.id, t.name, t.timezone);
+            let teams = with_store(
+                &s,
+                |store| {
+                    Ok(store
+                        .teams()?
+                        .into_iter()
+                        .map(|t| (t.id, t.name, t.timezone))
+                        .collect::<Vec<_>>())
+                },
+                |api| {
+                    let v = api.get("/api/v1/teams")?;
+                    Ok(v.as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|t| {
+                            let text = |k: &str| t[k].as_str().unwrap_or_default().to_string();
+                            (
+                                t["id"].as_u64().unwrap_or_default(),
+                                text("name"),
+                                text("timezone"),
+                            )
+                        })
+                        .collect())
+                },
+            )?;
+            for (id, name, tz) in teams {
+                println!("{id}\t{name}\t{tz}");
+            }
+            Ok(())
+        }
+        Command::Member(MemberCmd::List { team }) => {
+            let s = settings()?;
+            let members = with_store(
+                &s,
+                |store| {
+                    let team = store.find_team(&team).map_err(AppError::from)?;
+                    let list: Vec<crate::web::MemberView> = store
+                        .members_of(team.id)?
+                        .into_iter()
+                        .map(Into::into)
+                        .collect();
+                    Ok(serde_json::to_value(list).map_err(anyhow::Error::from)?)
+                },
+                |api| api.get(&format!("/api/v1/teams/{team}/members")),
+            )?;
+            for m in members.as_array().into_iter().flatten() {
+                let text = |k: &str| m[k].as_str().unwrap_or_default().to_owned();
+                let state = match m["paused_until"].as_str() {
+                    Some(until) => format!("{} until {until}", text("state")),
+                    None => text("state"),
+                };
+                let zone = m["timezone"].as_str().unwrap_or("(team's)");
+                println!(
+                    "{}\t{}\t{}\t{state}\t{zone}",
+                    m["id"],
+                    text("name"),
+                    text("email")
+                );
             }
             Ok(())
         }
@@ -553,6 +770,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                         "/api/v1/teams/{team}/search?{}",
                         serde_urlencoded::to_string(&params)?
                     ))?;
+                    let members = api.get(&format!("/api/v1/teams/{team}/members"))?;
+                    let name = |id: &serde_json::Value| -> String {
+                        members
+                            .as_array()
+                            .and_then(|ms| ms.iter().find(|m| &m["id"] == id))
+                            .and_then(|m| m["name"].as_str())
+                            .map_or_else(|| format!("member {id}"), str::to_owned)
+                    };
                     let rows = v["results"]
                         .as_array()
                         .map(|hits| {
@@ -562,7 +787,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                                         "{}\t{}\t{}\t{}\t{}",
                                         h["id"],
                                         h["date"].as_str().unwrap_or_default(),
-                                        h["member_id"],
+                                        name(&h["member_id"]),
                                         h["kind"].as_str().unwrap_or_default(),
                                         h["text"].as_str().unwrap_or_default()
                                     )
@@ -611,52 +836,80 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             println!("restored {} into {}", dir.display(), s.data_dir.display());
             Ok(())
         }
-        Command::Outbox(cmd) => {
+        Command::Outbox(OutboxCmd::Status) => {
             let s = settings()?;
-            let store = open_store(&s)?;
-            match cmd {
-                OutboxCmd::Status => {
-                    let c = store.outbox_counts()?;
-                    println!(
-                        "queued {}\nsending {}\ndeferred {}\nsent {}\nfailed {}",
-                        c.queued, c.sending, c.deferred, c.sent, c.failed
+            let status: OutboxStatus = with_store(
+                &s,
+                |store| Ok(OutboxStatus::of(store)?),
+                |api| Ok(serde_json::from_value(api.get("/api/v1/outbox")?)?),
+            )?;
+            println!(
+                "queued {}\nsending {}\ndeferred {}\nsent {}\nfailed {}",
+                status.queued, status.sending, status.deferred, status.sent, status.failed
+            );
+            if let Some(due) = status.oldest_due {
+                println!("oldest due {}", due.to_rfc3339());
+            }
+            Ok(())
+        }
+        Command::Outbox(OutboxCmd::List { state, limit }) => {
+            let s = settings()?;
+            let state = state.map(OutboxStateArg::as_str);
+            let list: Vec<OutboxView> = with_store(
+                &s,
+                |store| {
+                    Ok(store
+                        .outbox_list(state, limit)?
+                        .into_iter()
+                        .map(Into::into)
+                        .collect())
+                },
+                |api| {
+                    let mut params = vec![("limit", limit.to_string())];
+                    params.extend(state.map(|s| ("state", s.to_owned())));
+                    let path = format!(
+                        "/api/v1/outbox/messages?{}",
+                        serde_urlencoded::to_string(&params)?
                     );
-                    if let Some(due) = store.next_outbox_due()? {
-                        println!("oldest due {}", due.to_rfc3339());
-                    }
-                }
-                OutboxCmd::List { state, limit } => {
-                    for m in store.outbox_list(state.as_deref(), limit)? {
-                        let reply = match &m.state {
-                            storage::OutboxState::Sent { reply, .. }
-                            | storage::OutboxState::Deferred { reply }
-                            | storage::OutboxState::Failed { reply, .. } => reply.as_str(),
-                            _ => "",
-                        };
-                        // A chat message's recipient is shown with its channel: `telegram:-100123`.
-                        let to = match m.channel {
-                            storage::Channel::Email => m.envelope_to.join(","),
-                            chat => format!("{chat}:{}", m.envelope_to.join(",")),
-                        };
-                        println!(
-                            "{}\t{}\t{:?}\t{}\t{}\t{}",
-                            m.id,
-                            m.state.as_str(),
-                            m.kind,
-                            to,
-                            m.attempts,
-                            reply
-                        );
-                    }
-                }
-                OutboxCmd::Retry { id } => {
+                    Ok(serde_json::from_value(api.get(&path)?)?)
+                },
+            )?;
+            for m in list {
+                // A chat message's recipient is shown with its channel: `telegram:-100123`.
+                let to = match m.channel.as_str() {
+                    "email" => m.to.join(","),
+                    chat => format!("{chat}:{}", m.to.join(",")),
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    m.id,
+                    m.state,
+                    crate::logging::kind(m.kind),
+                    to,
+                    m.attempts,
+                    m.reply
+                );
+            }
+            Ok(())
+        }
+        Command::Outbox(OutboxCmd::Retry { id }) => {
+            let s = settings()?;
+            let m: OutboxView = with_store(
+                &s,
+                |store| {
                     let m = store
                         .retry_outbox(id, chrono::Utc::now())
                         .map_err(AppError::from)?;
-                    store.flush()?;
-                    println!("outbox message {} is {} again", m.id, m.state.as_str());
-                }
-            }
+                    Ok(m.into())
+                },
+                |api| {
+                    let path = format!("/api/v1/outbox/messages/{id}/retry");
+                    Ok(serde_json::from_value(
+                        api.post(&path, serde_json::Value::Null)?,
+                    )?)
+                },
+            )?;
+            println!("outbox message {} is {} again", m.id, m.state);
             Ok(())
         }
         Command::Bench(BenchCmd::Outbox {
@@ -697,26 +950,29 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Inbound(InboundCmd::List { failed, limit }) => {
             let s = settings()?;
-            let store = open_store(&s)?;
-            for r in store.inbound_list(failed, limit)? {
-                let detail = match &r.state {
-                    storage::InboundState::Pending => String::new(),
-                    storage::InboundState::Processed { outcome, .. } => outcome.clone(),
-                    storage::InboundState::Failed { error, .. } => error.clone(),
-                };
-                let state = match r.state {
-                    storage::InboundState::Pending => "pending",
-                    storage::InboundState::Processed { .. } => "processed",
-                    storage::InboundState::Failed { .. } => "failed",
-                };
+            let list: Vec<InboundView> = with_store(
+                &s,
+                |store| {
+                    Ok(store
+                        .inbound_list(failed, limit)?
+                        .into_iter()
+                        .map(Into::into)
+                        .collect())
+                },
+                |api| {
+                    let path = format!("/api/v1/inbound?failed={failed}&limit={limit}");
+                    Ok(serde_json::from_value(api.get(&path)?)?)
+                },
+            )?;
+            for r in list {
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}",
                     r.id,
                     r.received_at.to_rfc3339(),
                     r.via,
                     r.mail_from,
-                    state,
-                    detail
+                    r.state,
+                    r.detail
                 );
             }
             Ok(())
@@ -731,6 +987,9 @@ fn serve(settings: Settings) -> Result<(), Failure> {
             Some(StorageError::Locked { .. }) => Failure { code: 2, error: e },
             _ => e.into(),
         })?;
+        // Listen for SIGTERM/SIGINT before the banner says donebot is running: whoever reads the
+        // banner (a supervisor, a test) may stop it right away.
+        let stop = stop_signal();
         let s = &server.app.settings;
         println!("donebot is running");
         println!("  web and API    http://{}  (API under /api/v1, described at /api/v1/openapi.json)", server.web_addr);
@@ -746,31 +1005,39 @@ fn serve(settings: Settings) -> Result<(), Failure> {
         if let Some(t) = &server.first_admin_token {
             println!("  admin token    {t}  (shown once; create more with `donebot token create --admin`)");
         }
-        wait_for_signal().await;
+        stop.await;
         server.stop().await;
         Ok::<(), Failure>(())
     })
 }
 
-async fn wait_for_signal() {
+/// Resolves on the first SIGTERM or SIGINT (Ctrl-C) received after this call.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (
+        // Registered now, synchronously: a signal that arrives before the future is first polled
+        // is still seen.
+        let signals = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
+        );
+        async move {
+            match signals {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -810,16 +1077,6 @@ fn trim(file: Option<&Path>, dones: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-fn open_store(s: &Settings) -> Result<Store, Failure> {
-    Store::open(&s.data_dir).map_err(|e| match e {
-        StorageError::Locked { .. } => invalid(format!(
-            "{e}\n(this command needs the server stopped; the API of the running server is at the address in {})",
-            s.data_dir.join(CONTROL_FILE).display()
-        )),
-        other => other.into(),
-    })
-}
-
 /// Runs `local` on the data directory, or `remote` through the running server that holds it.
 fn with_store<T>(
     s: &Settings,
@@ -835,7 +1092,9 @@ fn with_store<T>(
         Err(StorageError::Locked { .. }) => {
             let info = running_server(&s.data_dir).ok_or_else(|| {
                 invalid(format!(
-                    "{} is in use by another process, and it left no {CONTROL_FILE}",
+                    "{} is in use by another process, and its {CONTROL_FILE} does not name this \
+                     directory (a server older than this command, or not a donebot server): \
+                     stop that process, or restart the server",
                     s.data_dir.display()
                 ))
             })?;
@@ -889,6 +1148,12 @@ fn search_local(
         other => other.into(),
     })?;
     search.stop();
+    // A former member's dones stay searchable: shown by id when the record is gone.
+    let name = |id: u64| {
+        store
+            .member(id)
+            .map_or_else(|_| format!("member {id}"), |m| m.name)
+    };
     let rows = found
         .hits
         .iter()
@@ -898,7 +1163,7 @@ fn search_local(
                 "{}\t{}\t{}\t{}\t{}",
                 d.id,
                 d.day,
-                d.member_id,
+                name(d.member_id),
                 d.kind.as_str(),
                 d.text
             )
@@ -921,9 +1186,13 @@ fn find_member(store: &Store, team: u64, member: &str) -> Result<storage::Member
         .ok_or_else(|| invalid(format!("no member {member:?} in that team")))
 }
 
+/// The server running on `data_dir`, from its control file, if that file is about this very
+/// directory (see [`ControlInfo::data_dir`]).
 fn running_server(data_dir: &Path) -> Option<ControlInfo> {
     let bytes = std::fs::read(data_dir.join(CONTROL_FILE)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    let info: ControlInfo = serde_json::from_slice(&bytes).ok()?;
+    let here = data_dir.canonicalize().ok()?;
+    (info.data_dir.as_deref() == Some(here.as_path())).then_some(info)
 }
 
 /// The API of the running server, as its local admin.
@@ -961,20 +1230,127 @@ impl Api {
         )
     }
 
-    fn call(&self, req: reqwest::blocking::RequestBuilder) -> anyhow::Result<serde_json::Value> {
+    /// `GET path` for a body that is not JSON (an export).
+    fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let resp = self.send(self.client.get(format!("http://{}{path}", self.info.web)))?;
+        Ok(resp.text()?)
+    }
+
+    /// Sends as the local admin; an error answer becomes the error it describes.
+    fn send(
+        &self,
+        req: reqwest::blocking::RequestBuilder,
+    ) -> anyhow::Result<reqwest::blocking::Response> {
         let resp = req
             .bearer_auth(&self.info.token)
             .send()
             .with_context(|| format!("cannot reach the running server at {}", self.info.web))?;
         let status = resp.status();
-        let v: serde_json::Value = resp.json().unwrap_or(serde_json::Value::Null);
-        if !status.is_success() {
-            let msg = v["error"].as_str().unwrap_or("no details").to_string();
-            if status.is_client_error() {
-                return Err(anyhow::Error::new(AppError::Invalid(msg)));
-            }
-            bail!("the server answered {status}: {msg}");
+        if status.is_success() {
+            return Ok(resp);
         }
-        Ok(v)
+        let v: serde_json::Value = resp.json().unwrap_or(serde_json::Value::Null);
+        Err(Self::failure(status, &v))
+    }
+
+    fn call(&self, req: reqwest::blocking::RequestBuilder) -> anyhow::Result<serde_json::Value> {
+        let resp = self.send(req)?;
+        Ok(resp.json().unwrap_or(serde_json::Value::Null))
+    }
+
+    fn failure(status: reqwest::StatusCode, v: &serde_json::Value) -> anyhow::Error {
+        let msg = v["error"]["message"]
+            .as_str()
+            .unwrap_or("no details")
+            .to_string();
+        if status.is_client_error() {
+            return anyhow::Error::new(AppError::Invalid(msg));
+        }
+        anyhow!("the server answered {status}: {msg}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command and every option says what it is for (`--help` is never empty).
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() {
+                missing.push(path.clone());
+            }
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} <{}>", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_control_file_is_trusted_only_for_the_directory_it_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (here, there) = (tmp.path().join("here"), tmp.path().join("there"));
+        std::fs::create_dir_all(&here).unwrap();
+        std::fs::create_dir_all(&there).unwrap();
+        let write = |data_dir: Option<&Path>| {
+            let info = ControlInfo {
+                pid: 1,
+                web: "127.0.0.1:1".into(),
+                token: "t".into(),
+                data_dir: data_dir.map(|d| d.canonicalize().unwrap()),
+            };
+            std::fs::write(here.join(CONTROL_FILE), serde_json::to_vec(&info).unwrap()).unwrap();
+        };
+        write(Some(&here));
+        assert!(running_server(&here).is_some());
+        // Through another spelling of the same directory too.
+        assert!(running_server(&tmp.path().join("there/../here")).is_some());
+        write(Some(&there));
+        assert!(running_server(&here).is_none());
+        write(None);
+        assert!(running_server(&here).is_none());
+    }
+
+    #[test]
+    fn outbox_states_are_the_stored_ones() {
+        let stored = [
+            storage::OutboxState::Queued,
+            storage::OutboxState::Sending {
+                since: chrono::DateTime::UNIX_EPOCH,
+            },
+            storage::OutboxState::Sent {
+                at: chrono::DateTime::UNIX_EPOCH,
+                reply: String::new(),
+            },
+            storage::OutboxState::Deferred {
+                reply: String::new(),
+            },
+            storage::OutboxState::Failed {
+                at: chrono::DateTime::UNIX_EPOCH,
+                reply: String::new(),
+            },
+        ];
+        let args: Vec<&str> = OutboxStateArg::value_variants()
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        let names: Vec<&str> = stored.iter().map(|s| s.as_str()).collect();
+        assert_eq!(args, names);
+        for s in OutboxStateArg::value_variants() {
+            assert_eq!(s.to_possible_value().unwrap().get_name(), s.as_str());
+        }
     }
 }

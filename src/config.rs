@@ -2,8 +2,14 @@
 //! `DONEBOT_SECTION__KEY` environment variables, and validated once at start-up into [`Settings`],
 //! whose fields cannot be wrong later (a parsed address, a parsed zone, a parsed schedule).
 //!
-//! Every error names the key it is about: `config.toml: [web] listen: invalid socket address "x"`.
+//! Every error names where the value came from (the file, or the environment variable itself) and
+//! the key it is about: `config.toml: [web] listen: invalid socket address "x"`,
+//! `environment variable DONEBOT_OUTBOX__CONCURRENCY: [outbox] concurrency: expected a whole
+//! number, got "eight"`.
+//!
+//! `DONEBOT_LOG` is not a key: like `RUST_LOG`, it sets the log filter (see `main.rs`).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,6 +32,28 @@ pub struct Config {
     pub inbound: InboundConfig,
     pub schedule: ScheduleConfig,
     pub outbox: OutboxConfig,
+    pub log: LogConfig,
+    /// Which keys the environment set: `"[outbox] concurrency"` → `DONEBOT_OUTBOX__CONCURRENCY`,
+    /// so that an error about such a key names the variable, not the file.
+    #[serde(skip)]
+    pub env_keys: BTreeMap<String, String>,
+}
+
+/// `[log]`: how log lines look. Their level is `RUST_LOG` or `DONEBOT_LOG` (default `info`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// One line of text per event (coloured only on a terminal, and not with `NO_COLOR`), or one
+/// JSON object per line for a log collector.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -147,6 +175,8 @@ impl Default for Config {
             inbound: InboundConfig::default(),
             schedule: ScheduleConfig::default(),
             outbox: OutboxConfig::default(),
+            log: LogConfig::default(),
+            env_keys: BTreeMap::new(),
         }
     }
 }
@@ -395,13 +425,19 @@ impl Config {
             ),
             None => (toml::Table::new(), "built-in defaults".to_string()),
         };
+        let mut env_keys = BTreeMap::new();
         for (k, v) in env {
-            if let Some(rest) = k.strip_prefix("DONEBOT_") {
-                apply_env(&mut value, rest, &v).map_err(|message| ConfigError {
-                    source_name: format!("environment {k}"),
-                    message,
-                })?;
+            let Some(rest) = k.strip_prefix("DONEBOT_") else {
+                continue;
+            };
+            if rest == LOG_FILTER_VAR {
+                continue;
             }
+            let key = apply_env(&mut value, rest, &v).map_err(|message| ConfigError {
+                source_name: env_source(&k),
+                message,
+            })?;
+            env_keys.insert(key, k);
         }
         let mut channels = toml::Table::new();
         for spec in crate::channels::REGISTRY {
@@ -409,21 +445,25 @@ impl Config {
                 channels.insert(spec.name.to_string(), table);
             }
         }
-        let mut config: Config =
-            toml::Value::Table(value)
-                .try_into()
-                .map_err(|e: toml::de::Error| ConfigError {
-                    source_name: source_name.clone(),
-                    message: e.message().to_string(),
-                })?;
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(value))
+            .map_err(|e| {
+                let key = key_name(&e.path().to_string());
+                ConfigError {
+                    source_name: env_keys
+                        .get(&key)
+                        .map_or_else(|| source_name.clone(), |var| env_source(var)),
+                    message: format!("{key}: {}", plain_message(e.inner().message())),
+                }
+            })?;
         config.channels = channels;
+        config.env_keys = env_keys;
         Ok((config, source_name))
     }
 
     /// Checks everything once and returns settings that cannot be wrong later.
     pub fn validate(&self, source_name: &str) -> Result<Settings, ConfigError> {
         let err = |key: &str, message: String| ConfigError {
-            source_name: source_name.to_string(),
+            source_name: self.source_of(key, source_name),
             message: format!("{key}: {message}"),
         };
         let addr = |key: &str, s: &str| -> Result<SocketAddr, ConfigError> {
@@ -630,6 +670,55 @@ impl Config {
     }
 }
 
+/// `DONEBOT_LOG`: the log filter, read by `main.rs` (like `RUST_LOG`), never a configuration key.
+pub const LOG_FILTER_VAR: &str = "LOG";
+
+impl Config {
+    /// Where `key` (`"[web] listen"`) came from: its environment variable, or the file.
+    fn source_of(&self, key: &str, file: &str) -> String {
+        self.env_keys
+            .get(key)
+            .map_or_else(|| file.to_string(), |var| env_source(var))
+    }
+}
+
+fn env_source(var: &str) -> String {
+    format!("environment variable {var}")
+}
+
+/// A deserializer path (`outbox.concurrency`, `data_dir`) as the file spells it:
+/// `[outbox] concurrency`, `data_dir`.
+fn key_name(path: &str) -> String {
+    match path.split_once('.') {
+        Some((section, key)) => format!("[{section}] {key}"),
+        None => path.to_string(),
+    }
+}
+
+/// serde's wording for people who write config files: `invalid type: string "eight", expected
+/// usize` → `expected a whole number, got "eight"`.
+fn plain_message(message: &str) -> String {
+    let Some((got, expected)) = message
+        .strip_prefix("invalid type: ")
+        .and_then(|m| m.split_once(", expected "))
+    else {
+        return message.replace('`', "");
+    };
+    let expected = match expected {
+        "usize" | "u64" | "u32" | "u16" | "u8" => "a whole number (0 or more)",
+        "i64" | "i32" => "a whole number",
+        "a boolean" => "true or false",
+        "a string" => "a string (in quotes)",
+        other => other,
+    };
+    let got = ["string ", "integer ", "boolean ", "floating point "]
+        .iter()
+        .find_map(|p| got.strip_prefix(p))
+        .unwrap_or(got)
+        .replace('`', "");
+    format!("expected {expected}, got {got}")
+}
+
 fn read_toml(path: &Path) -> Result<toml::Table, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         source_name: path.display().to_string(),
@@ -641,9 +730,10 @@ fn read_toml(path: &Path) -> Result<toml::Table, ConfigError> {
     })
 }
 
-/// `SECTION__KEY` (or a top-level `KEY`) → the table, lower-cased. Values that parse as TOML
-/// integers or booleans become those; everything else is a string.
-fn apply_env(table: &mut toml::Table, name: &str, value: &str) -> Result<(), String> {
+/// `SECTION__KEY` (or a top-level `KEY`) → the table, lower-cased; returns the key as the file
+/// spells it (`[section] key`). Values that parse as TOML integers or booleans become those;
+/// everything else is a string.
+fn apply_env(table: &mut toml::Table, name: &str, value: &str) -> Result<String, String> {
     let path: Vec<String> = name.split("__").map(|p| p.to_ascii_lowercase()).collect();
     let parsed = if let Ok(i) = value.parse::<i64>() {
         toml::Value::Integer(i)
@@ -655,6 +745,7 @@ fn apply_env(table: &mut toml::Table, name: &str, value: &str) -> Result<(), Str
     match path.as_slice() {
         [key] => {
             table.insert(key.clone(), parsed);
+            Ok(key.clone())
         }
         [section, key] => {
             let entry = table
@@ -663,13 +754,13 @@ fn apply_env(table: &mut toml::Table, name: &str, value: &str) -> Result<(), Str
             match entry {
                 toml::Value::Table(t) => {
                     t.insert(key.clone(), parsed);
+                    Ok(format!("[{section}] {key}"))
                 }
-                _ => return Err(format!("[{section}] is not a section")),
+                _ => Err(format!("{section} is not a section")),
             }
         }
-        _ => return Err("expected DONEBOT_KEY or DONEBOT_SECTION__KEY".into()),
+        _ => Err("expected DONEBOT_KEY or DONEBOT_SECTION__KEY".into()),
     }
-    Ok(())
 }
 
 fn non_empty(s: &Option<String>) -> Option<String> {
@@ -747,6 +838,58 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("[schedule] prompt"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_the_environment_variable_and_the_key() {
+        let e = load("", &[("DONEBOT_WEB__LISEN", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("environment variable DONEBOT_WEB__LISEN: [web] lisen: unknown field"),
+            "{e}"
+        );
+        let e = load("", &[("DONEBOT_OUTBOX__CONCURRENCY", "eight")])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "environment variable DONEBOT_OUTBOX__CONCURRENCY: [outbox] concurrency: expected a whole number (0 or more), got \"eight\""
+        );
+        let e = load("[outbox]\nconcurrency = \"eight\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with(
+                ": [outbox] concurrency: expected a whole number (0 or more), got \"eight\""
+            ),
+            "{e}"
+        );
+        assert!(!e.starts_with("environment"), "{e}");
+        // Checked after reading: the variable is still named.
+        let e = load("", &[("DONEBOT_WEB__LISTEN", "nope")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("environment variable DONEBOT_WEB__LISTEN: [web] listen: invalid socket address \"nope\""),
+            "{e}"
+        );
+        let e = load("data_dir = 5\n", &[]).unwrap_err().to_string();
+        assert!(e.contains(": data_dir: "), "{e}");
+        let e = load("[log]\nformat = \"xml\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[log] format: unknown variant"), "{e}");
+    }
+
+    #[test]
+    fn the_log_filter_variable_is_not_a_key() {
+        load("", &[("DONEBOT_LOG", "warn")]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[log]\nformat = \"json\"\n").unwrap();
+        let (config, _) = Config::load(Some(&path), std::iter::empty()).unwrap();
+        assert_eq!(config.log.format, LogFormat::Json);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod context;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod logging;
 pub mod metrics;
 pub mod ops;
 pub mod server;

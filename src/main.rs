@@ -1,7 +1,6 @@
 //! `donebot`: the binary. Parses the command line, sets up logging, runs the command.
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of glibc's malloc: sled copies a node on every update and the outbox builds
 /// and drops many small strings per message; glibc's allocator was a quarter of the outbox's CPU
@@ -12,12 +11,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     private_umask();
     let cli = donebot::cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Only `[log] format` is needed here; a configuration that does not load is reported by the
+    // command itself (with its exit code), after logging is up in the default format.
+    let format = donebot::config::Config::load(cli.config.as_deref(), std::env::vars())
+        .map(|(config, _)| config.log.format)
+        .unwrap_or_default();
+    donebot::logging::init(format);
     if let Err(f) = donebot::cli::run(cli) {
         eprintln!("donebot: {:#}", f.error);
         std::process::exit(f.code);

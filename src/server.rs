@@ -36,6 +36,11 @@ pub struct ControlInfo {
     pub pid: u32,
     pub web: String,
     pub token: String,
+    /// The data directory this server holds, canonical. The CLI goes through this server only for
+    /// this directory: a control file copied along with the directory (or left by an older
+    /// version, without this field) never sends a command to another directory's server.
+    #[serde(default)]
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// A running donebot.
@@ -202,6 +207,7 @@ impl Server {
                 pid: std::process::id(),
                 web: web_addr.to_string(),
                 token: control,
+                data_dir: settings.data_dir.canonicalize().ok(),
             },
         )?;
 
@@ -211,7 +217,7 @@ impl Server {
             outbox.clone(),
             shutdown_rx,
         )));
-        info!(web = %web_addr, smtp = ?smtp_addr, data = %settings.data_dir.display(), "donebot started");
+        info!(web = %web_addr, smtp = %smtp_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()), data = %settings.data_dir.display(), "donebot started");
         Ok(Server {
             app,
             web_addr,
@@ -328,6 +334,7 @@ mod tests {
             web: "127.0.0.1:1".into(),
             token: "t".into(),
             pid: 1,
+            data_dir: None,
         };
         write_control(&path, &info).unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");

@@ -95,12 +95,12 @@ async fn dones_are_edited_deleted_and_exported() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "id,date,member_id,member,email,kind,text,tags,source,created_at"
+        "id,date,member_id,member,email,kind,text,tags,mentions,source,created_at"
     );
     assert_eq!(lines.len(), 3, "{csv}");
     assert!(
         lines[1].contains(",2026-03-09,")
-            && lines[1].contains(",Ada,ada@example.com,blocker,waiting on #legal,legal,email,"),
+            && lines[1].contains(",Ada,ada@example.com,blocker,waiting on #legal,legal,,email,"),
         "{}",
         lines[1]
     );
@@ -157,7 +157,12 @@ async fn the_api_wants_an_admin_token() {
         .unwrap();
     assert_eq!(wrong.status(), 401);
     let body: serde_json::Value = wrong.json().await.unwrap();
-    assert!(body["error"].as_str().unwrap().contains("unknown token"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown token")
+    );
     let (status, _) = d
         .post(
             "/api/v1/teams",

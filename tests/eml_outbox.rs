@@ -227,7 +227,9 @@ async fn eml_files_inbound_webhook_commands_and_unsubscribe() {
     assert_eq!(confirmations.len(), 1);
     assert_eq!(
         confirmations[0].header("Subject").as_deref(),
-        Some("donebot: Your donebot emails are paused until 2026-12-31 (inclusive).")
+        Some(
+            "donebot: You will get no daily question from donebot through Thursday 31 December 2026 (2026-12-31)"
+        )
     );
     assert_eq!(texts(d.dones(team, "2026-04-15").await), recorded);
 

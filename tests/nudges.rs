@@ -244,7 +244,8 @@ async fn a_members_own_days_and_time() {
     assert!(prompted(&d, ada, "2026-03-14").is_some());
     assert_eq!(prompted(&d, bob, "2026-03-14"), None);
 
-    // The API's prompts go only to whom the date is a prompt day.
+    // The API's prompts go only to whom the date is a prompt day (Tuesday, before its 18:00).
+    d.set_clock(local(NEW_YORK, "2026-03-17", 9, 0)).await;
     let (status, v) = d
         .post(
             &format!("/api/v1/teams/{team}/prompts"),

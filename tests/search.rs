@@ -118,7 +118,7 @@ async fn replies_are_searchable_by_words_member_date_and_tag() {
     let (status, v) = search(&d, team, "q=%22unclosed").await;
     assert_eq!(status, 400, "{v}");
     assert!(
-        v["error"]
+        v["error"]["message"]
             .as_str()
             .unwrap()
             .contains("cannot read the search"),
@@ -176,7 +176,7 @@ async fn a_huge_offset_is_a_clear_400_and_the_server_stays_up() {
     let (status, body) = search(&d, team, "offset=1000000000").await;
     assert_eq!(status, 400, "{body}");
     assert!(
-        body["error"]
+        body["error"]["message"]
             .as_str()
             .unwrap_or_default()
             .contains("offset must be at most 10000"),

@@ -159,7 +159,7 @@ async fn metrics_need_a_token_and_backups_stay_in_their_directory() {
         .await;
     assert_eq!(status, 403, "{v}");
     assert!(
-        v["error"]
+        v["error"]["message"]
             .as_str()
             .unwrap_or_default()
             .contains("[web] backup_dir"),

@@ -40,11 +40,13 @@ use tracing::{info, warn};
 use crate::actors::Actors;
 use crate::actors::team::{RecordReply, Reload};
 use crate::commands::Command;
+use crate::commands::words::{self, Said};
 use crate::context::AppContext;
 use crate::domain::render;
 use crate::domain::token::Signer;
 use crate::error::AppError;
 use crate::events::Event;
+use crate::logging;
 use crate::metrics::Metrics;
 use crate::ops;
 
@@ -332,7 +334,7 @@ impl InboundProcessor {
                 match registered {
                     Ok(Registered::Fresh) => {}
                     Ok(r) => {
-                        info!(inbound_id = id, registered = ?r, "inbound message not processed again");
+                        info!(inbound_id = id, registered = %logging::registered(&r), "inbound message not processed again");
                         app.emit(Event::InboundProcessed {
                             inbound: id,
                             outcome: "duplicate".into(),
@@ -366,7 +368,7 @@ impl InboundProcessor {
                     None
                 }
             };
-            // Recorded first: an event announces a fact that is already in storage.
+            // The outcome is stored before it is announced: whoever hears it can read it.
             if let Some(state) = state
                 && let Err(e) = app.store.set_inbound_state(id, state)
             {
@@ -519,7 +521,11 @@ async fn resolve(
             .as_deref()
             .is_some_and(|f| !f.eq_ignore_ascii_case(&member.email))
         {
-            info!(member_id = member.id, from = ?parsed.from, "reply with a valid token from another address; accepted on the token");
+            info!(
+                member_id = member.id,
+                from = parsed.from.as_deref().unwrap_or("(none)"),
+                "reply with a valid token from another address; accepted on the token"
+            );
         }
         return Ok((member, Some(prompt)));
     }
@@ -535,7 +541,7 @@ async fn resolve(
     };
     match checker.authenticate(raw).await {
         Ok(sender) if sender.address == from => {
-            info!(inbound_id = inbound, from = %from, by = ?sender.by, "sender authenticated");
+            info!(inbound_id = inbound, from = %from, by = %logging::authenticated_by(&sender.by), "sender authenticated");
         }
         Ok(sender) => {
             return Err(Failure::Refused(format!(
@@ -622,8 +628,12 @@ fn member_today(app: &AppContext, member: &Member) -> Result<NaiveDate, Failure>
     Ok(app.now().with_timezone(&tz).date_naive())
 }
 
-/// `pause`, `pause until YYYY-MM-DD`, `resume`, `unsubscribe`, `days mon wed fri`, `time 17:00`
-/// as the only line of a reply.
+/// A reply whose only line is a command in the member's words (`crate::commands::words`):
+/// `pause`, `pause till friday`, `resume`, `unsubscribe please`, `help`, or their own prompt days
+/// and time (`days mon wed fri`, `time 17:00`). Every command is answered
+/// by email; a pause until a past or unreadable day changes nothing and says why; words that look
+/// like a command but are not understood get the list of what is (at most once a day per member,
+/// so a member who writes oddly is not flooded). `None`: not a command, record the reply.
 fn command(
     app: &AppContext,
     actors: &Actors,
@@ -635,84 +645,150 @@ fn command(
     let (Some(line), None) = (lines.next(), lines.next()) else {
         return Ok(None);
     };
+    // Their own prompt days and time (`days mon wed fri`, `time 17:00`, the chat commands' words),
+    // answered with what they now are, or why not.
     let lower = line.trim_end_matches(['.', '!']).to_ascii_lowercase();
-    // The words are the chat commands' (one parser for every channel); the wording is email's.
-    let (name, rest) = lower.split_once(' ').unwrap_or((lower.as_str(), ""));
-    let (state, said) = match crate::commands::parse(name, rest) {
-        Some(Ok(Command::Pause(None))) => (
+    if let Some((name @ ("days" | "time"), rest)) = lower.split_once(' ')
+        && let Some(Ok(command)) = crate::commands::parse(name, rest)
+    {
+        let (days, time) = match command {
+            Command::Days(d) => (Some(d), None),
+            Command::Time(t) => (None, Some(t)),
+            _ => (None, None),
+        };
+        let what = match crate::commands::schedule::run(app, actors, member, days, time) {
+            Ok(what) => what,
+            Err(AppError::Invalid(why)) => format!("Nothing changed: {why}"),
+            Err(e) => return Err(e.into()),
+        };
+        answer(
+            app,
+            actors,
+            member,
+            inbound,
+            &what,
+            format!("confirm:{inbound}"),
+        )?;
+        return Ok(Some(format!(
+            "member {} set their prompt days or time",
+            member.id
+        )));
+    }
+    let today = member_today(app, member)?;
+    let Some(said) = words::understand(line, today) else {
+        return Ok(None);
+    };
+    let (state, what) = match said {
+        Said::Command(Command::Pause(None)) => (
             MemberState::Paused { until: None },
-            "Your donebot emails are paused. Reply \"resume\" to start them again.".to_string(),
+            "You will get no daily question from donebot until you reply \"resume\". The team's digest still comes; reply \"unsubscribe\" to stop all donebot email.".to_string(),
         ),
-        Some(Ok(Command::Pause(Some(until)))) => (
+        Said::Command(Command::Pause(Some(until))) => (
             MemberState::Paused { until: Some(until) },
-            format!("Your donebot emails are paused until {until} (inclusive)."),
+            format!(
+                "You will get no daily question from donebot through {} ({until}). The team's digest still comes; reply \"resume\" to start again earlier.",
+                until.format("%A %-d %B %Y")
+            ),
         ),
-        Some(Ok(Command::Resume)) => (
+        Said::Command(Command::Resume) => (
             MemberState::Active,
-            "Your donebot emails are back on.".to_string(),
+            "Your donebot emails are back on: the daily question comes again.".to_string(),
         ),
-        Some(Ok(Command::Unsubscribe)) => (
+        Said::Command(Command::Unsubscribe) => (
             MemberState::Unsubscribed { at: app.now() },
-            "You are unsubscribed from donebot. Reply \"resume\" if you change your mind."
+            "You are unsubscribed: donebot sends you nothing more. Reply \"resume\" if you change your mind."
                 .to_string(),
         ),
-        // Their own prompt days and time: answered by email with what they now are.
-        Some(Ok(command @ (Command::Days(_) | Command::Time(_)))) => {
-            let (days, time) = match command {
-                Command::Days(d) => (Some(d), None),
-                Command::Time(t) => (None, Some(t)),
-                _ => (None, None),
-            };
-            let said = match crate::commands::schedule::run(app, actors, member, days, time) {
-                Ok(said) => said,
-                Err(AppError::Invalid(why)) => why,
-                Err(e) => return Err(e.into()),
-            };
-            confirm(app, actors, member, inbound, &said)?;
+        Said::PastDay(day) => {
+            let what = format!(
+                "Nothing changed: {} ({day}) has already passed. To pause, reply \"pause until\" and a later day, e.g. \"pause until friday\" or \"pause until {}\".",
+                day.format("%A %-d %B %Y"),
+                today + chrono::Days::new(7)
+            );
+            answer(app, actors, member, inbound, &what, format!("confirm:{inbound}"))?;
             return Ok(Some(format!(
-                "member {} set their prompt days or time",
-                member.id
+                "pause until {day} refused (the day has passed); answered"
             )));
         }
-        Some(Err(_)) if name == "pause" && rest.starts_with("until") => {
-            return Err(Failure::Broken(format!(
-                "cannot read the date in {line:?} (expected pause until YYYY-MM-DD)"
+        Said::UnclearDay(words) => {
+            let what = format!(
+                "Until when? Nothing changed: donebot could not read \"{words}\" as a day. Reply e.g. \"pause until friday\", \"pause until next week\" or \"pause until {}\".",
+                today + chrono::Days::new(7)
+            );
+            answer(app, actors, member, inbound, &what, format!("confirm:{inbound}"))?;
+            return Ok(Some(format!(
+                "pause not applied: cannot read {words:?} as a day; asked"
             )));
         }
-        _ => return Ok(None),
+        Said::Command(Command::Help) => {
+            answer(app, actors, member, inbound, UNDERSTOOD, format!("confirm:{inbound}"))?;
+            return Ok(Some("help answered".into()));
+        }
+        Said::NotUnderstood => {
+            let what = format!("Nothing changed: donebot did not understand \"{line}\". {UNDERSTOOD}");
+            let first_today = answer(
+                app,
+                actors,
+                member,
+                inbound,
+                &what,
+                format!("not-understood:{}:{today}", member.id),
+            )?;
+            return Ok(Some(if first_today {
+                "command not understood; answered".into()
+            } else {
+                "command not understood; already answered today".into()
+            }));
+        }
+        // Never produced by `words::understand` (dones, undo, today and digest are chat's).
+        Said::Command(_) => return Ok(None),
     };
     let label = state.as_str();
     let member = crate::commands::set_state(app, actors, member.id, state)?;
-    confirm(app, actors, &member, inbound, &said)?;
+    answer(
+        app,
+        actors,
+        &member,
+        inbound,
+        &what,
+        format!("confirm:{inbound}"),
+    )?;
     Ok(Some(format!("member {} is now {label}", member.id)))
 }
 
-/// Queues the email that tells `member` what their reply did (once per inbound message).
-fn confirm(
+/// What an email reply may say besides dones.
+const UNDERSTOOD: &str = "donebot understands these replies: \"pause\" (no daily question until you resume), \"pause until friday\" (or tomorrow, next week, next monday, 2026-12-31), \"resume\", \"unsubscribe\", \"days mon wed fri\" and \"time 17:00\" (your own days and time for the question). Anything else you reply is recorded as what you got done; start a line with \"- \" to make sure.";
+
+/// Queues the answer `what` to `member` under outbox `key` (enqueued once, ever: a key per day
+/// answers at most once a day). Whether it was queued now.
+fn answer(
     app: &AppContext,
     actors: &Actors,
     member: &Member,
     inbound: InboundId,
-    said: &str,
-) -> Result<(), Failure> {
+    what: &str,
+    key: String,
+) -> Result<bool, Failure> {
     let ctx = render::Ctx {
         settings: &app.settings,
         signer: &app.signer,
         now: app.now(),
     };
-    let email = render::confirmation(&ctx, member, inbound, said);
-    ops::enqueue_email(
+    let email = render::confirmation(&ctx, member, inbound, what);
+    let (_, queued) = ops::enqueue_email(
         &app.store,
         app.settings.dkim(),
         &email,
-        format!("confirm:{inbound}"),
+        key,
         OutboxKind::Confirmation,
         Some(member.team_id),
         Some(member.id),
         app.now(),
     )?;
-    actors.wake_outbox();
-    Ok(())
+    if queued {
+        actors.wake_outbox();
+    }
+    Ok(queued)
 }
 
 /// Auto-replies are ignored. A bounce is believed only when it is ours: sent back to a valid VERP

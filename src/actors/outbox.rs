@@ -38,6 +38,8 @@ use bots::email::send::{SendError, SendReceipt, Transport};
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use storage::{OutboxId, OutboxMessage, SendOutcome};
+
+use crate::logging;
 use tracing::{error, info, warn};
 
 use crate::actors::Actors;
@@ -300,7 +302,7 @@ impl OutboxActor {
         let now = self.app.now();
         let (outcome, event) = match result {
             Ok(receipt) => {
-                info!(outbox_id = m.id, kind = ?m.kind, to = ?m.envelope_to, reply = %receipt.reply, "email sent");
+                info!(outbox_id = m.id, kind = logging::kind(m.kind), to = %m.envelope_to.join(","), reply = %receipt.reply, "email sent");
                 Metrics::inc(&self.app.metrics.emails_sent);
                 self.app.metrics.count_send("email", "sent");
                 (
@@ -314,7 +316,7 @@ impl OutboxActor {
                 )
             }
             Err(e) if e.is_permanent() => {
-                warn!(outbox_id = m.id, to = ?m.envelope_to, reply = %e, "email failed permanently");
+                warn!(outbox_id = m.id, to = %m.envelope_to.join(","), reply = %e, "email failed permanently");
                 Metrics::inc(&self.app.metrics.emails_failed);
                 self.app.metrics.count_send("email", "failed");
                 let reply = e.to_string();
@@ -337,7 +339,7 @@ impl OutboxActor {
                         m.attempts,
                         age.num_hours()
                     );
-                    warn!(outbox_id = m.id, to = ?m.envelope_to, %reply, "email failed");
+                    warn!(outbox_id = m.id, to = %m.envelope_to.join(","), %reply, "email failed");
                     Metrics::inc(&self.app.metrics.emails_failed);
                     self.app.metrics.count_send("email", "failed");
                     (
@@ -351,7 +353,7 @@ impl OutboxActor {
                     )
                 } else {
                     let retry_at = now + self.backoff(m.attempts);
-                    info!(outbox_id = m.id, to = ?m.envelope_to, reply = %e, %retry_at, "email deferred");
+                    info!(outbox_id = m.id, to = %m.envelope_to.join(","), reply = %e, %retry_at, "email deferred");
                     Metrics::inc(&self.app.metrics.emails_deferred);
                     self.app.metrics.count_send("email", "deferred");
                     let reply = e.to_string();
@@ -419,7 +421,7 @@ impl OutboxActor {
         };
         let (outcome, event, state) = match verdict {
             chat::Verdict::Sent(reply) => {
-                info!(outbox_id = m.id, channel, kind = ?m.kind, %reply, "chat message sent");
+                info!(outbox_id = m.id, channel, kind = logging::kind(m.kind), %reply, "chat message sent");
                 let event = Event::ChatSent {
                     outbox: m.id,
                     channel: channel.to_owned(),

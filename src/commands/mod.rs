@@ -21,6 +21,7 @@ pub mod schedule;
 mod today;
 mod undo;
 mod unsubscribe;
+pub mod words;
 
 use chrono::NaiveDate;
 use storage::{Channel, Member, MemberState};

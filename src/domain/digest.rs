@@ -3,7 +3,8 @@
 //! Block Kit (`bots::bus::Digest`).
 //!
 //! Owns: who is in it (members with dones in the span, in the team's order, each done labelled by
-//! kind) and who is listed as not having answered (active members without dones). It is not a
+//! kind) and who is listed as not having answered (active members without dones who were members
+//! by the span's last day: nobody is "no answer" for days before they joined). It is not a
 //! renderer and reads nothing but the values given.
 
 use bots::bus::{Digest, DigestLine, DigestSection};
@@ -34,7 +35,9 @@ pub fn build(
                 member: m.name.clone(),
                 lines,
             });
-        } else if matches!(m.state, MemberState::Active) {
+        } else if matches!(m.state, MemberState::Active) && m.created_at.date_naive() <= to {
+            // `created_at`'s UTC date: a member added during the span's last day (anywhere) was
+            // asked that evening; one added later was never asked about the span.
             quiet.push(m.name.clone());
         }
     }

@@ -2,6 +2,7 @@
 //! how reply tokens and signed links are made and checked, and what donebot's emails say.
 
 pub mod digest;
+pub mod export;
 pub mod lines;
 pub mod render;
 pub mod token;

@@ -6,7 +6,7 @@
 
 use bots::bus::Digest;
 use bots::email::message::OutgoingEmail;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use storage::{Member, Team};
 
 use crate::config::Settings;
@@ -91,14 +91,50 @@ impl Ctx<'_> {
         let pause = self.link("pause", member);
         let unsubscribe = self.link("unsubscribe", member);
         let text = format!(
-            "\n-- \nPause these emails: {pause}\nUnsubscribe: {unsubscribe}\nOr reply with \"pause\", \"pause until YYYY-MM-DD\", \"resume\" or \"unsubscribe\".\n"
+            "\n-- \nPause the daily question: {pause}\nUnsubscribe from all donebot email: {unsubscribe}\nOr reply with \"pause\", \"pause until friday\", \"resume\" or \"unsubscribe\".\n"
         );
         let html = format!(
-            "<hr><p style=\"color:#777;font-size:12px\"><a href=\"{}\">Pause these emails</a> · <a href=\"{}\">Unsubscribe</a> · or reply with “pause”, “pause until YYYY-MM-DD”, “resume” or “unsubscribe”.</p>",
+            "<hr><p style=\"color:#777;font-size:12px\"><a href=\"{}\">Pause the daily question</a> · <a href=\"{}\">Unsubscribe from all donebot email</a> · or reply with “pause”, “pause until friday”, “resume” or “unsubscribe”.</p>",
             esc(&pause),
             esc(&unsubscribe)
         );
         (text, html)
+    }
+}
+
+/// When the digest that covers `day` goes out, in words: on the team's next workday (digests go
+/// out on workdays and cover the days since the previous one: Friday's answers come on Monday), at
+/// the time of day of the team's digest schedule in the member's zone. "Tomorrow morning", or "On
+/// Monday morning" when that is later.
+fn digest_comes(team: &Team, member: &Member, day: NaiveDate) -> String {
+    let calendar = scheduler::Calendar {
+        working_days: team.working_days.iter().copied().collect(),
+        holidays: team.holidays.iter().copied().collect(),
+    };
+    let Some(next) = day
+        .iter_days()
+        .skip(1)
+        .take(scheduler::LOOKBACK_DAYS as usize)
+        .find(|&d| calendar.is_workday(d))
+    else {
+        return "On the team's next workday".into();
+    };
+    let part = scheduler::parse_tz(member.timezone.as_deref().unwrap_or(&team.timezone))
+        .ok()
+        .and_then(|tz| scheduler::Schedule::new(&team.digest_cron, tz).ok())
+        .and_then(|s| s.preview(next, 1).into_iter().next())
+        .filter(|t| t.date_naive() == next)
+        .map_or("morning", |t| match t.hour() {
+            0..=11 => "morning",
+            12..=17 => "afternoon",
+            _ => "evening",
+        });
+    if Some(next) == day.succ_opt() {
+        format!("Tomorrow {part}")
+    } else if (next - day).num_days() < 7 {
+        format!("On {} {part}", next.format("%A"))
+    } else {
+        format!("On {} {part}", next.format("%A, %B %-d"))
     }
 }
 
@@ -113,13 +149,14 @@ pub fn prompt(
 ) -> OutgoingEmail {
     let (ft, fh) = ctx.footer(member);
     let date = day.format("%A, %B %-d").to_string();
+    let when = digest_comes(team, member, day);
     let text = format!(
-        "{PROMPT_QUESTION}\n\nHi {name}, just reply to this email with what you got done on {date}: one line per thing.\nStart a line with \"goal:\" for something you plan, or \"blocker:\" for what is in your way.\nTomorrow morning everyone in {team} gets a digest.\n{ft}",
+        "{PROMPT_QUESTION}\n\nHi {name}, just reply to this email with what you got done on {date}: one line per thing.\nStart a line with \"goal:\" for something you plan, or \"blocker:\" for what is in your way.\n{when} everyone in {team} gets a digest.\n{ft}",
         name = member.name,
         team = team.name,
     );
     let html = format!(
-        "<p><b>{PROMPT_QUESTION}</b></p><p>Hi {name}, just reply to this email with what you got done on {date}: one line per thing. Start a line with “goal:” for something you plan, or “blocker:” for what is in your way.</p><p>Tomorrow morning everyone in {team} gets a digest.</p>{fh}",
+        "<p><b>{PROMPT_QUESTION}</b></p><p>Hi {name}, just reply to this email with what you got done on {date}: one line per thing. Start a line with “goal:” for something you plan, or “blocker:” for what is in your way.</p><p>{when} everyone in {team} gets a digest.</p>{fh}",
         name = esc(&member.name),
         team = esc(&team.name),
     );
@@ -272,11 +309,13 @@ pub fn welcome(
 }
 
 /// A short confirmation of an email command ("You are paused until …").
+/// The subject is `what`'s first sentence; the body all of it.
 pub fn confirmation(ctx: &Ctx, member: &Member, inbound_id: u64, what: &str) -> OutgoingEmail {
     let (ft, fh) = ctx.footer(member);
+    let subject = what.split_once(". ").map_or(what, |(first, _)| first);
     let mut email = ctx.base(
         member,
-        format!("donebot: {what}"),
+        format!("donebot: {}", subject.trim_end_matches('.')),
         format!("{what}\n{ft}"),
         format!("<p>{}</p>{fh}", esc(what)),
         ctx.message_id("confirm", inbound_id),

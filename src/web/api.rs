@@ -665,91 +665,21 @@ struct ExportQuery {
     to: Option<NaiveDate>,
 }
 
-/// All of a team's dones (or a range of days) as JSON or CSV, with member names.
+/// All of a team's dones (or a range of days) as JSON or CSV, with member names: the same
+/// columns in both (`crate::domain::export`).
 async fn export(
     _: Admin,
     app: web::Data<App>,
     team: web::Path<String>,
     q: web::Query<ExportQuery>,
 ) -> ApiResult<HttpResponse> {
+    use crate::domain::export;
+    let format = export::Format::parse(q.format.as_deref().unwrap_or("json"))?;
     let team = app.store.find_team(&team)?;
-    let from = q
-        .from
-        .unwrap_or(NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or(NaiveDate::MIN));
-    let to = q.to.unwrap_or(NaiveDate::MAX);
-    let members: std::collections::HashMap<u64, Member> = app
-        .store
-        .members_of(team.id)?
-        .into_iter()
-        .map(|m| (m.id, m))
-        .collect();
-    let dones = app.store.team_dones(
-        team.id,
-        from.max(NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or(from)),
-        to,
-    )?;
-    match q.format.as_deref().unwrap_or("json") {
-        "json" => {
-            let rows: Vec<serde_json::Value> = dones
-                .into_iter()
-                .map(|d| {
-                    let name = members
-                        .get(&d.member_id)
-                        .map(|m| m.name.clone())
-                        .unwrap_or_default();
-                    let mut v = serde_json::to_value(DoneView::from(d)).unwrap_or_default();
-                    v["member"] = serde_json::Value::String(name);
-                    v
-                })
-                .collect();
-            Ok(HttpResponse::Ok().json(rows))
-        }
-        "csv" => {
-            let mut out =
-                String::from("id,date,member_id,member,email,kind,text,tags,source,created_at\r\n");
-            for d in dones {
-                let (name, email) = members
-                    .get(&d.member_id)
-                    .map(|m| (m.name.as_str(), m.email.as_str()))
-                    .unwrap_or(("", ""));
-                let fields = [
-                    d.id.to_string(),
-                    d.day.to_string(),
-                    d.member_id.to_string(),
-                    name.to_string(),
-                    email.to_string(),
-                    d.kind.as_str().to_string(),
-                    d.text.clone(),
-                    d.tags.join(" "),
-                    d.source.channel.as_str().to_string(),
-                    d.created_at.to_rfc3339(),
-                ];
-                let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-                out.push_str(&line.join(","));
-                out.push_str("\r\n");
-            }
-            Ok(HttpResponse::Ok()
-                .content_type("text/csv; charset=utf-8")
-                .body(out))
-        }
-        other => Err(
-            AppError::Invalid(format!("unknown format {other:?} (expected json or csv)")).into(),
-        ),
-    }
-}
-
-/// RFC 4180 quoting; a leading `=`, `+`, `-`, `@` is prefixed with `'` so spreadsheets do not run it.
-fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
+    let rows = export::rows(&app.store, team.id, q.from, q.to)?;
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .body(export::render(&rows, format)))
 }
 
 #[derive(Deserialize)]

@@ -115,13 +115,18 @@ impl Serve {
 
     /// Like [`Serve::start`], with more environment (`DONEBOT_TELEGRAM__TOKEN`, ...).
     pub fn start_with(data: &Path, env: &[(&str, &str)]) -> Serve {
+        Serve::start_logging(data, env, Stdio::inherit())
+    }
+
+    /// Like [`Serve::start_with`], its log (standard error) going to `log`.
+    pub fn start_logging(data: &Path, env: &[(&str, &str)], log: Stdio) -> Serve {
         let cwd = data.parent().expect("the data directory has a parent");
         let data_arg = data.to_str().expect("a UTF-8 path");
         let env: Vec<(&str, &str)> = SERVE_ENV.iter().chain(env).copied().collect();
         let mut child = command(cwd, &["serve", "--data", data_arg], &env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("donebot serve starts");
         let stdout = child.stdout.take().expect("piped stdout");
