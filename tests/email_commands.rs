@@ -89,11 +89,11 @@ async fn commands_in_a_members_words_are_applied_and_answered() {
     assert_eq!(
         mail.header("Subject").as_deref(),
         Some(
-            "donebot: You will get no daily question from donebot through Friday 11 December 2026 (2026-12-11)"
+            "donebot: You will get no email from donebot (no daily question, no digest) through Friday 11 December 2026 (2026-12-11)"
         )
     );
     assert!(
-        mail.text().contains("The team's digest still comes"),
+        mail.text().contains("no daily question, no digest"),
         "{}",
         mail.text()
     );

@@ -82,7 +82,7 @@ async fn prompt_reply_and_digest_over_real_smtp() {
         "You never need to visit a website",
         "\"pause\" (or \"pause until 2026-12-31\")",
         "\"unsubscribe\" to stop them for good",
-        "Pause the daily question: http://",
+        "Pause these emails: http://",
         "Unsubscribe from all donebot email: http://",
     ] {
         assert!(

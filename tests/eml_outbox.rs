@@ -228,7 +228,7 @@ async fn eml_files_inbound_webhook_commands_and_unsubscribe() {
     assert_eq!(
         confirmations[0].header("Subject").as_deref(),
         Some(
-            "donebot: You will get no daily question from donebot through Thursday 31 December 2026 (2026-12-31)"
+            "donebot: You will get no email from donebot (no daily question, no digest) through Thursday 31 December 2026 (2026-12-31)"
         )
     );
     assert_eq!(texts(d.dones(team, "2026-04-15").await), recorded);

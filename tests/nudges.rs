@@ -368,3 +368,42 @@ async fn members_set_their_days_and_time_by_chat_and_by_email() {
     );
     d.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_paused_member_gets_neither_prompt_nor_digest() {
+    let hub = MemoryHub::create(&format!("paused-{}", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), hub.name(), local(NEW_YORK, "2026-03-09", 12, 0)).await;
+    tokio::time::timeout(WAIT, hub.wait_connected())
+        .await
+        .unwrap();
+    let team = d.create_team("Core", "America/New_York").await;
+    let ada = d.add_member(team, "Ada", "ada@example.com").await;
+    let bob = d.add_member(team, "Bob", "bob@example.com").await;
+    link(&d, &hub, team, ada, "u-ada", "dm-ada").await;
+    hub.say("u-ada", "dm-ada", "/pause until 2026-03-10")
+        .await
+        .unwrap();
+    let mail_for = |d: &Donebot, member: u64, kind: OutboxKind| {
+        d.server
+            .app
+            .store
+            .outbox_list(None, 10_000)
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.member_id == Some(member) && m.kind == kind)
+            .count()
+    };
+    d.set_clock(local(NEW_YORK, "2026-03-09", 18, 0)).await;
+    d.set_clock(local(NEW_YORK, "2026-03-10", 9, 0)).await;
+    assert_eq!(mail_for(&d, ada, OutboxKind::Prompt), 0);
+    assert_eq!(mail_for(&d, ada, OutboxKind::Digest), 0);
+    assert_eq!(mail_for(&d, bob, OutboxKind::Prompt), 1);
+    assert_eq!(mail_for(&d, bob, OutboxKind::Digest), 1);
+    // The pause ends with its day: Wednesday's prompt and Thursday's digest come.
+    d.set_clock(local(NEW_YORK, "2026-03-11", 18, 0)).await;
+    d.set_clock(local(NEW_YORK, "2026-03-12", 9, 0)).await;
+    assert!(mail_for(&d, ada, OutboxKind::Prompt) >= 1);
+    assert!(mail_for(&d, ada, OutboxKind::Digest) >= 1);
+    d.stop().await;
+}

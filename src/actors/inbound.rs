@@ -681,12 +681,12 @@ fn command(
     let (state, what) = match said {
         Said::Command(Command::Pause(None)) => (
             MemberState::Paused { until: None },
-            "You will get no daily question from donebot until you reply \"resume\". The team's digest still comes; reply \"unsubscribe\" to stop all donebot email.".to_string(),
+            "You will get no email from donebot (no daily question, no digest) until you reply \"resume\". Reply \"unsubscribe\" to stop for good.".to_string(),
         ),
         Said::Command(Command::Pause(Some(until))) => (
             MemberState::Paused { until: Some(until) },
             format!(
-                "You will get no daily question from donebot through {} ({until}). The team's digest still comes; reply \"resume\" to start again earlier.",
+                "You will get no email from donebot (no daily question, no digest) through {} ({until}). Reply \"resume\" to start again earlier.",
                 until.format("%A %-d %B %Y")
             ),
         ),
@@ -757,7 +757,7 @@ fn command(
 }
 
 /// What an email reply may say besides dones.
-const UNDERSTOOD: &str = "donebot understands these replies: \"pause\" (no daily question until you resume), \"pause until friday\" (or tomorrow, next week, next monday, 2026-12-31), \"resume\", \"unsubscribe\", \"days mon wed fri\" and \"time 17:00\" (your own days and time for the question). Anything else you reply is recorded as what you got done; start a line with \"- \" to make sure.";
+const UNDERSTOOD: &str = "donebot understands these replies: \"pause\" (no email until you resume), \"pause until friday\" (or tomorrow, next week, next monday, 2026-12-31), \"resume\", \"unsubscribe\", \"days mon wed fri\" and \"time 17:00\" (your own days and time for the question). Anything else you reply is recorded as what you got done; start a line with \"- \" to make sure.";
 
 /// Queues the answer `what` to `member` under outbox `key` (enqueued once, ever: a key per day
 /// answers at most once a day). Whether it was queued now.

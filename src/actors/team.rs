@@ -646,11 +646,14 @@ impl TeamActor {
         to: NaiveDate,
     ) -> AppResult<bool> {
         let member = &ms.member;
-        if !matches!(
-            member.state,
-            MemberState::Active | MemberState::Paused { .. }
-        ) || !state.team.digest_to.email_members
-        {
+        // A paused member gets no email at all from donebot until they resume (what "pause"
+        // says); a pause until a day ends after it.
+        let paused = match &member.state {
+            MemberState::Active => false,
+            MemberState::Paused { until: Some(until) } => to <= *until,
+            _ => true,
+        };
+        if paused || !state.team.digest_to.email_members {
             return Ok(false);
         }
         let value = self.digest_value(state, from, to)?;

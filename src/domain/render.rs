@@ -91,10 +91,10 @@ impl Ctx<'_> {
         let pause = self.link("pause", member);
         let unsubscribe = self.link("unsubscribe", member);
         let text = format!(
-            "\n-- \nPause the daily question: {pause}\nUnsubscribe from all donebot email: {unsubscribe}\nOr reply with \"pause\", \"pause until friday\", \"resume\" or \"unsubscribe\".\n"
+            "\n-- \nPause these emails: {pause}\nUnsubscribe from all donebot email: {unsubscribe}\nOr reply with \"pause\", \"pause until friday\", \"resume\" or \"unsubscribe\".\n"
         );
         let html = format!(
-            "<hr><p style=\"color:#777;font-size:12px\"><a href=\"{}\">Pause the daily question</a> · <a href=\"{}\">Unsubscribe from all donebot email</a> · or reply with “pause”, “pause until friday”, “resume” or “unsubscribe”.</p>",
+            "<hr><p style=\"color:#777;font-size:12px\"><a href=\"{}\">Pause these emails</a> · <a href=\"{}\">Unsubscribe from all donebot email</a> · or reply with “pause”, “pause until friday”, “resume” or “unsubscribe”.</p>",
             esc(&pause),
             esc(&unsubscribe)
         );

@@ -129,7 +129,7 @@ async fn pause_page(app: web::Data<App>, token: web::Path<String>) -> PageResult
     Ok(page(
         "Pause donebot",
         &format!(
-            "<p>Pause the daily question for {}?</p><form method=\"post\"><label>Until (inclusive, empty: until you resume) <input type=\"date\" name=\"until\"></label> <button>Pause</button></form>",
+            "<p>Pause all donebot email (the daily question and the digest) for {}?</p><form method=\"post\"><label>Until (inclusive, empty: until you resume) <input type=\"date\" name=\"until\"></label> <button>Pause</button></form>",
             esc(&m.email)
         ),
     ))
@@ -174,7 +174,7 @@ async fn pause(
     Ok(page(
         "Paused",
         &format!(
-            "<p>No daily question for {} {when}. The team's digest still comes; the unsubscribe link stops all donebot email.</p>",
+            "<p>No email from donebot (no daily question, no digest) for {} {when}. The unsubscribe link stops all donebot email for good.</p>",
             esc(&m.email)
         ),
     ))
