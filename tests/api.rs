@@ -5,6 +5,7 @@ mod common;
 
 use common::{Donebot, NEW_YORK, local, reply_mail};
 use donebot::events::Event;
+use serde_json::json;
 
 async fn with_dones(dir: &std::path::Path) -> (Donebot, u64) {
     let mut d = Donebot::start(dir, None, local(NEW_YORK, "2026-03-09", 19, 0)).await;
@@ -271,5 +272,67 @@ async fn a_reply_token_expires_thirty_days_after_its_prompt() {
         .await;
     assert!(error.contains("expired"), "{error}");
     assert!(d.dones(team, "2026-03-09").await.is_empty());
+    d.stop().await;
+}
+
+/// An admin manages a member: name, zone, pause (not into the past), resume, unsubscribe; the
+/// forbidden and the impossible are refused with the reason.
+#[actix_rt::test]
+async fn an_admin_changes_a_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Donebot::start(dir.path(), None, local(NEW_YORK, "2026-03-09", 12, 0)).await;
+    let team = d.create_team("Core", "America/New_York").await;
+    let ada = d.add_member(team, "Ada", "ada@example.com").await;
+    let path = format!("/api/v1/teams/{team}/members/{ada}");
+    let (status, v) = d
+        .patch(
+            &path,
+            json!({"name": "Ada Lovelace", "timezone": "Europe/London", "state": "paused", "paused_until": "2026-03-20"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (&v["name"], &v["timezone"], &v["state"], &v["paused_until"]),
+        (
+            &json!("Ada Lovelace"),
+            &json!("Europe/London"),
+            &json!("paused"),
+            &json!("2026-03-20")
+        )
+    );
+    for (bad, why) in [
+        (
+            json!({"state": "paused", "paused_until": "2026-03-01"}),
+            "already passed",
+        ),
+        (json!({"paused_until": "2026-03-30"}), "only with"),
+        (json!({"state": "sleeping"}), "expected"),
+        (json!({"timezone": "Mars/Olympus"}), "time zone"),
+        (json!({"name": "  "}), "empty"),
+    ] {
+        let (status, v) = d.patch(&path, bad.clone()).await;
+        assert_eq!(status, 400, "{bad} → {v}");
+        assert!(v.to_string().contains(why), "{bad} → {v}");
+    }
+    let (status, v) = d
+        .patch(&path, json!({"state": "active", "timezone": null}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (&v["state"], &v["timezone"]),
+        (&json!("active"), &json!(null))
+    );
+    let (status, v) = d.patch(&path, json!({"state": "unsubscribed"})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(d.member(team, ada).await["state"], "unsubscribed");
+    // Another team's member is not this team's to change.
+    let other = d.create_team("Other", "UTC").await;
+    let (status, _) = d
+        .patch(
+            &format!("/api/v1/teams/{other}/members/{ada}"),
+            json!({"name": "x"}),
+        )
+        .await;
+    assert_eq!(status, 404);
     d.stop().await;
 }

@@ -858,6 +858,14 @@ mod tests {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MemberPatch {
+    name: Option<String>,
+    /// An IANA zone; `null`: the team's.
+    #[serde(default, with = "double_option")]
+    timezone: Option<Option<String>>,
+    /// `active`, `paused` (with `paused_until`, or until resumed) or `unsubscribed`.
+    state: Option<String>,
+    /// The last day of a pause (inclusive; today or later).
+    paused_until: Option<NaiveDate>,
     /// ISO weekdays (1 = Monday … 7 = Sunday); `null`: the team's working days.
     #[serde(default, with = "double_option")]
     prompt_days: Option<Option<Vec<u8>>>,
@@ -866,7 +874,7 @@ struct MemberPatch {
     prompt_time: Option<Option<String>>,
 }
 
-/// A member's own prompt days and time (other member settings: see `donebot member`).
+/// A member's name, zone, state (pause, resume, unsubscribe) and own prompt days and time.
 async fn patch_member(
     _: Admin,
     app: web::Data<App>,
@@ -905,7 +913,57 @@ async fn patch_member(
     };
     scheduler::prompt_expr(&team.prompt_cron, &choice)
         .map_err(|e| AppError::Invalid(e.to_string()))?;
+    let name = match body.name.as_deref().map(str::trim) {
+        Some("") => return Err(AppError::Invalid("name: empty".into()).into()),
+        Some(n) if n.chars().count() > 200 => {
+            return Err(AppError::Invalid("name: at most 200 characters".into()).into());
+        }
+        other => other.map(str::to_owned),
+    };
+    if let Some(Some(zone)) = &body.timezone {
+        crate::ops::parse_tz(zone)?;
+    }
+    let local_today = {
+        let zone = current.timezone.as_deref().unwrap_or(&team.timezone);
+        app.now()
+            .with_timezone(&crate::ops::parse_tz(zone)?)
+            .date_naive()
+    };
+    if body.paused_until.is_some() && body.state.as_deref() != Some("paused") {
+        return Err(
+            AppError::Invalid("paused_until: only with \"state\": \"paused\"".into()).into(),
+        );
+    }
+    let state = match body.state.as_deref() {
+        None => None,
+        Some("active") => Some(storage::MemberState::Active),
+        Some("paused") => match body.paused_until {
+            Some(until) if until < local_today => {
+                return Err(AppError::Invalid(format!(
+                    "paused_until: {until} has already passed (today is {local_today})"
+                ))
+                .into());
+            }
+            until => Some(storage::MemberState::Paused { until }),
+        },
+        Some("unsubscribed") => Some(storage::MemberState::Unsubscribed { at: app.now() }),
+        Some(other) => {
+            return Err(AppError::Invalid(format!(
+                "state: {other:?} (expected \"active\", \"paused\" or \"unsubscribed\")"
+            ))
+            .into());
+        }
+    };
     let updated = app.store.update_member(member, |m| {
+        if let Some(name) = &name {
+            m.name = name.clone();
+        }
+        if let Some(zone) = &body.timezone {
+            m.timezone = zone.clone();
+        }
+        if let Some(state) = &state {
+            m.state = state.clone();
+        }
         if let Some(days) = &days {
             m.prompt_days = days.clone();
         }
