@@ -6,6 +6,7 @@ mod common;
 
 use bots::bus::{ChatEvent, ChatSendError, OutgoingBody};
 use bots::memory::MemoryHub;
+use common::memory::{link, nth, text};
 use common::{Donebot, NEW_YORK, WAIT, local};
 use donebot::clock::ManualClock;
 use donebot::config::Config;
@@ -43,41 +44,6 @@ async fn start(data: &std::path::Path, hub: &str, now: chrono::DateTime<chrono::
     }
 }
 
-async fn nth(hub: &MemoryHub, n: usize) -> bots::bus::Outgoing {
-    let mut sent = tokio::time::timeout(WAIT, hub.wait_sent(n))
-        .await
-        .unwrap_or_else(|_| panic!("message {n} in time; sent: {:#?}", hub.sent()));
-    sent.truncate(n);
-    sent.pop().expect("n >= 1")
-}
-
-/// Links `member` to the hub's user `user`, whose DM with the bot is `dm`: a code from the API,
-/// like any channel's, sent to the bot; the link answer is the hub's next message.
-async fn link(d: &mut Donebot, hub: &MemoryHub, team: u64, member: u64, user: &str, dm: &str) {
-    let (status, v) = d
-        .post(
-            &format!("/api/v1/teams/{team}/members/{member}/link-codes"),
-            Some(serde_json::json!({"channel": "memory"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{v}");
-    let code = v["code"].as_str().unwrap().to_string();
-    assert_eq!(v["link"], format!("memory://{}/start/{code}", hub.name()));
-    let before = hub.sent().len();
-    // On this platform the user id and the DM's id differ.
-    hub.say(user, dm, &format!("/start {code}")).await.unwrap();
-    let answer = nth(hub, before + 1).await;
-    assert!(text(&answer).contains("linked"), "{answer:?}");
-    assert_eq!(answer.to, dm);
-}
-
-fn text(m: &bots::bus::Outgoing) -> String {
-    match &m.body {
-        OutgoingBody::Prompt { text, .. } | OutgoingBody::Notice { text } => text.clone(),
-        OutgoingBody::Digest(d) => d.title.clone(),
-    }
-}
-
 #[actix_rt::test]
 async fn commands_digest_and_retries_on_a_second_channel() {
     let hub = MemoryHub::create(&format!("commands-{}", std::process::id()));
@@ -89,7 +55,7 @@ async fn commands_digest_and_retries_on_a_second_channel() {
     let team = d.create_team("Core", "America/New_York").await;
     let ada = d.add_member(team, "Ada", "ada@example.com").await;
 
-    link(&mut d, &hub, team, ada, "u-ada", "dm-ada").await;
+    link(&d, &hub, team, ada, "u-ada", "dm-ada").await;
     assert_eq!(nth(&hub, 1).await.to, "dm-ada");
 
     // Commands: the same handler as every channel, effects durable before the answer.
@@ -175,13 +141,13 @@ async fn commands_digest_and_retries_on_a_second_channel() {
 async fn an_edit_replaces_and_a_deletion_removes_a_messages_dones() {
     let hub = MemoryHub::create(&format!("edits-{}", std::process::id()));
     let dir = tempfile::tempdir().unwrap();
-    let mut d = start(dir.path(), hub.name(), local(NEW_YORK, "2026-03-09", 12, 0)).await;
+    let d = start(dir.path(), hub.name(), local(NEW_YORK, "2026-03-09", 12, 0)).await;
     tokio::time::timeout(WAIT, hub.wait_connected())
         .await
         .unwrap();
     let team = d.create_team("Core", "America/New_York").await;
     let ada = d.add_member(team, "Ada", "ada@example.com").await;
-    link(&mut d, &hub, team, ada, "u-ada", "dm-ada").await;
+    link(&d, &hub, team, ada, "u-ada", "dm-ada").await;
     let texts = |dones: Vec<serde_json::Value>| -> Vec<String> {
         let mut t: Vec<String> = dones
             .iter()

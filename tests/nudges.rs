@@ -5,6 +5,7 @@ mod common;
 
 use bots::bus::OutgoingBody;
 use bots::memory::MemoryHub;
+use common::memory::link;
 use common::{Donebot, NEW_YORK, WAIT, local};
 use storage::{Channel, OutboxKind};
 
@@ -16,19 +17,6 @@ async fn start(data: &std::path::Path, hub: &str, now: chrono::DateTime<chrono::
         s.channels = vec![(spec.configure)(Some(&table)).unwrap().expect("on")];
     })
     .await
-}
-
-/// Links `member` to the hub's user `user` (DM `dm`) with a code from the API.
-async fn link(d: &Donebot, hub: &MemoryHub, team: u64, member: u64, user: &str, dm: &str) {
-    let (status, v) = d
-        .post(
-            &format!("/api/v1/teams/{team}/members/{member}/link-codes"),
-            Some(serde_json::json!({"channel": "memory"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{v}");
-    let code = v["code"].as_str().unwrap();
-    hub.say(user, dm, &format!("/start {code}")).await.unwrap();
 }
 
 /// The nudges queued for `member`, by channel.

@@ -160,3 +160,23 @@ pub fn valid_name(name: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
+
+/// Reads a channel's config table into its `T` (the defaults when the table is absent); an error
+/// names the table (`[slack] unknown field ...`).
+pub fn read_table<T>(name: &str, table: Option<&serde_json::Value>) -> Result<T, String>
+where
+    T: serde::de::DeserializeOwned + Default,
+{
+    match table {
+        Some(v) => T::deserialize(v).map_err(|e| format!("[{name}] {e}")),
+        None => Ok(T::default()),
+    }
+}
+
+/// A string setting, trimmed; absent when missing or blank (a blank token means "off").
+pub fn non_empty(s: &Option<String>) -> Option<String> {
+    s.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}

@@ -38,10 +38,7 @@ struct Table {
 }
 
 fn configure(table: Option<&serde_json::Value>) -> Result<Option<Arc<dyn ChannelConfig>>, String> {
-    let t = match table {
-        Some(v) => Table::deserialize(v).map_err(|e| format!("[memory] {e}"))?,
-        None => Table::default(),
-    };
+    let t: Table = crate::channel::read_table("memory", table)?;
     match t.hub {
         None => Ok(None),
         Some(name) => match MemoryHub::named(&name) {

@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod memory;
 pub mod process;
 
 use std::net::TcpListener as StdTcpListener;

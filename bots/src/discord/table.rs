@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::channel::{DiscordChannel, NAME};
 use super::config::{DiscordConfig, DiscordTuning};
-use crate::channel::{ChannelConfig, ChannelSpec, ChatChannel, Inbox};
+use crate::channel::{ChannelConfig, ChannelSpec, ChatChannel, Inbox, non_empty};
 
 /// The registry entry of the Discord channel.
 pub const SPEC: ChannelSpec = ChannelSpec {
@@ -44,18 +44,8 @@ impl Default for Table {
     }
 }
 
-fn non_empty(s: &Option<String>) -> Option<String> {
-    s.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
 fn configure(table: Option<&serde_json::Value>) -> Result<Option<Arc<dyn ChannelConfig>>, String> {
-    let t: Table = match table {
-        Some(v) => Table::deserialize(v).map_err(|e| format!("[discord] {e}"))?,
-        None => Table::default(),
-    };
+    let t: Table = crate::channel::read_table("discord", table)?;
     let Some(token) = non_empty(&t.token) else {
         return Ok(None);
     };

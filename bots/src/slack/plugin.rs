@@ -30,7 +30,7 @@ use super::send::{SlackOutgoing, split_message_id};
 use crate::bus::{ChatEvent, ChatReceived, ChatSendError, ChatSent, Outgoing, OutgoingBody};
 use crate::channel::{
     BoxFuture, ChannelConfig, ChannelSpec, ChatChannel, FoundAccount, HttpRequest, HttpResponse,
-    Inbox, Route, RouteHandler,
+    Inbox, Route, RouteHandler, non_empty,
 };
 
 /// The channel's name everywhere (config table, storage, routes, metrics).
@@ -75,18 +75,8 @@ impl Default for Table {
     }
 }
 
-fn non_empty(s: &Option<String>) -> Option<String> {
-    s.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
 fn configure(table: Option<&serde_json::Value>) -> Result<Option<Arc<dyn ChannelConfig>>, String> {
-    let t: Table = match table {
-        Some(v) => Table::deserialize(v).map_err(|e| format!("[slack] {e}"))?,
-        None => Table::default(),
-    };
+    let t: Table = crate::channel::read_table("slack", table)?;
     let Some(bot_token) = non_empty(&t.bot_token) else {
         return Ok(None);
     };

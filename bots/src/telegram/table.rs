@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::channel::{NAME, TelegramChannel};
 use super::config::{TelegramConfig, TelegramMode, TelegramTuning};
-use crate::channel::{ChannelConfig, ChannelSpec, ChatChannel, Inbox};
+use crate::channel::{ChannelConfig, ChannelSpec, ChatChannel, Inbox, non_empty};
 
 /// The registry entry of the Telegram channel.
 pub const SPEC: ChannelSpec = ChannelSpec {
@@ -54,13 +54,6 @@ impl Default for Table {
     }
 }
 
-fn non_empty(s: &Option<String>) -> Option<String> {
-    s.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
 /// Shared secrets are at least this long (as every secret in the configuration).
 const MIN_SECRET_LEN: usize = 16;
 
@@ -75,10 +68,7 @@ fn webhook_secret(value: &Option<String>) -> Result<String, String> {
 }
 
 fn configure(table: Option<&serde_json::Value>) -> Result<Option<Arc<dyn ChannelConfig>>, String> {
-    let t: Table = match table {
-        Some(v) => Table::deserialize(v).map_err(|e| format!("[telegram] {e}"))?,
-        None => Table::default(),
-    };
+    let t: Table = crate::channel::read_table("telegram", table)?;
     let Some(token) = non_empty(&t.token) else {
         return Ok(None);
     };
