@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bots::discord::fake::{FakeDiscord, FakeUser};
+use bots::discord::fake::{FakeDiscord, FakeUser, Slash};
 use bots::discord::{DiscordConfig, DiscordTuning};
 use common::{Donebot, NEW_YORK, WAIT, local};
 
@@ -134,6 +134,33 @@ async fn link_prompt_reply_edit_resume_and_the_digest() {
     // A deleted message takes its dones with it.
     fake.delete(extra);
     dones_when(&mut d, team, "2026-03-09", &["shipped the Discord channel"]).await;
+
+    // A slash command: acknowledged at once (deferred, ephemeral), the done created once, and the
+    // app's answer as the interaction's follow-up.
+    let interaction = fake.slash(&ada, &Slash::new("done", &[("text", "answered by slash")]));
+    dones_when(
+        &mut d,
+        team,
+        "2026-03-09",
+        &["answered by slash", "shipped the Discord channel"],
+    )
+    .await;
+    let follow_ups = tokio::time::timeout(WAIT, fake.wait_follow_ups(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        follow_ups[0].interaction,
+        Some(interaction),
+        "{follow_ups:?}"
+    );
+    assert!(follow_ups[0].content.contains("1 done"), "{follow_ups:?}");
+    assert!(
+        fake.callbacks()
+            .iter()
+            .any(|(id, body)| *id == interaction && body["type"] == 5),
+        "a deferred ack: {:?}",
+        fake.callbacks()
+    );
 
     // The digest next morning in the team's channel, pinging nobody.
     d.set_clock(local(NEW_YORK, "2026-03-10", 9, 0)).await;
