@@ -336,3 +336,45 @@ async fn an_admin_changes_a_member() {
     assert_eq!(status, 404);
     d.stop().await;
 }
+
+/// An admin changes a team's schedules, zone, working days, holidays and digest email; a bad
+/// value is refused with its key and changes nothing.
+#[actix_rt::test]
+async fn an_admin_changes_a_teams_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Donebot::start(dir.path(), None, local(NEW_YORK, "2026-03-09", 12, 0)).await;
+    let team = d.create_team("Core", "America/New_York").await;
+    let path = format!("/api/v1/teams/{team}");
+    let (status, v) = d
+        .patch(
+            &path,
+            json!({"timezone": "Europe/Berlin", "prompt_cron": "30 17 * * 1-4",
+                "digest_cron": "0 8 * * 1-5", "working_days": "mon-thu",
+                "holidays": ["2026-12-25", "2026-12-24", "2026-12-25"], "digest_to_email": false}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["timezone"], "Europe/Berlin");
+    assert_eq!(v["prompt_cron"], "30 17 * * 1-4");
+    assert_eq!(v["working_days"], json!(["Mon", "Tue", "Wed", "Thu"]));
+    assert_eq!(v["holidays"], json!(["2026-12-24", "2026-12-25"]));
+    for (bad, key) in [
+        (json!({"prompt_cron": "61 18 * * *"}), "prompt_cron"),
+        (json!({"working_days": "someday"}), "working_days"),
+        (
+            json!({"timezone": "Nowhere/Land", "prompt_cron": "0 9 * * *"}),
+            "time zone",
+        ),
+        (json!({"working_days": ["Mon", "Funday"]}), "working_days"),
+    ] {
+        let (status, v) = d.patch(&path, bad.clone()).await;
+        assert_eq!(status, 400, "{bad} → {v}");
+        assert!(v.to_string().contains(key), "{bad} → {v}");
+    }
+    let (_, v) = d.get(&path).await;
+    assert_eq!(
+        v["prompt_cron"], "30 17 * * 1-4",
+        "unchanged by the refused ones"
+    );
+    d.stop().await;
+}

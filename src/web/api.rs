@@ -214,6 +214,69 @@ struct TeamPatch {
     /// `["21:00", "08:00"]`: no reminders from the first time to the second, local.
     #[serde(default)]
     quiet_hours: Option<[String; 2]>,
+    /// The team's zone (IANA), for members without their own and for its chats' schedules.
+    timezone: Option<String>,
+    /// Cron (5 fields, each member's local time) of the prompt and of the digest.
+    prompt_cron: Option<String>,
+    digest_cron: Option<String>,
+    /// `"mon-fri"`, `"mon,tue,thu"`, or a list of day names.
+    working_days: Option<WorkingDays>,
+    /// Days without prompts (ISO dates), replacing the list.
+    holidays: Option<Vec<NaiveDate>>,
+    /// Email each active member the digest (the default), or only the team's chats.
+    digest_to_email: Option<bool>,
+}
+
+/// Working days as a string (`"mon-fri"`) or a list (`["Mon", "Wed"]`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WorkingDays {
+    Text(String),
+    List(Vec<String>),
+}
+
+/// The most holidays a team keeps (years of them).
+const MAX_HOLIDAYS: usize = 1_000;
+
+/// Applies the schedule settings of `body` to `team`, each checked first.
+fn patch_schedule(team: &mut Team, body: &TeamPatch) -> AppResult<()> {
+    let invalid = |key: &str, e: &dyn std::fmt::Display| AppError::Invalid(format!("{key}: {e}"));
+    if let Some(zone) = &body.timezone {
+        team.timezone = crate::ops::parse_tz(zone)?.name().to_owned();
+    }
+    let tz = crate::ops::parse_tz(&team.timezone)?;
+    if let Some(expr) = &body.prompt_cron {
+        scheduler::Schedule::new(expr, tz).map_err(|e| invalid("prompt_cron", &e))?;
+        team.prompt_cron = expr.trim().to_owned();
+    }
+    if let Some(expr) = &body.digest_cron {
+        scheduler::Schedule::new(expr, tz).map_err(|e| invalid("digest_cron", &e))?;
+        team.digest_cron = expr.trim().to_owned();
+    }
+    if let Some(days) = &body.working_days {
+        let text = match days {
+            WorkingDays::Text(t) => t.clone(),
+            WorkingDays::List(l) => l.join(","),
+        };
+        let set = scheduler::parse_weekdays(&text).map_err(|e| invalid("working_days", &e))?;
+        if set.is_empty() {
+            return Err(invalid("working_days", &"at least one day"));
+        }
+        team.working_days = set.iter(chrono::Weekday::Mon).collect();
+    }
+    if let Some(holidays) = &body.holidays {
+        if holidays.len() > MAX_HOLIDAYS {
+            return Err(invalid("holidays", &format!("at most {MAX_HOLIDAYS}")));
+        }
+        let mut holidays = holidays.clone();
+        holidays.sort_unstable();
+        holidays.dedup();
+        team.holidays = holidays;
+    }
+    if let Some(email) = body.digest_to_email {
+        team.digest_to.email_members = email;
+    }
+    Ok(())
 }
 
 /// The longest wait before a reminder: a day (the next prompt comes then).
@@ -266,6 +329,7 @@ async fn patch_team(
 ) -> ApiResult<HttpResponse> {
     let mut team = app.store.find_team(&team)?;
     let body = body.into_inner();
+    patch_schedule(&mut team, &body)?;
     // The shorthands for the team's chat on each channel.
     if let Some(chat) = body.telegram_chat_id {
         team.digest_to
