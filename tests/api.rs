@@ -201,6 +201,7 @@ async fn openapi_describes_every_route() {
         ("/teams/{team}/members", "post"),
         ("/teams/{team}/members", "get"),
         ("/teams/{team}/members/{member}", "patch"),
+        ("/teams/{team}/members/{member}", "delete"),
         ("/teams/{team}/members/{member}/link-codes", "post"),
         ("/teams/{team}/connect-codes", "post"),
         ("/teams/{team}/prompts", "post"),

@@ -395,3 +395,47 @@ async fn a_paused_member_gets_neither_prompt_nor_digest() {
     assert!(mail_for(&d, ada, OutboxKind::Digest) >= 1);
     d.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_removed_member_keeps_their_dones_and_gets_nothing_more() {
+    let hub = MemoryHub::create(&format!("removed-{}", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), hub.name(), local(NEW_YORK, "2026-03-09", 12, 0)).await;
+    tokio::time::timeout(WAIT, hub.wait_connected())
+        .await
+        .unwrap();
+    let team = d.create_team("Core", "America/New_York").await;
+    let ada = d.add_member(team, "Ada", "ada@example.com").await;
+    link(&d, &hub, team, ada, "u-ada", "dm-ada").await;
+    hub.say("u-ada", "dm-ada", "/done wrote the removal")
+        .await
+        .unwrap();
+
+    let path = format!("/api/v1/teams/{team}/members/{ada}");
+    let (status, v) = d.delete(&path).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (&v["state"], &v["accounts"]),
+        (&serde_json::json!("removed"), &serde_json::json!([]))
+    );
+    // Their dones stay; what they write now is not recorded; no prompt goes to them.
+    hub.say("u-ada", "dm-ada", "/done after removal")
+        .await
+        .unwrap();
+    let dones = d.dones(team, "2026-03-09").await;
+    assert_eq!(dones.len(), 1, "{dones:?}");
+    d.set_clock(local(NEW_YORK, "2026-03-09", 18, 0)).await;
+    let store = &d.server.app.store;
+    assert!(
+        store
+            .prompt_for_day(ada, "2026-03-09".parse().unwrap())
+            .unwrap()
+            .is_none()
+    );
+    // A removed member cannot be changed back; the address can be added again, as a new member.
+    let (status, _) = d.patch(&path, serde_json::json!({"state": "active"})).await;
+    assert_eq!(status, 400);
+    let again = d.add_member(team, "Ada", "ada@example.com").await;
+    assert_ne!(again, ada);
+    d.stop().await;
+}

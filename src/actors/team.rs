@@ -260,7 +260,8 @@ impl TeamActor {
             MemberState::Paused { until: Some(d) } => Some(*d),
             MemberState::Paused { until: None }
             | MemberState::Unsubscribed { .. }
-            | MemberState::Bouncing { .. } => return Ok(None),
+            | MemberState::Bouncing { .. }
+            | MemberState::Removed { .. } => return Ok(None),
         };
         if !scheduler::should_prompt(&ms.prompt_calendar, day, paused_until) {
             return Ok(None);
@@ -707,10 +708,16 @@ impl TeamActor {
     /// Checks a reply and turns its text into dones to record.
     fn prepare(&self, msg: &RecordReply) -> AppResult<NewReply> {
         let state = self.loaded()?;
-        if !state.members.iter().any(|m| m.member.id == msg.member) {
+        let Some(ms) = state.members.iter().find(|m| m.member.id == msg.member) else {
             return Err(AppError::NotFound(format!(
                 "member {} in team {}",
                 msg.member, self.team_id
+            )));
+        };
+        if matches!(ms.member.state, MemberState::Removed { .. }) {
+            return Err(AppError::Invalid(format!(
+                "member {} was removed from the team; nothing of theirs is recorded",
+                msg.member
             )));
         }
         let lines = lines::parse_lines(&msg.text);

@@ -107,6 +107,12 @@ pub fn set_state(
     member: u64,
     state: MemberState,
 ) -> AppResult<Member> {
+    // A former member stays one: "resume" from an old email does not bring them back.
+    if matches!(app.store.member(member)?.state, MemberState::Removed { .. }) {
+        return Err(AppError::Invalid(
+            "you are no longer a member of this team".into(),
+        ));
+    }
     let m = app
         .store
         .update_member(member, |m| m.state = state.clone())?;

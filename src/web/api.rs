@@ -27,6 +27,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/teams/{team}/members/{member}",
             web::patch().to(patch_member),
         )
+        .route(
+            "/teams/{team}/members/{member}",
+            web::delete().to(remove_member),
+        )
         .route("/teams/{team}/prompts", web::post().to(send_prompts))
         .route("/teams/{team}/digests", web::post().to(send_digest))
         .route("/teams/{team}/dones", web::get().to(list_dones))
@@ -951,6 +955,12 @@ async fn patch_member(
     if current.team_id != team.id {
         return Err(AppError::NotFound(format!("member {member} in team {}", team.name)).into());
     }
+    if matches!(current.state, storage::MemberState::Removed { .. }) {
+        return Err(AppError::Invalid(format!(
+            "member {member} was removed; add them again as a new member"
+        ))
+        .into());
+    }
     let body = body.into_inner();
     let days = match body.prompt_days {
         Some(Some(days)) => {
@@ -1040,4 +1050,23 @@ async fn patch_member(
         .team(team.id)?
         .do_send(crate::actors::team::Reload);
     Ok(HttpResponse::Ok().json(MemberView::from(updated)))
+}
+
+/// Removes a member from the team: a former member whose dones stay; their chat accounts are
+/// unlinked and their address may be added again.
+async fn remove_member(
+    _: Admin,
+    app: web::Data<App>,
+    path: web::Path<(String, u64)>,
+) -> ApiResult<HttpResponse> {
+    let (team, member) = path.into_inner();
+    let team = app.store.find_team(&team)?;
+    if app.store.member(member)?.team_id != team.id {
+        return Err(AppError::NotFound(format!("member {member} in team {}", team.name)).into());
+    }
+    let removed = app.store.remove_member(member, app.now())?;
+    app.actors
+        .team(team.id)?
+        .do_send(crate::actors::team::Reload);
+    Ok(HttpResponse::Ok().json(MemberView::from(removed)))
 }

@@ -16,7 +16,7 @@ use crate::codec::{decode, encode, id_key, key, key_id};
 use crate::error::{StorageError, StorageResult, TxResult, abort};
 use crate::{Account, Channel, LinkCode, LinkPurpose, Member, MemberId, Store, Team, TeamId};
 
-fn identity_key(channel: Channel, id: &str) -> Vec<u8> {
+pub(crate) fn identity_key(channel: Channel, id: &str) -> Vec<u8> {
     key(&[channel.as_str().as_bytes(), &[0], id.as_bytes()])
 }
 

@@ -39,6 +39,41 @@ impl Store {
         Ok(member)
     }
 
+    /// Removes a member from their team (see [`crate::MemberState::Removed`]): their record and
+    /// dones stay, their chat accounts are unlinked and their address is free to be added again,
+    /// in one transaction. Removing a removed member changes nothing.
+    pub fn remove_member(
+        &self,
+        id: MemberId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StorageResult<Member> {
+        let _w = self.write_gate();
+        let removed = (
+            &self.t.members,
+            &self.t.members_by_email,
+            &self.t.members_by_identity,
+        )
+            .transaction(|(members, email_idx, identities)| -> TxResult<Member> {
+                let Some(raw) = members.get(id_key(id))? else {
+                    return abort(StorageError::NotFound(format!("member {id}")));
+                };
+                let mut m: Member = decode("members", &raw).or_else(abort)?;
+                if matches!(m.state, crate::MemberState::Removed { .. }) {
+                    return Ok(m);
+                }
+                for a in &m.identities.accounts {
+                    identities.remove(crate::links::identity_key(a.channel, &a.user_id))?;
+                }
+                m.identities.accounts.clear();
+                email_idx.remove(email_key(&m.email, m.team_id))?;
+                m.state = crate::MemberState::Removed { at: now };
+                members.insert(&id_key(id), encode(&m).or_else(abort)?)?;
+                Ok(m)
+            })?;
+        self.flush()?;
+        Ok(removed)
+    }
+
     pub fn member(&self, id: MemberId) -> StorageResult<Member> {
         match self.t.members.get(id_key(id))? {
             Some(v) => decode("members", &v),

@@ -369,6 +369,12 @@ pub enum MemberState {
         since: DateTime<Utc>,
         reason: String,
     },
+    /// Removed from the team by an admin: a former member. Their dones stay (and show in the
+    /// digests of their days); nothing is sent to them, nothing they send is recorded, and their
+    /// address may be added again as a new member.
+    Removed {
+        at: DateTime<Utc>,
+    },
 }
 
 impl MemberState {
@@ -378,6 +384,7 @@ impl MemberState {
             MemberState::Paused { .. } => "paused",
             MemberState::Unsubscribed { .. } => "unsubscribed",
             MemberState::Bouncing { .. } => "bouncing",
+            MemberState::Removed { .. } => "removed",
         }
     }
 }

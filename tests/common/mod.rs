@@ -351,6 +351,19 @@ impl Donebot {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// `DELETE path`; returns status and JSON answer.
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .delete(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
         let resp = self
             .http
