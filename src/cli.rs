@@ -234,6 +234,32 @@ pub enum MemberCmd {
         /// The team's name or id.
         team: String,
     },
+    /// Pause a member: no email from donebot (no daily question, no digest) until resumed, or
+    /// through --until.
+    Pause {
+        /// The team's name or id.
+        team: String,
+        /// The member's id or email address.
+        member: String,
+        /// The last day of the pause (inclusive, YYYY-MM-DD, not in the past); default: until resumed.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        until: Option<NaiveDate>,
+    },
+    /// Resume a paused (or unsubscribed) member: the daily question and the digest come again.
+    Resume {
+        /// The team's name or id.
+        team: String,
+        /// The member's id or email address.
+        member: String,
+    },
+    /// Remove a member: a former member whose dones stay; nothing more is sent to them and their
+    /// address may be added again.
+    Remove {
+        /// The team's name or id.
+        team: String,
+        /// The member's id or email address.
+        member: String,
+    },
     /// A one-time code that links the member's chat account (`/start CODE`); printed last.
     LinkCode {
         /// The team's name or id.
@@ -648,6 +674,17 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 );
             }
             Ok(())
+        }
+        Command::Member(MemberCmd::Pause {
+            team,
+            member,
+            until,
+        }) => member_change(&settings()?, &team, &member, MemberChange::Pause(until)),
+        Command::Member(MemberCmd::Resume { team, member }) => {
+            member_change(&settings()?, &team, &member, MemberChange::Resume)
+        }
+        Command::Member(MemberCmd::Remove { team, member }) => {
+            member_change(&settings()?, &team, &member, MemberChange::Remove)
         }
         Command::Member(MemberCmd::LinkCode {
             team,
@@ -1195,6 +1232,93 @@ fn running_server(data_dir: &Path) -> Option<ControlInfo> {
     (info.data_dir.as_deref() == Some(here.as_path())).then_some(info)
 }
 
+/// What `member pause/resume/remove` asks for.
+#[derive(Debug, Clone, Copy)]
+enum MemberChange {
+    Pause(Option<NaiveDate>),
+    Resume,
+    Remove,
+}
+
+/// Applies `change` to a member, on the data directory or through the running server's API (the
+/// same checks either way: a pause does not end in the past, a removed member stays removed).
+fn member_change(
+    s: &Settings,
+    team: &str,
+    member: &str,
+    change: MemberChange,
+) -> Result<(), Failure> {
+    let body = match change {
+        MemberChange::Pause(until) => serde_json::json!({"state": "paused", "paused_until": until}),
+        MemberChange::Resume => serde_json::json!({"state": "active"}),
+        MemberChange::Remove => serde_json::Value::Null,
+    };
+    let shown = with_store(
+        s,
+        |store| {
+            let team = store.find_team(team).map_err(AppError::from)?;
+            let m = find_member(store, team.id, member)?;
+            if matches!(m.state, storage::MemberState::Removed { .. }) {
+                return Err(invalid(format!("member {} was removed", m.id)));
+            }
+            let now = chrono::Utc::now();
+            let m = match change {
+                MemberChange::Remove => store.remove_member(m.id, now)?,
+                MemberChange::Resume => {
+                    store.update_member(m.id, |m| m.state = storage::MemberState::Active)?
+                }
+                MemberChange::Pause(until) => {
+                    let zone = m.timezone.as_deref().unwrap_or(&team.timezone);
+                    let today = now.with_timezone(&ops::parse_tz(zone)?).date_naive();
+                    if let Some(day) = until.filter(|d| *d < today) {
+                        return Err(invalid(format!(
+                            "--until {day} has already passed (today is {today})"
+                        )));
+                    }
+                    store
+                        .update_member(m.id, |m| m.state = storage::MemberState::Paused { until })?
+                }
+            };
+            Ok(serde_json::to_value(crate::web::MemberView::from(m))
+                .map_err(anyhow::Error::from)?)
+        },
+        |api| {
+            let members = api.get(&format!("/api/v1/teams/{team}/members"))?;
+            let id = members
+                .as_array()
+                .and_then(|ms| {
+                    ms.iter().find(|m| {
+                        m["id"].as_u64().map(|i| i.to_string()).as_deref() == Some(member)
+                            || m["email"]
+                                .as_str()
+                                .is_some_and(|e| e.eq_ignore_ascii_case(member))
+                    })
+                })
+                .and_then(|m| m["id"].as_u64())
+                .ok_or_else(|| {
+                    anyhow::Error::new(AppError::NotFound(format!(
+                        "member {member} in team {team}"
+                    )))
+                })?;
+            let path = format!("/api/v1/teams/{team}/members/{id}");
+            match change {
+                MemberChange::Remove => api.delete(&path),
+                _ => api.patch(&path, body),
+            }
+        },
+    )?;
+    let until = shown["paused_until"]
+        .as_str()
+        .map(|d| format!(" until {d}"))
+        .unwrap_or_default();
+    println!(
+        "member {} {}{until}",
+        shown["id"],
+        shown["state"].as_str().unwrap_or_default()
+    );
+    Ok(())
+}
+
 /// The API of the running server, as its local admin.
 struct Api {
     info: ControlInfo,
@@ -1219,6 +1343,14 @@ impl Api {
         self.call(
             self.client
                 .delete(format!("http://{}{path}", self.info.web)),
+        )
+    }
+
+    fn patch(&self, path: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        self.call(
+            self.client
+                .patch(format!("http://{}{path}", self.info.web))
+                .json(&body),
         )
     }
 

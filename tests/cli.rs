@@ -820,3 +820,79 @@ fn members_are_listed_with_or_without_a_running_server() {
     assert_eq!(out.code, Some(2), "{out:?}");
     assert_eq!(server.terminate().code(), Some(0));
 }
+
+/// An admin pauses, resumes and removes a member from the command line, on a stopped data
+/// directory and through a running server alike.
+#[test]
+fn members_are_paused_resumed_and_removed_from_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let data = cwd.join("data");
+    let d = data_arg(&data);
+    ok(cwd, &["team", "add", "Core", "--tz", "UTC", "--data", d]);
+    for (email, name) in [("ada@example.org", "Ada"), ("bo@example.org", "Bo")] {
+        ok(
+            cwd,
+            &["member", "add", "Core", email, "--name", name, "--data", d],
+        );
+    }
+    let out = ok(
+        cwd,
+        &[
+            "member",
+            "pause",
+            "Core",
+            "ada@example.org",
+            "--until",
+            "2099-01-31",
+            "--data",
+            d,
+        ],
+    );
+    assert!(out.stdout.ends_with("paused until 2099-01-31\n"), "{out:?}");
+    let past = run(
+        cwd,
+        &[
+            "member",
+            "pause",
+            "Core",
+            "ada@example.org",
+            "--until",
+            "2000-01-01",
+            "--data",
+            d,
+        ],
+        &[],
+    );
+    assert_eq!(past.code, Some(2), "{past:?}");
+    assert!(past.stderr.contains("already passed"), "{past:?}");
+    let out = ok(
+        cwd,
+        &["member", "resume", "Core", "ada@example.org", "--data", d],
+    );
+    assert!(out.stdout.ends_with("active\n"), "{out:?}");
+
+    let server = Serve::start(&data);
+    let out = ok(
+        cwd,
+        &["member", "pause", "Core", "bo@example.org", "--data", d],
+    );
+    assert!(out.stderr.contains("going through its API"), "{out:?}");
+    assert!(out.stdout.ends_with("paused\n"), "{out:?}");
+    let out = ok(
+        cwd,
+        &["member", "remove", "Core", "bo@example.org", "--data", d],
+    );
+    assert!(out.stdout.ends_with("removed\n"), "{out:?}");
+    let again = run(
+        cwd,
+        &["member", "resume", "Core", "bo@example.org", "--data", d],
+        &[],
+    );
+    assert_ne!(
+        again.code,
+        Some(0),
+        "a removed member stays removed: {again:?}"
+    );
+    assert_eq!(server.terminate().code(), Some(0));
+}
