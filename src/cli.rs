@@ -212,6 +212,29 @@ pub enum TeamCmd {
     },
     /// List the teams: id, name, time zone.
     List,
+    /// Change a team's zone, schedules, working days, holidays or digest email; prints the team.
+    Set {
+        /// The team's name or id.
+        team: String,
+        /// The team's time zone: an IANA name such as Europe/Berlin.
+        #[arg(long, value_name = "ZONE")]
+        tz: Option<String>,
+        /// The prompt's schedule, cron in each member's local time ("0 18 * * 1-5").
+        #[arg(long, value_name = "CRON")]
+        prompt: Option<String>,
+        /// The digest's schedule, cron in each member's local time ("0 9 * * 1-5").
+        #[arg(long, value_name = "CRON")]
+        digest: Option<String>,
+        /// Working days: "mon-fri", "mon,tue,thu".
+        #[arg(long, value_name = "DAYS")]
+        working_days: Option<String>,
+        /// Holidays, replacing the list: "2026-12-24,2026-12-25" (empty: none).
+        #[arg(long, value_name = "DATES")]
+        holidays: Option<String>,
+        /// Email the digest to each active member (true, the default) or not (only the team's chats).
+        #[arg(long, value_name = "true|false")]
+        digest_email: Option<bool>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -610,6 +633,95 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 },
             )?;
             println!("team {id} {name}");
+            Ok(())
+        }
+        Command::Team(TeamCmd::Set {
+            team,
+            tz,
+            prompt,
+            digest,
+            working_days,
+            holidays,
+            digest_email,
+        }) => {
+            let s = settings()?;
+            let holidays = match holidays.as_deref().map(str::trim) {
+                None => None,
+                Some("") => Some(Vec::new()),
+                Some(list) => Some(
+                    list.split(',')
+                        .map(|d| {
+                            NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| {
+                                invalid(format!("--holidays: {d:?} is not YYYY-MM-DD"))
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+            };
+            let change = ops::TeamSchedule {
+                timezone: tz,
+                prompt_cron: prompt,
+                digest_cron: digest,
+                working_days,
+                holidays,
+                digest_to_email: digest_email,
+            };
+            let shown = with_store(
+                &s,
+                |store| {
+                    let mut team = store.find_team(&team).map_err(AppError::from)?;
+                    ops::set_team_schedule(&mut team, &change)?;
+                    store.update_team(&team)?;
+                    Ok(serde_json::json!({
+                        "id": team.id, "name": team.name, "timezone": team.timezone,
+                        "prompt_cron": team.prompt_cron, "digest_cron": team.digest_cron,
+                        "working_days": team.working_days.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+                        "holidays": team.holidays,
+                    }))
+                },
+                |api| {
+                    let mut body = serde_json::Map::new();
+                    let mut put = |k: &str, v: serde_json::Value| {
+                        body.insert(k.to_owned(), v);
+                    };
+                    if let Some(v) = &change.timezone {
+                        put("timezone", v.clone().into());
+                    }
+                    if let Some(v) = &change.prompt_cron {
+                        put("prompt_cron", v.clone().into());
+                    }
+                    if let Some(v) = &change.digest_cron {
+                        put("digest_cron", v.clone().into());
+                    }
+                    if let Some(v) = &change.working_days {
+                        put("working_days", v.clone().into());
+                    }
+                    if let Some(v) = &change.holidays {
+                        put("holidays", serde_json::json!(v));
+                    }
+                    if let Some(v) = change.digest_to_email {
+                        put("digest_to_email", v.into());
+                    }
+                    api.patch(&format!("/api/v1/teams/{team}"), body.into())
+                },
+            )?;
+            let text = |k: &str| shown[k].as_str().unwrap_or_default().to_owned();
+            let days: Vec<&str> = shown["working_days"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d.as_str())
+                .collect();
+            println!(
+                "team {} {}: {}, prompt \"{}\", digest \"{}\", working days {}, {} holidays",
+                shown["id"],
+                text("name"),
+                text("timezone"),
+                text("prompt_cron"),
+                text("digest_cron"),
+                days.join(","),
+                shown["holidays"].as_array().map_or(0, Vec::len)
+            );
             Ok(())
         }
         Command::Team(TeamCmd::List) => {

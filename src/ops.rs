@@ -358,3 +358,57 @@ pub fn chat_channel(name: &str) -> AppResult<storage::Channel> {
         ))
     })
 }
+
+/// A change of a team's schedule settings; `None` keeps a setting.
+#[derive(Debug, Clone, Default)]
+pub struct TeamSchedule {
+    pub timezone: Option<String>,
+    pub prompt_cron: Option<String>,
+    pub digest_cron: Option<String>,
+    /// `"mon-fri"`, `"mon,wed,fri"`.
+    pub working_days: Option<String>,
+    /// Replaces the list.
+    pub holidays: Option<Vec<NaiveDate>>,
+    pub digest_to_email: Option<bool>,
+}
+
+/// The most holidays a team keeps (years of them).
+pub const MAX_HOLIDAYS: usize = 1_000;
+
+/// Applies `change` to `team`, each setting checked first (the key names the mistake); on an
+/// error `team` may be half changed, so callers store it only on `Ok`.
+pub fn set_team_schedule(team: &mut Team, change: &TeamSchedule) -> AppResult<()> {
+    let invalid = |key: &str, e: &dyn std::fmt::Display| AppError::Invalid(format!("{key}: {e}"));
+    if let Some(zone) = &change.timezone {
+        team.timezone = parse_tz(zone)?.name().to_owned();
+    }
+    let tz = parse_tz(&team.timezone)?;
+    if let Some(expr) = &change.prompt_cron {
+        scheduler::Schedule::new(expr, tz).map_err(|e| invalid("prompt_cron", &e))?;
+        team.prompt_cron = expr.trim().to_owned();
+    }
+    if let Some(expr) = &change.digest_cron {
+        scheduler::Schedule::new(expr, tz).map_err(|e| invalid("digest_cron", &e))?;
+        team.digest_cron = expr.trim().to_owned();
+    }
+    if let Some(days) = &change.working_days {
+        let set = scheduler::parse_weekdays(days).map_err(|e| invalid("working_days", &e))?;
+        if set.is_empty() {
+            return Err(invalid("working_days", &"at least one day"));
+        }
+        team.working_days = set.iter(chrono::Weekday::Mon).collect();
+    }
+    if let Some(holidays) = &change.holidays {
+        if holidays.len() > MAX_HOLIDAYS {
+            return Err(invalid("holidays", &format!("at most {MAX_HOLIDAYS}")));
+        }
+        let mut holidays = holidays.clone();
+        holidays.sort_unstable();
+        holidays.dedup();
+        team.holidays = holidays;
+    }
+    if let Some(email) = change.digest_to_email {
+        team.digest_to.email_members = email;
+    }
+    Ok(())
+}

@@ -896,3 +896,63 @@ fn members_are_paused_resumed_and_removed_from_the_cli() {
     );
     assert_eq!(server.terminate().code(), Some(0));
 }
+
+/// `team set` changes a team's schedule settings, checked, on a stopped data directory and
+/// through a running server alike.
+#[test]
+fn a_teams_schedule_is_set_from_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let data = cwd.join("data");
+    let d = data_arg(&data);
+    ok(cwd, &["team", "add", "Core", "--tz", "UTC", "--data", d]);
+    let out = ok(
+        cwd,
+        &[
+            "team",
+            "set",
+            "Core",
+            "--tz",
+            "Europe/Berlin",
+            "--prompt",
+            "30 17 * * 1-4",
+            "--working-days",
+            "mon-thu",
+            "--holidays",
+            "2026-12-24,2026-12-25",
+            "--data",
+            d,
+        ],
+    );
+    assert!(
+        out.stdout.ends_with(
+            "Core: Europe/Berlin, prompt \"30 17 * * 1-4\", digest \"0 9 * * 1-5\", working days Mon,Tue,Wed,Thu, 2 holidays\n"
+        ),
+        "{out:?}"
+    );
+    let bad = run(
+        cwd,
+        &[
+            "team",
+            "set",
+            "Core",
+            "--prompt",
+            "61 17 * * *",
+            "--data",
+            d,
+        ],
+        &[],
+    );
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+    assert!(bad.stderr.contains("prompt_cron"), "{bad:?}");
+
+    let server = Serve::start(&data);
+    let out = ok(cwd, &["team", "set", "Core", "--holidays", "", "--data", d]);
+    assert!(out.stderr.contains("going through its API"), "{out:?}");
+    assert!(
+        out.stdout
+            .ends_with("working days Mon,Tue,Wed,Thu, 0 holidays\n"),
+        "{out:?}"
+    );
+    assert_eq!(server.terminate().code(), Some(0));
+}

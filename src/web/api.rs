@@ -239,50 +239,6 @@ enum WorkingDays {
     List(Vec<String>),
 }
 
-/// The most holidays a team keeps (years of them).
-const MAX_HOLIDAYS: usize = 1_000;
-
-/// Applies the schedule settings of `body` to `team`, each checked first.
-fn patch_schedule(team: &mut Team, body: &TeamPatch) -> AppResult<()> {
-    let invalid = |key: &str, e: &dyn std::fmt::Display| AppError::Invalid(format!("{key}: {e}"));
-    if let Some(zone) = &body.timezone {
-        team.timezone = crate::ops::parse_tz(zone)?.name().to_owned();
-    }
-    let tz = crate::ops::parse_tz(&team.timezone)?;
-    if let Some(expr) = &body.prompt_cron {
-        scheduler::Schedule::new(expr, tz).map_err(|e| invalid("prompt_cron", &e))?;
-        team.prompt_cron = expr.trim().to_owned();
-    }
-    if let Some(expr) = &body.digest_cron {
-        scheduler::Schedule::new(expr, tz).map_err(|e| invalid("digest_cron", &e))?;
-        team.digest_cron = expr.trim().to_owned();
-    }
-    if let Some(days) = &body.working_days {
-        let text = match days {
-            WorkingDays::Text(t) => t.clone(),
-            WorkingDays::List(l) => l.join(","),
-        };
-        let set = scheduler::parse_weekdays(&text).map_err(|e| invalid("working_days", &e))?;
-        if set.is_empty() {
-            return Err(invalid("working_days", &"at least one day"));
-        }
-        team.working_days = set.iter(chrono::Weekday::Mon).collect();
-    }
-    if let Some(holidays) = &body.holidays {
-        if holidays.len() > MAX_HOLIDAYS {
-            return Err(invalid("holidays", &format!("at most {MAX_HOLIDAYS}")));
-        }
-        let mut holidays = holidays.clone();
-        holidays.sort_unstable();
-        holidays.dedup();
-        team.holidays = holidays;
-    }
-    if let Some(email) = body.digest_to_email {
-        team.digest_to.email_members = email;
-    }
-    Ok(())
-}
-
 /// The longest wait before a reminder: a day (the next prompt comes then).
 const MAX_NUDGE_AFTER_MINUTES: u32 = 24 * 60;
 
@@ -292,6 +248,24 @@ fn hh_mm(field: &str, value: &str) -> AppResult<chrono::NaiveTime> {
             "{field}: {value:?} is not a time of day as \"HH:MM\""
         ))
     })
+}
+
+/// Applies the schedule settings of `body` to `team`, each checked first.
+fn patch_schedule(team: &mut Team, body: &TeamPatch) -> AppResult<()> {
+    crate::ops::set_team_schedule(
+        team,
+        &crate::ops::TeamSchedule {
+            timezone: body.timezone.clone(),
+            prompt_cron: body.prompt_cron.clone(),
+            digest_cron: body.digest_cron.clone(),
+            working_days: body.working_days.as_ref().map(|days| match days {
+                WorkingDays::Text(t) => t.clone(),
+                WorkingDays::List(l) => l.join(","),
+            }),
+            holidays: body.holidays.clone(),
+            digest_to_email: body.digest_to_email,
+        },
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
