@@ -819,23 +819,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     ))
                 },
                 |api| {
-                    let team_v = api.get(&format!("/api/v1/teams/{team}/members"))?;
-                    let id = team_v
-                        .as_array()
-                        .and_then(|ms| {
-                            ms.iter().find(|m| {
-                                m["id"].as_u64().map(|i| i.to_string()) == Some(member.clone())
-                                    || m["email"]
-                                        .as_str()
-                                        .is_some_and(|e| e.eq_ignore_ascii_case(&member))
-                            })
-                        })
-                        .and_then(|m| m["id"].as_u64())
-                        .ok_or_else(|| {
-                            anyhow::Error::new(AppError::NotFound(format!(
-                                "member {member} in team {team}"
-                            )))
-                        })?;
+                    let id = api.member_id(&team, &member)?;
                     let v = api.post(
                         &format!("/api/v1/teams/{team}/members/{id}/link-codes"),
                         serde_json::json!({ "channel": channel }),
@@ -1395,23 +1379,7 @@ fn member_change(
                 .map_err(anyhow::Error::from)?)
         },
         |api| {
-            let members = api.get(&format!("/api/v1/teams/{team}/members"))?;
-            let id = members
-                .as_array()
-                .and_then(|ms| {
-                    ms.iter().find(|m| {
-                        m["id"].as_u64().map(|i| i.to_string()).as_deref() == Some(member)
-                            || m["email"]
-                                .as_str()
-                                .is_some_and(|e| e.eq_ignore_ascii_case(member))
-                    })
-                })
-                .and_then(|m| m["id"].as_u64())
-                .ok_or_else(|| {
-                    anyhow::Error::new(AppError::NotFound(format!(
-                        "member {member} in team {team}"
-                    )))
-                })?;
+            let id = api.member_id(team, member)?;
             let path = format!("/api/v1/teams/{team}/members/{id}");
             match change {
                 MemberChange::Remove => api.delete(&path),
@@ -1456,6 +1424,27 @@ impl Api {
             self.client
                 .delete(format!("http://{}{path}", self.info.web)),
         )
+    }
+
+    /// The id of `member` (an id or an email address) in `team`, as the server lists them.
+    fn member_id(&self, team: &str, member: &str) -> anyhow::Result<u64> {
+        let members = self.get(&format!("/api/v1/teams/{team}/members"))?;
+        members
+            .as_array()
+            .and_then(|ms| {
+                ms.iter().find(|m| {
+                    m["id"].as_u64().map(|i| i.to_string()).as_deref() == Some(member)
+                        || m["email"]
+                            .as_str()
+                            .is_some_and(|e| e.eq_ignore_ascii_case(member))
+                })
+            })
+            .and_then(|m| m["id"].as_u64())
+            .ok_or_else(|| {
+                anyhow::Error::new(AppError::NotFound(format!(
+                    "member {member} in team {team}"
+                )))
+            })
     }
 
     fn patch(&self, path: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
