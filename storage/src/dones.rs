@@ -134,11 +134,9 @@ impl Store {
         let _w = self.write_gate();
         let mut prepared = Vec::with_capacity(replies.len());
         for r in replies {
-            let ids: Vec<DoneId> = r
-                .lines
-                .iter()
-                .map(|_| self.next_id())
-                .collect::<StorageResult<_>>()?;
+            let ids: Vec<DoneId> = self
+                .next_ids(crate::IdKind::Done, r.lines.len() as u64)?
+                .collect();
             let dones: Vec<Done> = ids
                 .iter()
                 .zip(&r.lines)

@@ -48,6 +48,7 @@ mod spool;
 mod teams;
 mod tokens;
 pub mod trees;
+mod web_auth;
 
 use std::path::{Path, PathBuf};
 use std::sync::{RwLock, RwLockReadGuard};
@@ -63,6 +64,7 @@ pub use private::make_private;
 pub use prompts::NewPrompt;
 pub use search::{Search, SearchError, SearchHit, SearchQuery, SearchResults};
 pub use spool::{Accepted, InboundUsage, InboundWriter, NewInbound, Receipt, SpoolEntry};
+pub use web_auth::{SignInLink, WebSession};
 
 /// Bytes of sled's page cache. sled's default (1 GiB) kept the whole outbox of a million prompts
 /// in memory (920 MiB peak) and made every write slower (larger LRU, more allocator work: a
@@ -88,6 +90,29 @@ pub struct Store {
     changes: std::sync::Arc<search::ChangeSignal>,
     /// Set when the data directory was readable by others at open (it has been tightened).
     permission_warning: Option<String>,
+}
+
+/// The kinds of record whose ids people read (in the CLI, the API, URLs): each counts on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdKind {
+    Team,
+    Member,
+    Prompt,
+    Done,
+    Token,
+}
+
+impl IdKind {
+    /// The `meta` key of the kind's counter: the last id handed out.
+    fn counter(self) -> &'static str {
+        match self {
+            IdKind::Team => "ids.team",
+            IdKind::Member => "ids.member",
+            IdKind::Prompt => "ids.prompt",
+            IdKind::Done => "ids.done",
+            IdKind::Token => "ids.token",
+        }
+    }
 }
 
 impl Store {
@@ -156,9 +181,55 @@ impl Store {
         Ok(self.db.flush_async().await?)
     }
 
-    /// A new unique id (monotonic, survives restarts).
+    /// A new unique id (monotonic, survives restarts) for what has no id of its own people see:
+    /// change-log sequences, outbox and chat-log entries. Large and sparse (sled skips ahead
+    /// after a restart); [`Store::next_ids`] gives the ids people read.
     pub(crate) fn next_id(&self) -> StorageResult<u64> {
         Ok(self.id_floor + self.db.generate_id()? + 1)
+    }
+
+    /// `n` new ids of `kind`: small and dense (1, 2, 3, ... per kind), never reused. The counter
+    /// lives in `meta` (`ids.KIND`) and is raised atomically before the record that takes the id
+    /// is written, so a record on disk always has its id counted (sled recovers a prefix of the
+    /// writes). Its first use starts above the largest id of that kind already stored (data from
+    /// before dense ids, which keep working).
+    pub(crate) fn next_ids(&self, kind: IdKind, n: u64) -> StorageResult<std::ops::Range<u64>> {
+        let key = kind.counter();
+        let floor = match self.t.meta.get(key)? {
+            Some(_) => 0,
+            None => self.largest_id(kind)?,
+        };
+        let mut start = 0;
+        self.t.meta.update_and_fetch(key, |old| {
+            let last = old
+                .and_then(|v| <[u8; 8]>::try_from(v).ok())
+                .map_or(floor, u64::from_be_bytes);
+            start = last + 1;
+            Some((last + n).to_be_bytes().to_vec())
+        })?;
+        Ok(start..start + n)
+    }
+
+    /// One new id of `kind` (see [`Store::next_ids`]).
+    pub(crate) fn next_id_of(&self, kind: IdKind) -> StorageResult<u64> {
+        Ok(self.next_ids(kind, 1)?.start)
+    }
+
+    fn largest_id(&self, kind: IdKind) -> StorageResult<u64> {
+        let last_key = |tree: &sled::Tree| -> StorageResult<u64> {
+            match tree.last()? {
+                Some((k, _)) => codec::key_id("ids", &k),
+                None => Ok(0),
+            }
+        };
+        match kind {
+            IdKind::Team => last_key(&self.t.teams),
+            IdKind::Member => last_key(&self.t.members),
+            IdKind::Prompt => last_key(&self.t.prompts),
+            IdKind::Done => last_key(&self.t.dones),
+            // Tokens are keyed by their hash: the largest id is in the values (a few records).
+            IdKind::Token => Ok(self.tokens()?.iter().map(|t| t.id).max().unwrap_or(0)),
+        }
     }
 
     pub(crate) fn write_gate(&self) -> RwLockReadGuard<'_, ()> {

@@ -15,7 +15,7 @@ impl Store {
     pub fn create_member(&self, mut member: Member) -> StorageResult<Member> {
         let _w = self.write_gate();
         self.team(member.team_id)?;
-        member.id = self.next_id()?;
+        member.id = self.next_id_of(crate::IdKind::Member)?;
         let bytes = encode(&member)?;
         let by_email = email_key(&member.email, member.team_id);
         let by_team = key(&[&id_key(member.team_id), &id_key(member.id)]);

@@ -478,6 +478,8 @@ pub enum OutboxKind {
     Confirmation,
     /// A reminder to a member who has not answered their prompt.
     Nudge,
+    /// A sign-in link for the web pages, asked for on the sign-in page.
+    SignIn,
 }
 
 /// The lifecycle of an outgoing message. Each transition is persisted before the action it announces.

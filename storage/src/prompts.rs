@@ -32,7 +32,7 @@ fn member_day_key(member: MemberId, day: NaiveDate) -> Vec<u8> {
 impl Store {
     /// Reserves an id for a prompt about to be created (its reply token and Message-ID need it).
     pub fn new_prompt_id(&self) -> StorageResult<PromptId> {
-        self.next_id()
+        self.next_id_of(crate::IdKind::Prompt)
     }
 
     /// Creates `prompt` and enqueues `messages` (one per email delivery) in one transaction, unless

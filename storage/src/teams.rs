@@ -10,7 +10,7 @@ impl Store {
     /// Creates a team; `team.id` is assigned here. Fails with `Conflict` if the name is taken.
     pub fn create_team(&self, mut team: Team) -> StorageResult<Team> {
         let _w = self.write_gate();
-        team.id = self.next_id()?;
+        team.id = self.next_id_of(crate::IdKind::Team)?;
         let name_key = team.name.to_lowercase();
         let bytes = encode(&team)?;
         (&self.t.teams, &self.t.teams_by_name).transaction(|(teams, by_name)| -> TxResult<()> {

@@ -7,7 +7,7 @@ use crate::{ApiToken, Store};
 impl Store {
     pub fn create_token(&self, hash: &[u8; 32], mut token: ApiToken) -> StorageResult<ApiToken> {
         let _w = self.write_gate();
-        token.id = self.next_id()?;
+        token.id = self.next_id_of(crate::IdKind::Token)?;
         self.t.tokens.insert(hash, encode(&token)?)?;
         self.flush()?;
         Ok(token)

@@ -71,6 +71,10 @@ pub struct Trees {
     /// channel ‖ 0 ‖ chat ‖ 0 ‖ message id of a team's prompt posted in a group chat → team id ‖
     /// day (replies in its thread are that day's dones).
     pub chat_threads: sled::Tree,
+    /// SHA-256 of a sign-in link's secret → [`crate::SignInLink`] (removed when used).
+    pub sign_ins: sled::Tree,
+    /// SHA-256 of a session cookie's secret → [`crate::WebSession`].
+    pub web_sessions: sled::Tree,
 }
 
 pub(crate) const NAMES: &[&str] = &[
@@ -105,6 +109,8 @@ pub(crate) const NAMES: &[&str] = &[
     "chat_log",
     "chat_log_keys",
     "chat_threads",
+    "sign_ins",
+    "web_sessions",
 ];
 
 impl Trees {
@@ -142,6 +148,8 @@ impl Trees {
             chat_log: t("chat_log")?,
             chat_log_keys: t("chat_log_keys")?,
             chat_threads: t("chat_threads")?,
+            sign_ins: t("sign_ins")?,
+            web_sessions: t("web_sessions")?,
         })
     }
 }
