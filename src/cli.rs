@@ -251,6 +251,9 @@ pub enum MemberCmd {
         /// The member's own time zone (IANA name such as Asia/Tokyo); default: the team's.
         #[arg(long, value_name = "ZONE")]
         tz: Option<String>,
+        /// Make them an admin of the team: on the web they manage its members and schedules.
+        #[arg(long)]
+        admin: bool,
     },
     /// List a team's members: id, name, email, state (paused until when), time zone.
     List {
@@ -838,14 +841,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             email,
             name,
             tz,
+            admin,
         }) => {
             let s = settings()?;
+            let role = if admin { "admin" } else { "member" };
             let id = with_store(
                 &s,
                 |store| {
                     let signer = ops::signer(store)?;
                     let team = store.find_team(&team).map_err(AppError::from)?;
-                    Ok(ops::add_member(
+                    let member = ops::add_member(
                         store,
                         &s,
                         &signer,
@@ -854,13 +859,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                         &email,
                         tz.as_deref(),
                         chrono::Utc::now(),
-                    )?
-                    .id)
+                    )?;
+                    if admin {
+                        ops::set_role(store, member.id, storage::Role::Admin)?;
+                    }
+                    Ok(member.id)
                 },
                 |api| {
                     let v = api.post(
                         &format!("/api/v1/teams/{team}/members"),
-                        serde_json::json!({ "name": name, "email": email, "timezone": tz }),
+                        serde_json::json!({ "name": name, "email": email, "timezone": tz, "role": role }),
                     )?;
                     Ok(v["id"].as_u64().unwrap_or_default())
                 },

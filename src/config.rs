@@ -67,6 +67,10 @@ pub struct WebConfig {
     pub metrics_token: Option<String>,
     /// `POST /api/v1/backups` writes backups only into this directory (by name); unset: off.
     pub backup_dir: Option<PathBuf>,
+    /// Email addresses of the server's admins on the web (they manage every team).
+    pub admins: Vec<String>,
+    /// How long a web sign-in lasts.
+    pub session_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -188,6 +192,8 @@ impl Default for WebConfig {
             base_url: None,
             metrics_token: None,
             backup_dir: None,
+            admins: Vec::new(),
+            session_days: 30,
         }
     }
 }
@@ -272,6 +278,10 @@ pub struct Settings {
     pub raw_secret: Option<Secret>,
     /// `[web] metrics_token`.
     pub metrics_token: Option<Secret>,
+    /// `[web] admins`, lower case: the server's admins on the web.
+    pub web_admins: Vec<String>,
+    /// `[web] session_days`: how long a web sign-in lasts.
+    pub session_ttl: chrono::Duration,
     /// `[web] backup_dir`: the only place the API writes backups to.
     pub backup_dir: Option<PathBuf>,
     pub sendgrid_secret: Option<Secret>,
@@ -325,6 +335,8 @@ impl std::fmt::Debug for Settings {
             .field("raw_secret", &self.raw_secret)
             .field("metrics_token", &self.metrics_token)
             .field("backup_dir", &self.backup_dir)
+            .field("web_admins", &self.web_admins)
+            .field("session_ttl", &self.session_ttl)
             .field("sendgrid_secret", &self.sendgrid_secret)
             .field("mailgun_signing_key", &self.mailgun_signing_key)
             .field("authserv_id", &self.authserv_id)
@@ -545,6 +557,24 @@ impl Config {
                 return Err(err(key, "must be at least 1".into()));
             }
         }
+        let mut web_admins = Vec::new();
+        for a in &self.web.admins {
+            let a = a.trim().to_ascii_lowercase();
+            if a.len() > 254 || a.split('@').count() != 2 || a.starts_with('@') || a.ends_with('@')
+            {
+                return Err(err(
+                    "[web] admins",
+                    format!("{a:?} is not an email address"),
+                ));
+            }
+            web_admins.push(a);
+        }
+        if !(1..=366).contains(&self.web.session_days) {
+            return Err(err(
+                "[web] session_days",
+                "must be between 1 and 366".into(),
+            ));
+        }
         if self.outbox.concurrency == 0 {
             return Err(err("[outbox] concurrency", "must be at least 1".into()));
         }
@@ -568,6 +598,8 @@ impl Config {
             inbound_session_timeout: Duration::from_secs(self.inbound_smtp.session_timeout_secs),
             raw_secret: secret("[inbound_http] raw_secret", &self.inbound_http.raw_secret)?,
             metrics_token: secret("[web] metrics_token", &self.web.metrics_token)?,
+            web_admins,
+            session_ttl: chrono::Duration::days(i64::from(self.web.session_days)),
             backup_dir: self
                 .web
                 .backup_dir

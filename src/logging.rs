@@ -22,6 +22,7 @@ pub fn kind(kind: storage::OutboxKind) -> &'static str {
         storage::OutboxKind::Welcome => "welcome",
         storage::OutboxKind::Confirmation => "confirmation",
         storage::OutboxKind::Nudge => "nudge",
+        storage::OutboxKind::SignIn => "sign_in",
     }
 }
 

@@ -412,3 +412,37 @@ pub fn set_team_schedule(team: &mut Team, change: &TeamSchedule) -> AppResult<()
     }
     Ok(())
 }
+
+/// Replaces a done's text (kind, tags and mentions are derived from it again), flushed.
+pub fn edit_done(
+    store: &Store,
+    id: u64,
+    text: &str,
+    now: DateTime<Utc>,
+) -> AppResult<storage::Done> {
+    let parsed = crate::domain::lines::parse_line(text)
+        .ok_or_else(|| AppError::Invalid("the text is empty".into()))?;
+    let done = store.update_done(id, now, |d| {
+        d.text = parsed.text.clone();
+        d.kind = parsed.kind;
+        d.tags = parsed.tags.clone();
+        d.mentions = parsed.mentions.clone();
+    })?;
+    store.flush()?;
+    Ok(done)
+}
+
+/// Deletes a done (a flag: a redelivered message does not bring it back), flushed.
+pub fn delete_done(store: &Store, id: u64, now: DateTime<Utc>) -> AppResult<()> {
+    store.update_done(id, now, |d| d.deleted = true)?;
+    store.flush()?;
+    Ok(())
+}
+
+/// Makes a member a team admin (manages the team's members and schedules on the web) or a plain
+/// member, flushed.
+pub fn set_role(store: &Store, member: u64, role: storage::Role) -> AppResult<Member> {
+    let m = store.update_member(member, |m| m.role = role)?;
+    store.flush()?;
+    Ok(m)
+}

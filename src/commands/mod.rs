@@ -13,7 +13,7 @@
 //! and the team actor is told to reload.
 
 mod digest;
-mod done;
+pub mod done;
 pub mod link;
 mod pause;
 mod resume;

@@ -346,6 +346,35 @@ pub fn refused(ctx: &Ctx, member: &Member, inbound_id: u64) -> OutgoingEmail {
     email
 }
 
+/// A sign-in link for the web pages, to `email` (a member's address or a server admin's). It is a
+/// transactional answer to a request made on the sign-in page, so it has no unsubscribe link:
+/// it comes only when somebody asks for it.
+pub fn sign_in(ctx: &Ctx, email: &str, link: &str, valid_minutes: i64) -> OutgoingEmail {
+    let text = format!(
+        "Hi,\n\nto sign in to donebot, open this link within {valid_minutes} minutes:\n\n{link}\n\nIt works once. If you did not ask to sign in, ignore this email: nothing happens without the link.\n"
+    );
+    let html = format!(
+        "<p>Hi,</p><p>to sign in to donebot, open this link within {valid_minutes} minutes:</p><p><a href=\"{l}\">Sign in to donebot</a></p><p style=\"color:#777;font-size:12px\">{l}<br>It works once. If you did not ask to sign in, ignore this email: nothing happens without the link.</p>",
+        l = esc(link)
+    );
+    OutgoingEmail {
+        from: ctx.settings.from.clone(),
+        to: email.to_string(),
+        reply_to: None,
+        subject: "Your donebot sign-in link".into(),
+        text,
+        html: Some(html),
+        message_id: ctx.message_id("signin", email),
+        in_reply_to: None,
+        return_path: None,
+        headers: vec![
+            ("Auto-Submitted".into(), "auto-generated".into()),
+            ("X-Donebot-Kind".into(), "sign-in".into()),
+        ],
+        date: ctx.now,
+    }
+}
+
 /// HTML-escapes text.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -438,6 +438,9 @@ struct NewMember {
     name: String,
     email: String,
     timezone: Option<String>,
+    /// `admin` (manages the team on the web) or `member` (the default).
+    #[serde(default)]
+    role: Option<storage::Role>,
 }
 
 async fn add_member(
@@ -446,7 +449,10 @@ async fn add_member(
     team: web::Path<String>,
     body: web::Json<NewMember>,
 ) -> ApiResult<HttpResponse> {
-    let member = app.add_member(&team, &body.name, &body.email, body.timezone.as_deref())?;
+    let mut member = app.add_member(&team, &body.name, &body.email, body.timezone.as_deref())?;
+    if let Some(role) = body.role.filter(|r| *r != member.role) {
+        member = crate::ops::set_role(&app.store, member.id, role)?;
+    }
     Ok(HttpResponse::Created().json(MemberView::from(member)))
 }
 
@@ -569,15 +575,7 @@ async fn edit_done(
 ) -> ApiResult<HttpResponse> {
     let (team, id) = path.into_inner();
     team_done(&app, &team, id)?;
-    let parsed = crate::domain::lines::parse_line(&body.text)
-        .ok_or_else(|| AppError::Invalid("the text is empty".into()))?;
-    let done = app.store.update_done(id, app.now(), |d| {
-        d.text = parsed.text.clone();
-        d.kind = parsed.kind;
-        d.tags = parsed.tags.clone();
-        d.mentions = parsed.mentions.clone();
-    })?;
-    app.store.flush()?;
+    let done = crate::ops::edit_done(&app.store, id, &body.text, app.now())?;
     Ok(HttpResponse::Ok().json(DoneView::from(done)))
 }
 
@@ -588,8 +586,7 @@ async fn delete_done(
 ) -> ApiResult<HttpResponse> {
     let (team, id) = path.into_inner();
     team_done(&app, &team, id)?;
-    app.store.update_done(id, app.now(), |d| d.deleted = true)?;
-    app.store.flush()?;
+    crate::ops::delete_done(&app.store, id, app.now())?;
     Ok(HttpResponse::NoContent().finish())
 }
 

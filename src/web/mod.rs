@@ -1,6 +1,7 @@
 //! The HTTP side: the JSON API under `/api/v1`, `/healthz`, `/metrics`, inbound-mail webhooks, the
 //! routes the chat channels declare (`/telegram/webhook`), and the pages behind the links in every
-//! email (one-click unsubscribe, pause).
+//! email (one-click unsubscribe, pause), and the web pages for people ([`pages`]: sign-in by a
+//! link sent by email, the team's feed, search, settings; [`session`]: who is signed in).
 //!
 //! Handlers are thin: they authenticate, validate, and call [`App`] or storage. Errors map to
 //! status codes in one place ([`ApiError`]).
@@ -16,7 +17,9 @@ mod api;
 mod auth;
 mod inbound;
 mod links;
+mod pages;
 pub mod queues;
+mod session;
 mod tokens;
 
 use std::net::TcpListener;
@@ -86,7 +89,8 @@ pub fn start(
                     .service(method_check()),
             )
             .configure(inbound::routes)
-            .configure(links::routes);
+            .configure(links::routes)
+            .configure(pages::routes);
         for route in &routes {
             let handler = route.handler.clone();
             let app = app.clone();
@@ -232,8 +236,11 @@ async fn uniform_errors(
             HttpError::new(status, status_code_name(status), message)
         }
     };
-    let mut answer = if links::is_page(res.request().path()) {
-        links::error_page(status, &error.message)
+    let path = res.request().path();
+    let mut answer = if links::is_page(path) {
+        links::error_page(error.status, &error.message)
+    } else if pages::is_page(path) {
+        pages::error_page(error.status, &error.message)
     } else {
         error.error_response()
     };

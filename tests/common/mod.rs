@@ -10,6 +10,7 @@
 
 pub mod memory;
 pub mod process;
+pub mod web;
 
 use std::net::TcpListener as StdTcpListener;
 use std::path::Path;
