@@ -221,12 +221,21 @@ async fn dm_prompt_replies_edits_and_the_digest_in_the_channel() {
         .await;
     assert_eq!(stale.status(), Some(401));
 
-    // A plain DM (no thread) counts for the prompt's day too; deleting it removes its dones.
-    let extra = slack.dm(ADA, "reviewed the Slack seam").await;
+    // A plain DM (no thread) counts for the prompt's day too, its Slack markup read as Slack
+    // shows it; deleting it removes its dones.
+    let extra = slack
+        .dm(
+            ADA,
+            "reviewed <https://git.example/pr/12|PR 12> in <#C0DEV|dev>",
+        )
+        .await;
     processed(&mut d, &extra).await;
     assert_eq!(
         texts(&d, team, "2026-03-09").await,
-        ["reviewed the Slack seam", "shipped release 2.0"]
+        [
+            "reviewed PR 12 (https://git.example/pr/12) in #dev",
+            "shipped release 2.0"
+        ]
     );
     let gone = slack
         .delete(

@@ -333,7 +333,47 @@ fn taken() -> HttpResponse {
     answer(200, serde_json::Value::Null)
 }
 
-/// Slack escapes `&`, `<` and `>` in message text; a done reads as typed.
+/// A message's text as the person typed and saw it. Slack's raw text writes links, mentions and
+/// channels as control sequences in angle brackets (`<https://x.example/pr/12|PR 12>`,
+/// `<@U0BOB>`, `<#C024|general>`, `<!here>`), and escapes a typed `&`, `<` and `>` as entities,
+/// so every `<` in it opens a sequence. A labelled link becomes `label (url)` (the digest keeps
+/// where it points), a bare one its address (`mailto:` dropped); a mention `@name` (or `@USERID`
+/// when Slack gave no name), a channel `#name`, a special mention `@here`; an unclosed `<` is kept
+/// as it is.
+fn plain_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&unescape(&rest[..open]));
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('>') else {
+            out.push_str(&unescape(&rest[open..]));
+            return out;
+        };
+        let inner = &after[..close];
+        let (target, label) = match inner.split_once('|') {
+            Some((t, l)) => (t, Some(unescape(l))),
+            None => (inner, None),
+        };
+        let shown = match (target.chars().next(), label) {
+            (Some('@'), Some(l)) => format!("@{}", l.trim_start_matches('@')),
+            (Some('@'), None) => target.to_owned(),
+            (Some('#'), Some(l)) => format!("#{l}"),
+            (Some('#'), None) => target.to_owned(),
+            (Some('!'), Some(l)) => l,
+            (Some('!'), None) => format!("@{}", target.trim_start_matches('!')),
+            (_, Some(l)) if l == unescape(target.trim_start_matches("mailto:")) => l,
+            (_, Some(l)) => format!("{l} ({})", unescape(target)),
+            (_, None) => unescape(target.trim_start_matches("mailto:")),
+        };
+        out.push_str(&shown);
+        rest = &after[close + 1..];
+    }
+    out.push_str(&unescape(rest));
+    out
+}
+
+/// Slack's three entities; `&amp;` last, so `&amp;lt;` stays the `&lt;` that was typed.
 fn unescape(text: &str) -> String {
     text.replace("&lt;", "<")
         .replace("&gt;", ">")
@@ -389,7 +429,7 @@ pub(super) fn received(event_id: &str, event: SlackEvent) -> Result<ChatReceived
         chat_id: channel,
         user_name: user.clone(),
         user_id: user,
-        text: unescape(&text),
+        text: plain_text(&text),
         event: event_kind,
         deferred: true,
         answer_via: None,
@@ -593,6 +633,38 @@ mod tests {
         .unwrap()
         .unwrap();
         assert!(!format!("{ok:?}").contains("8f742231"), "{ok:?}");
+    }
+
+    #[test]
+    fn links_mentions_and_channels_read_as_slack_shows_them() {
+        for (raw, shown) in [
+            (
+                "Merged <https://github.com/acme/api/pull/12|PR 12> for <@U0BOB>",
+                "Merged PR 12 (https://github.com/acme/api/pull/12) for @U0BOB",
+            ),
+            (
+                "Docs at <https://docs.acme.dev>",
+                "Docs at https://docs.acme.dev",
+            ),
+            (
+                "Mailed <mailto:ann@acme.dev|ann@acme.dev>",
+                "Mailed ann@acme.dev",
+            ),
+            (
+                "Told <@U0ANN|ann> in <#C024|general>",
+                "Told @ann in #general",
+            ),
+            ("<!here> release is out", "@here release is out"),
+            ("<!subteam^S01|@oncall> paged", "@oncall paged"),
+            ("Fixed a &lt; b &amp;&amp; c", "Fixed a < b && c"),
+            ("Broken <https://x.example", "Broken <https://x.example"),
+            (
+                "<https://x.example/?a=1&amp;b=2|q &amp; a>",
+                "q & a (https://x.example/?a=1&b=2)",
+            ),
+        ] {
+            assert_eq!(plain_text(raw), shown, "{raw}");
+        }
     }
 
     #[test]
