@@ -13,12 +13,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::web::link_in_eml;
+use common::web::{link_in_eml, sign_in_email_sent};
 use common::{Donebot, NEW_YORK, WAIT, local};
-use donebot::events::Event;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
-use storage::{OutboxKind, Role};
+use storage::Role;
 
 /// chromedriver, started on a free loopback port and killed when dropped.
 struct Driver {
@@ -185,15 +184,7 @@ async fn a_member_signs_in_adds_a_done_finds_it_and_changes_the_schedule() {
     click(&c, "form[action='/sign-in'] button").await;
     wait_title(&c, "Check your email").await;
 
-    let outbox = db
-        .wait_for("the sign-in email", |e| match e {
-            Event::EmailSent {
-                outbox,
-                kind: OutboxKind::SignIn,
-            } => Some(*outbox),
-            _ => None,
-        })
-        .await;
+    let outbox = sign_in_email_sent(&mut db).await;
     let link = link_in_eml(&db, dir.path(), outbox);
     c.goto(&link).await.unwrap();
     wait_title(&c, "Sign in").await;

@@ -199,7 +199,7 @@ async fn every_form_needs_the_token_of_its_own_session() {
     ];
 
     let missing = ann.post_raw(&add, &fields).await;
-    assert_eq!(missing.status, 400, "{}", missing.body);
+    assert_eq!(missing.status, 403, "{}", missing.body);
     let mut wrong = vec![("csrf", "0000")];
     wrong.extend_from_slice(&fields);
     assert_eq!(ann.post_raw(&add, &wrong).await.status, 403);

@@ -105,7 +105,7 @@ pub struct Access {
 }
 
 impl Visitor {
-    fn read(req: &HttpRequest) -> Result<Visitor, AppError> {
+    pub(super) fn read(req: &HttpRequest) -> Result<Visitor, AppError> {
         let app = req
             .app_data::<web::Data<App>>()
             .ok_or_else(|| AppError::Unavailable("no app".into()))?;
@@ -154,7 +154,8 @@ impl Visitor {
         app.signer.tag("csrf", self.csrf_key.as_bytes())
     }
 
-    /// Refuses a form whose token is not this visitor's.
+    /// Refuses a form whose token is not this visitor's (every form reaches its handler through
+    /// [`super::pages::Posted`], which calls this).
     pub fn check_csrf(&self, app: &App, token: &str) -> Result<(), AppError> {
         if app
             .signer

@@ -157,16 +157,20 @@ pub async fn ask_for_link(
     let answer = user.post("/sign-in", &[("email", email)]).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(answer.contains("Check your email"), "{}", answer.body);
-    let outbox = db
-        .wait_for("the sign-in email", |e| match e {
-            Event::EmailSent {
-                outbox,
-                kind: OutboxKind::SignIn,
-            } => Some(*outbox),
-            _ => None,
-        })
-        .await;
+    let outbox = sign_in_email_sent(db).await;
     link_in_eml(db, data, outbox)
+}
+
+/// Waits until the outbox has sent (here: written) the next sign-in email; its outbox id.
+pub async fn sign_in_email_sent(db: &mut Donebot) -> u64 {
+    db.wait_for("the sign-in email", |e| match e {
+        Event::EmailSent {
+            outbox,
+            kind: OutboxKind::SignIn,
+        } => Some(*outbox),
+        _ => None,
+    })
+    .await
 }
 
 /// The sign-in link in the `.eml` file of outbox message `outbox`.

@@ -7,7 +7,9 @@ use maud::html;
 use serde::Deserialize;
 use storage::{InboundState, OutboxState};
 
-use super::{PageError, PageResult, csrf_field, notice, page, see_other, signed_in};
+use super::{
+    Nothing, PageError, PageResult, Posted, csrf_field, notice, page, see_other, signed_in,
+};
 use crate::app::App;
 use crate::error::AppError;
 use crate::web::queues::OutboxStatus;
@@ -129,13 +131,11 @@ async fn admin(app: web::Data<App>, visitor: Visitor, q: web::Query<Notice>) -> 
 
 #[derive(Deserialize)]
 struct TeamForm {
-    csrf: String,
     name: String,
     timezone: String,
 }
 
-async fn add_team(app: web::Data<App>, visitor: Visitor, form: web::Form<TeamForm>) -> PageResult {
-    visitor.check_csrf(&app, &form.csrf)?;
+async fn add_team(app: web::Data<App>, Posted { visitor, form }: Posted<TeamForm>) -> PageResult {
     server_admin(&visitor)?;
     let team = app.create_team(&form.name, form.timezone.trim())?;
     Ok(see_other(&format!(
@@ -144,18 +144,11 @@ async fn add_team(app: web::Data<App>, visitor: Visitor, form: web::Form<TeamFor
     )))
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
-}
-
 async fn retry(
     app: web::Data<App>,
-    visitor: Visitor,
     id: web::Path<u64>,
-    form: web::Form<CsrfForm>,
+    Posted { visitor, .. }: Posted<Nothing>,
 ) -> PageResult {
-    visitor.check_csrf(&app, &form.csrf)?;
     server_admin(&visitor)?;
     app.store.retry_outbox(*id, app.now())?;
     app.store.flush()?;

@@ -49,6 +49,50 @@ pub fn is_page(path: &str) -> bool {
         .any(|p| path == *p || path.starts_with(&format!("{}/", p.trim_end_matches('/'))))
 }
 
+/// A form sent to a page, and who sent it: its CSRF token is checked before the handler runs, so
+/// no handler can take a form without it. The form's other fields are read into `T` (which has
+/// no `csrf` field of its own; [`Nothing`] for a form that is only a button).
+pub struct Posted<T> {
+    pub visitor: Visitor,
+    pub form: T,
+}
+
+/// A form with no fields but its token (a button).
+#[derive(Debug, serde::Deserialize)]
+pub struct Nothing {}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Posted<T> {
+    type Error = PageError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, PageError>>>>;
+
+    fn from_request(
+        req: &actix_web::HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> Self::Future {
+        let visitor = Visitor::read(req);
+        let app = req.app_data::<web::Data<App>>().cloned();
+        // The body within the server's payload limit.
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let app = app.ok_or_else(|| AppError::Unavailable("no app".into()))?;
+            let visitor = visitor?;
+            let body = body
+                .await
+                .map_err(|e| AppError::Invalid(format!("cannot read the form: {e}")))?;
+            let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+                .map_err(|e| AppError::Invalid(format!("cannot read the form: {e}")))?;
+            let token = fields
+                .iter()
+                .find(|(k, _)| k == "csrf")
+                .map_or("", |(_, v)| v.as_str());
+            visitor.check_csrf(&app, token)?;
+            let form = serde_urlencoded::from_bytes(&body)
+                .map_err(|e| AppError::Invalid(format!("this form is not complete: {e}")))?;
+            Ok(Posted { visitor, form })
+        })
+    }
+}
+
 /// An answer other than the page asked for: a redirect, or an error shown as a page.
 #[derive(Debug)]
 pub enum PageError {

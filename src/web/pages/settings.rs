@@ -11,7 +11,9 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use storage::{Channel, LinkPurpose, Member, MemberState, Role, Team};
 
-use super::{PageResult, csrf_field, notice, page, see_other, signed_in, team_admin};
+use super::{
+    Nothing, PageResult, Posted, csrf_field, notice, page, see_other, signed_in, team_admin,
+};
 use crate::app::App;
 use crate::error::AppError;
 use crate::ops::{self, TeamSchedule};
@@ -190,7 +192,6 @@ async fn team_settings(
 
 #[derive(Deserialize)]
 struct TeamForm {
-    csrf: String,
     timezone: String,
     prompt_cron: String,
     digest_cron: String,
@@ -202,11 +203,9 @@ struct TeamForm {
 
 async fn save_team(
     app: web::Data<App>,
-    visitor: Visitor,
     team: web::Path<u64>,
-    form: web::Form<TeamForm>,
+    Posted { visitor, form }: Posted<TeamForm>,
 ) -> PageResult {
-    visitor.check_csrf(&app, &form.csrf)?;
     let (mut team, _) = team_admin(&app, &visitor, *team)?;
     let holidays = form
         .holidays
@@ -243,7 +242,6 @@ async fn save_team(
 
 #[derive(Deserialize)]
 struct ChannelForm {
-    csrf: String,
     channel: String,
 }
 
@@ -263,11 +261,9 @@ fn code_page(app: &App, visitor: &Visitor, title: &str, back: &str, what: Markup
 
 async fn connect_code(
     app: web::Data<App>,
-    visitor: Visitor,
     team: web::Path<u64>,
-    form: web::Form<ChannelForm>,
+    Posted { visitor, form }: Posted<ChannelForm>,
 ) -> PageResult {
-    visitor.check_csrf(&app, &form.csrf)?;
     let (team, _) = team_admin(&app, &visitor, *team)?;
     let channel = ops::chat_channel(&form.channel)?;
     let code = ops::create_link_code(
@@ -290,7 +286,6 @@ async fn connect_code(
 
 #[derive(Deserialize)]
 struct NewMemberForm {
-    csrf: String,
     name: String,
     email: String,
     #[serde(default)]
@@ -300,11 +295,9 @@ struct NewMemberForm {
 
 async fn add_member(
     app: web::Data<App>,
-    visitor: Visitor,
     team: web::Path<u64>,
-    form: web::Form<NewMemberForm>,
+    Posted { visitor, form }: Posted<NewMemberForm>,
 ) -> PageResult {
-    visitor.check_csrf(&app, &form.csrf)?;
     let (team, _) = team_admin(&app, &visitor, *team)?;
     let zone = Some(form.timezone.trim()).filter(|z| !z.is_empty());
     let member = app.add_member(&team.id.to_string(), &form.name, &form.email, zone)?;
@@ -331,17 +324,14 @@ fn team_member(app: &App, team: &Team, member: u64) -> Result<Member, AppError> 
 
 #[derive(Deserialize)]
 struct RoleForm {
-    csrf: String,
     role: Role,
 }
 
 async fn set_role(
     app: web::Data<App>,
-    visitor: Visitor,
     path: web::Path<(u64, u64)>,
-    form: web::Form<RoleForm>,
+    Posted { visitor, form }: Posted<RoleForm>,
 ) -> PageResult {
-    visitor.check_csrf(&app, &form.csrf)?;
     let (team, member) = path.into_inner();
     let (team, _) = team_admin(&app, &visitor, team)?;
     let m = team_member(&app, &team, member)?;
@@ -352,18 +342,11 @@ async fn set_role(
     )))
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
-}
-
 async fn remove_member(
     app: web::Data<App>,
-    visitor: Visitor,
     path: web::Path<(u64, u64)>,
-    form: web::Form<CsrfForm>,
+    Posted { visitor, .. }: Posted<Nothing>,
 ) -> PageResult {
-    visitor.check_csrf(&app, &form.csrf)?;
     let (team, member) = path.into_inner();
     let (team, _) = team_admin(&app, &visitor, team)?;
     let m = team_member(&app, &team, member)?;
@@ -419,11 +402,9 @@ async fn link_code_page(
 
 async fn member_link_code(
     app: web::Data<App>,
-    visitor: Visitor,
     path: web::Path<(u64, u64)>,
-    form: web::Form<ChannelForm>,
+    Posted { visitor, form }: Posted<ChannelForm>,
 ) -> PageResult {
-    visitor.check_csrf(&app, &form.csrf)?;
     let (team, member) = path.into_inner();
     let (team, _) = team_admin(&app, &visitor, team)?;
     let m = team_member(&app, &team, member)?;
@@ -509,13 +490,11 @@ async fn my_settings(app: web::Data<App>, visitor: Visitor, q: web::Query<Notice
 
 async fn save_mine(
     app: web::Data<App>,
-    visitor: Visitor,
     member: web::Path<u64>,
-    form: web::Form<Vec<(String, String)>>,
+    Posted { visitor, form }: Posted<Vec<(String, String)>>,
 ) -> PageResult {
     // Repeated `days` fields: read as pairs (serde's form structs take each key once).
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());
-    visitor.check_csrf(&app, field("csrf").unwrap_or(""))?;
     let m = my_member(&app, &visitor, *member)?;
     let mut days = Vec::new();
     for (_, v) in form.iter().filter(|(k, _)| k == "days").take(7) {
@@ -554,18 +533,15 @@ async fn save_mine(
 
 #[derive(Deserialize)]
 struct StateForm {
-    csrf: String,
     action: String,
     until: Option<String>,
 }
 
 async fn my_state(
     app: web::Data<App>,
-    visitor: Visitor,
     member: web::Path<u64>,
-    form: web::Form<StateForm>,
+    Posted { visitor, form }: Posted<StateForm>,
 ) -> PageResult {
-    visitor.check_csrf(&app, &form.csrf)?;
     let m = my_member(&app, &visitor, *member)?;
     let (state, done) = match form.action.as_str() {
         "pause" => {
@@ -595,11 +571,9 @@ async fn my_state(
 
 async fn my_link_code(
     app: web::Data<App>,
-    visitor: Visitor,
     member: web::Path<u64>,
-    form: web::Form<ChannelForm>,
+    Posted { visitor, form }: Posted<ChannelForm>,
 ) -> PageResult {
-    visitor.check_csrf(&app, &form.csrf)?;
     let m = my_member(&app, &visitor, *member)?;
     link_code_page(&app, &visitor, &m, &form.channel, "/me").await
 }

@@ -7,7 +7,7 @@ use maud::html;
 use serde::Deserialize;
 use storage::{OutboxKind, SignInLink, WebSession};
 
-use super::{PageResult, csrf_field, page, see_other};
+use super::{Nothing, PageResult, Posted, csrf_field, page, see_other};
 use crate::app::App;
 use crate::domain::render;
 use crate::error::AppError;
@@ -78,17 +78,14 @@ fn first_steps(app: &App) -> maud::Markup {
 #[derive(Deserialize)]
 struct AskForm {
     email: String,
-    csrf: String,
 }
 
 /// Sends a sign-in link if the address is a member's or a server admin's; answers the same in
 /// every case, so the form tells nobody who uses donebot.
 async fn ask_for_link(
     app: web::Data<App>,
-    visitor: Visitor,
-    form: web::Form<AskForm>,
+    Posted { visitor, form }: Posted<AskForm>,
 ) -> PageResult {
-    visitor.check_csrf(&app, &form.csrf)?;
     let email = form.email.trim().to_ascii_lowercase();
     if email.len() > 254 || email.split('@').count() != 2 {
         return Err(AppError::Invalid(format!("{:?} is not an email address", form.email)).into());
@@ -158,18 +155,11 @@ async fn confirm_page(
     page(&app, &visitor, "Sign in", body)
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
-}
-
 async fn sign_in(
     app: web::Data<App>,
-    visitor: Visitor,
     secret: web::Path<String>,
-    form: web::Form<CsrfForm>,
+    Posted { visitor, .. }: Posted<Nothing>,
 ) -> PageResult {
-    visitor.check_csrf(&app, &form.csrf)?;
     let now = app.now();
     let Some(link) = app.store.take_sign_in(&token_hash(&secret), now)? else {
         return Err(AppError::NotFound(
@@ -198,8 +188,7 @@ async fn sign_in(
     Ok(answer)
 }
 
-async fn sign_out(app: web::Data<App>, visitor: Visitor, form: web::Form<CsrfForm>) -> PageResult {
-    visitor.check_csrf(&app, &form.csrf)?;
+async fn sign_out(app: web::Data<App>, Posted { visitor, .. }: Posted<Nothing>) -> PageResult {
     if let Some(person) = &visitor.person {
         app.store.end_session(&person.session)?;
     }

@@ -13,7 +13,9 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use storage::{Channel, Done, DoneKind, Member, SearchQuery, Team};
 
-use super::{PageResult, csrf_field, notice, page, see_other, team_access, trusted};
+use super::{
+    Nothing, PageResult, Posted, csrf_field, notice, page, see_other, team_access, trusted,
+};
 use crate::app::App;
 use crate::commands::done::Origin;
 use crate::error::AppError;
@@ -172,7 +174,6 @@ fn add_form(app: &App, visitor: &Visitor, team: &Team, me: &Member, today: Naive
 
 #[derive(Deserialize)]
 struct AddForm {
-    csrf: String,
     nonce: String,
     text: String,
     day: Option<NaiveDate>,
@@ -180,11 +181,9 @@ struct AddForm {
 
 async fn add(
     app: web::Data<App>,
-    visitor: Visitor,
     team: web::Path<u64>,
-    form: web::Form<AddForm>,
+    Posted { visitor, form }: Posted<AddForm>,
 ) -> PageResult {
-    visitor.check_csrf(&app, &form.csrf)?;
     let (team, access) = team_access(&app, &visitor, *team)?;
     let me = own_member(&access)?;
     let today = crate::commands::member_today(&app.ctx, &me)?;
@@ -278,17 +277,14 @@ async fn edit_page(
 
 #[derive(Deserialize)]
 struct EditForm {
-    csrf: String,
     text: String,
 }
 
 async fn edit(
     app: web::Data<App>,
-    visitor: Visitor,
     path: web::Path<(u64, u64)>,
-    form: web::Form<EditForm>,
+    Posted { visitor, form }: Posted<EditForm>,
 ) -> PageResult {
-    visitor.check_csrf(&app, &form.csrf)?;
     let (team, done) = path.into_inner();
     let (team, d) = own_done(&app, &visitor, team, done)?;
     if form.text.len() > MAX_TEXT || form.text.contains(['\n', '\r']) {
@@ -301,18 +297,11 @@ async fn edit(
     )))
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
-}
-
 async fn delete(
     app: web::Data<App>,
-    visitor: Visitor,
     path: web::Path<(u64, u64)>,
-    form: web::Form<CsrfForm>,
+    Posted { visitor, .. }: Posted<Nothing>,
 ) -> PageResult {
-    visitor.check_csrf(&app, &form.csrf)?;
     let (team, done) = path.into_inner();
     let (team, d) = own_done(&app, &visitor, team, done)?;
     crate::ops::delete_done(&app.store, d.id, app.now())?;
