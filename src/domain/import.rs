@@ -281,7 +281,7 @@ pub fn plan(
                 "more than {MAX_ROWS} rows; split the file"
             )));
         }
-        match row(&columns, &cells, &live, opts, &today) {
+        match row(team.id, &columns, &cells, &live, opts, &today) {
             Ok(Some(p)) => plan.rows.push(p),
             Ok(None) => plan.empty_rows += 1,
             Err(message) => {
@@ -364,6 +364,7 @@ impl Columns {
 
 /// One row, checked: `None` when its text holds no done.
 fn row(
+    team: u64,
     c: &Columns,
     cells: &[String],
     members: &[&Member],
@@ -421,17 +422,15 @@ fn row(
             l.kind = kind;
         }
     }
-    let member_key = match &who {
-        Who::Member(id) => id.to_string(),
-        Who::New { email, .. } => email.clone(),
+    // The row's identity: the same member (by address, whether added by this import or an
+    // earlier one), day and text is the same row.
+    let member_key = match (&who, member) {
+        (Who::New { email, .. }, _) => email.clone(),
+        (Who::Member(_), Some(m)) => m.email.to_lowercase(),
+        (Who::Member(id), None) => id.to_string(),
     };
-    // The row's identity: the same member, day and text is the same row.
     let digest = Sha256::digest(format!("{member_key}\n{day}\n{text}").as_bytes());
-    let key = format!(
-        "{}:{}",
-        member_key,
-        data_encoding::HEXLOWER.encode(&digest[..16])
-    );
+    let key = format!("{}:{}", team, data_encoding::HEXLOWER.encode(&digest[..16]));
     Ok(Some(Planned {
         who,
         day,
