@@ -113,7 +113,7 @@ pub enum Command {
     #[command(subcommand)]
     Bench(BenchCmd),
     /// Import a team's history from a CSV export (iDoneThis, Geekbot, or `donebot export`):
-    /// columns date, email (or a member's name) and text, in any order (see docs/api.md).
+    /// columns date, email (or a member's name) and text, in any order (docs/api.md).
     /// Every row is checked first: a bad row is reported by its line and nothing is written.
     /// Importing the same rows again records nothing new.
     Import {
@@ -1286,7 +1286,8 @@ fn import(
                         .into_iter()
                         .map(|e| (e.line as u64, e.message))
                         .collect();
-                    let m = format!("{total} rows cannot be imported; nothing was written");
+                    let rows_word = if total == 1 { "row" } else { "rows" };
+                    let m = format!("{total} {rows_word} cannot be imported; nothing was written");
                     return Ok(Err((m, rows)));
                 }
             };

@@ -141,6 +141,9 @@ pub struct Plan {
     pub empty_rows: usize,
 }
 
+/// Per member, the ids of the dones an import recorded for them (for the event stream).
+pub type Recorded = Vec<(u64, Vec<u64>)>;
+
 /// What an import did.
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct Summary {
@@ -178,7 +181,7 @@ impl Plan {
         store: &Store,
         now: DateTime<Utc>,
         added: &[Member],
-    ) -> AppResult<(Summary, Vec<(u64, Vec<u64>)>)> {
+    ) -> AppResult<(Summary, Recorded)> {
         let mut summary = Summary {
             rows: self.rows.len() + self.empty_rows,
             empty_rows: self.empty_rows,

@@ -1,4 +1,11 @@
-//! The JSON API under `/api/v1` (described by `/api/v1/openapi.json`).
+//! The JSON API under `/api/v1`: teams, members, dones, prompts and digests on demand, exports
+//! and backups here; recording dones ([`record`]), participation ([`participation`]), CSV
+//! imports ([`import`]), tokens and the mail queues in their own files. docs/api.md states the
+//! contract (tokens, errors, lists, imports).
+//!
+//! Invariants: every route is declared once, in [`declare`], and described by its handler's
+//! `#[utoipa::path]` ([`openapi`] checks both match); every list answers a [`page::Page`]
+//! (`{"items", "next"}`) and takes `limit` and `cursor`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDate;
