@@ -3,7 +3,7 @@
 # every operation of /api/v1/openapi.json gets requests generated from its schema, as the admin,
 # and the run fails on any 5xx answer (`--checks not_a_server_error`).
 #
-#   scripts/fuzz-api.sh [MAX_EXAMPLES]          (default 30 examples per operation)
+#   scripts/fuzz-api.sh [MAX_EXAMPLES]          (default 100 examples per operation)
 #
 # Installs schemathesis into a virtualenv under target/schemathesis-venv (once). Starts
 # `donebot serve` (the debug build, built if missing) on a fresh temporary data directory with
@@ -11,7 +11,7 @@
 # Bounded: the server and schemathesis each run under a timeout; the data directory is removed.
 set -euo pipefail
 
-examples=${1:-30}
+examples=${1:-100}
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 venv=$target/schemathesis-venv

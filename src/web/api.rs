@@ -1012,6 +1012,9 @@ async fn backup(
     }))
 }
 
+/// The longest backup directory name.
+const MAX_BACKUP_NAME: usize = 100;
+
 /// Where `POST /backups` may write `given`: inside `root`, as one new directory.
 fn backup_target(
     root: Option<&std::path::Path>,
@@ -1041,14 +1044,25 @@ fn backup_target(
             }
             given.file_name()
         }
-        _ => given
-            .to_str()
-            .filter(|n| !n.is_empty() && !n.contains(['/', '\\']) && *n != "." && *n != "..")
-            .map(std::ffi::OsStr::new),
+        _ => Some(std::ffi::OsStr::new(given)),
     };
-    let name = name.ok_or_else(|| {
-        AppError::Invalid("dir: a new directory name inside [web] backup_dir".into())
-    })?;
+    // A plain name: the file system would refuse a NUL or an overlong name only when the
+    // backup is written, as an internal error.
+    let name = name
+        .and_then(|n| n.to_str())
+        .filter(|n| {
+            (1..=MAX_BACKUP_NAME).contains(&n.len())
+                && *n != "."
+                && *n != ".."
+                && n.chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        })
+        .ok_or_else(|| {
+            AppError::Invalid(format!(
+                "dir: a new directory name inside [web] backup_dir (letters, digits, '-', '_', \
+                 '.'; at most {MAX_BACKUP_NAME} bytes)"
+            ))
+        })?;
     Ok(root.join(name))
 }
 
@@ -1141,7 +1155,15 @@ mod tests {
             backup_target(Some(&root), &by_path).unwrap(),
             root.canonicalize().unwrap().join("weekly")
         );
-        for bad in ["../escape", "a/b", "..", ""] {
+        for bad in [
+            "../escape",
+            "a/b",
+            "..",
+            "",
+            "nul\0byte",
+            "new\nline",
+            "x".repeat(101).as_str(),
+        ] {
             assert!(backup_target(Some(&root), bad).is_err(), "{bad}");
         }
         let outside = dir.path().join("elsewhere").display().to_string();

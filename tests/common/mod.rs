@@ -414,7 +414,9 @@ impl Donebot {
     /// The dones of a team on a day, as the API lists them.
     pub async fn dones(&self, team: u64, date: &str) -> Vec<Value> {
         let (status, v) = self
-            .get(&format!("/api/v1/teams/{team}/dones?date={date}&limit=1000"))
+            .get(&format!(
+                "/api/v1/teams/{team}/dones?date={date}&limit=1000"
+            ))
             .await;
         assert_eq!(status, 200, "{v}");
         assert_eq!(v["next"], Value::Null, "one page holds a day's dones here");
