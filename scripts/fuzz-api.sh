@@ -3,7 +3,7 @@
 # every operation of /api/v1/openapi.json gets requests generated from its schema, as the admin,
 # and the run fails on any 5xx answer (`--checks not_a_server_error`).
 #
-#   scripts/fuzz-api.sh [MAX_EXAMPLES]          (default 100 examples per operation)
+#   [SEED=N] scripts/fuzz-api.sh [MAX_EXAMPLES]     (default: 100 examples per operation, seed 1)
 #
 # Installs schemathesis into a virtualenv under target/schemathesis-venv (once). Starts
 # `donebot serve` (the debug build, built if missing) on a fresh temporary data directory with
@@ -12,6 +12,7 @@
 set -euo pipefail
 
 examples=${1:-100}
+seed=${SEED:-1}
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 venv=$target/schemathesis-venv
@@ -88,7 +89,7 @@ for config in "" "$aimed"; do
         --url "$api" \
         --max-examples "$examples" \
         --workers 2 \
-        --seed 1 \
+        --seed "$seed" \
         --no-color || status=$?
 done
 
