@@ -107,10 +107,14 @@ pub async fn record_done(
         RecordOutcome::Recorded(ids) => (actix_web::http::StatusCode::CREATED, ids),
         RecordOutcome::Duplicate(ids) => (actix_web::http::StatusCode::OK, ids),
     };
-    let dones = ids
-        .into_iter()
-        .map(|id| app.store.done(id).map(DoneView::from))
-        .collect::<Result<Vec<_>, _>>()?;
+    // A repeat after some were deleted answers those that are left.
+    let mut dones = Vec::with_capacity(ids.len());
+    for id in ids {
+        let done = app.store.done(id)?;
+        if !done.deleted {
+            dones.push(DoneView::from(done));
+        }
+    }
     Ok(HttpResponse::build(status).json(RecordedDones { dones }))
 }
 
