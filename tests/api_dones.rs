@@ -160,6 +160,30 @@ async fn lists_are_paged_by_cursor_and_a_bad_cursor_is_refused() {
     }
     assert_eq!((seen.join(""), pages), ("abcde".to_owned(), 3));
 
+    // The outbox too (a welcome email per member added), oldest first, across pages.
+    d.add_member(team, "Bob", "bob@example.org").await;
+    d.add_member(team, "Cy", "cy@example.org").await;
+    let (status, first) = d.get("/api/v1/outbox/messages?limit=2").await;
+    assert_eq!(status, 200, "{first}");
+    let next = first["next"].as_str().expect("a second page");
+    let (_, second) = d
+        .get(&format!("/api/v1/outbox/messages?limit=2&cursor={next}"))
+        .await;
+    let to: Vec<&Value> = [&first, &second]
+        .iter()
+        .flat_map(|p| p["items"].as_array().unwrap())
+        .map(|m| &m["to"][0])
+        .collect();
+    assert_eq!(
+        to,
+        [
+            &json!("ada@example.org"),
+            &json!("bob@example.org"),
+            &json!("cy@example.org")
+        ]
+    );
+    assert_eq!(second["next"], Value::Null);
+
     // Every list answers {items, next}; a cursor of another list, or none at all, is refused.
     let (_, teams) = d.get("/api/v1/teams?limit=1").await;
     assert_eq!(teams["items"].as_array().map(Vec::len), Some(1));
@@ -168,10 +192,20 @@ async fn lists_are_paged_by_cursor_and_a_bad_cursor_is_refused() {
     let (_, members) = d
         .get(&format!("/api/v1/teams/{team}/members?limit=1"))
         .await;
-    assert_eq!(
-        (members["items"][0]["id"].as_u64(), &members["next"]),
-        (Some(ada), &Value::Null)
-    );
+    assert_eq!(members["items"][0]["id"].as_u64(), Some(ada));
+    let next = members["next"].as_str().expect("Bob and Cy follow");
+    let (_, rest) = d
+        .get(&format!(
+            "/api/v1/teams/{team}/members?limit=5&cursor={next}"
+        ))
+        .await;
+    let names: Vec<&str> = rest["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!((names, &rest["next"]), (vec!["Bob", "Cy"], &Value::Null));
     for path in [
         "/api/v1/teams?cursor=not-a-cursor",
         "/api/v1/tokens?cursor=AQAAAAAAAAAB",
