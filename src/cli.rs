@@ -112,6 +112,23 @@ pub enum Command {
     /// Measure the real code paths against real peers (see `src/bench/`).
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// Import a team's history from a CSV export (iDoneThis, Geekbot, or `donebot export`):
+    /// columns date, email (or a member's name) and text, in any order (docs/api.md).
+    /// Every row is checked first: a bad row is reported by its line and nothing is written.
+    /// Importing the same rows again records nothing new.
+    Import {
+        /// The team's name or id.
+        team: String,
+        /// The CSV file; `-` for standard input.
+        file: PathBuf,
+        /// Add the members the file names by an address the team does not have (each gets
+        /// the welcome email); without it such rows are errors.
+        #[arg(long)]
+        create_members: bool,
+        /// The column holding the text, when it is none of the usual names.
+        #[arg(long, value_name = "NAME")]
+        text_column: Option<String>,
+    },
     /// Print a team's dones (all, or from/to a day) as CSV or JSON, with the same columns:
     /// id, date, member_id, member, email, kind, text, tags, mentions, source, created_at.
     Export {
@@ -431,6 +448,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings()?),
         Command::Trim { file, dones } => trim(file.as_deref(), dones),
+        Command::Import {
+            team,
+            file,
+            create_members,
+            text_column,
+        } => import(&settings()?, &team, &file, create_members, text_column),
         Command::Export {
             team,
             format,
@@ -581,7 +604,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                         store.tokens()?.into_iter().map(Into::into).collect();
                     Ok(serde_json::to_value(list).map_err(anyhow::Error::from)?)
                 },
-                |api| api.get("/api/v1/tokens"),
+                |api| api.list("/api/v1/tokens"),
             )?;
             for t in tokens.as_array().into_iter().flatten() {
                 let scope = match t["team_id"].as_u64() {
@@ -739,7 +762,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                         .collect::<Vec<_>>())
                 },
                 |api| {
-                    let v = api.get("/api/v1/teams")?;
+                    let v = api.list("/api/v1/teams")?;
                     Ok(v.as_array()
                         .into_iter()
                         .flatten()
@@ -772,7 +795,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                         .collect();
                     Ok(serde_json::to_value(list).map_err(anyhow::Error::from)?)
                 },
-                |api| api.get(&format!("/api/v1/teams/{team}/members")),
+                |api| api.list(&format!("/api/v1/teams/{team}/members")),
             )?;
             for m in members.as_array().into_iter().flatten() {
                 let text = |k: &str| m[k].as_str().unwrap_or_default().to_owned();
@@ -911,7 +934,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                         "/api/v1/teams/{team}/search?{}",
                         serde_urlencoded::to_string(&params)?
                     ))?;
-                    let members = api.get(&format!("/api/v1/teams/{team}/members"))?;
+                    let members = api.list(&format!("/api/v1/teams/{team}/members"))?;
                     let name = |id: &serde_json::Value| -> String {
                         members
                             .as_array()
@@ -1012,7 +1035,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                         "/api/v1/outbox/messages?{}",
                         serde_urlencoded::to_string(&params)?
                     );
-                    Ok(serde_json::from_value(api.get(&path)?)?)
+                    Ok(serde_json::from_value(api.get(&path)?["items"].take())?)
                 },
             )?;
             for m in list {
@@ -1102,7 +1125,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 },
                 |api| {
                     let path = format!("/api/v1/inbound?failed={failed}&limit={limit}");
-                    Ok(serde_json::from_value(api.get(&path)?)?)
+                    Ok(serde_json::from_value(api.get(&path)?["items"].take())?)
                 },
             )?;
             for r in list {
@@ -1214,6 +1237,126 @@ fn trim(file: Option<&Path>, dones: bool) -> Result<(), Failure> {
     }
     if !text.is_empty() {
         println!("{text}");
+    }
+    Ok(())
+}
+
+/// `donebot import`: through the running server, or on the data directory.
+fn import(
+    s: &Settings,
+    team: &str,
+    file: &Path,
+    create_members: bool,
+    text_column: Option<String>,
+) -> Result<(), Failure> {
+    use crate::domain::import::{self, ImportError, Options};
+    let mut csv = Vec::new();
+    let limit = import::MAX_BYTES as u64 + 1;
+    if file == Path::new("-") {
+        std::io::stdin().take(limit).read_to_end(&mut csv)?;
+    } else {
+        std::fs::File::open(file)
+            .with_context(|| format!("cannot read {}", file.display()))?
+            .take(limit)
+            .read_to_end(&mut csv)?;
+    }
+    let opts = Options {
+        create_members,
+        text_column,
+    };
+    // Bad rows, as the API lists them: `(line, reason)`.
+    let rejected = |message: String, rows: Vec<(u64, String)>| {
+        for (line, why) in rows {
+            eprintln!("line {line}: {why}");
+        }
+        invalid(message)
+    };
+    let outcome = with_store(
+        s,
+        |store| {
+            let team = store.find_team(team).map_err(AppError::from)?;
+            let members = store.members_of(team.id)?;
+            let now = chrono::Utc::now();
+            let today = |m: Option<&storage::Member>| {
+                let zone = m
+                    .and_then(|m| m.timezone.as_deref())
+                    .unwrap_or(&team.timezone);
+                ops::parse_tz(zone)
+                    .map(|tz| now.with_timezone(&tz).date_naive())
+                    .unwrap_or_else(|_| now.date_naive())
+            };
+            let plan = match import::plan(&team, &members, &csv, &opts, today) {
+                Ok(plan) => plan,
+                Err(ImportError::App(e)) => return Err(e.into()),
+                Err(ImportError::File(m)) => return Ok(Err((m, Vec::new()))),
+                Err(ImportError::Rows { errors, total }) => {
+                    let rows = errors
+                        .into_iter()
+                        .map(|e| (e.line as u64, e.message))
+                        .collect();
+                    let rows_word = if total == 1 { "row" } else { "rows" };
+                    let m = format!("{total} {rows_word} cannot be imported; nothing was written");
+                    return Ok(Err((m, rows)));
+                }
+            };
+            let signer = ops::signer(store)?;
+            let mut added = Vec::new();
+            for (email, name) in plan.new_members() {
+                added.push(ops::add_member(
+                    store, s, &signer, &team, &name, &email, None, now,
+                )?);
+            }
+            let (summary, _) = plan.apply(store, now, &added)?;
+            Ok(Ok(
+                serde_json::to_value(summary).map_err(anyhow::Error::from)?
+            ))
+        },
+        |api| {
+            let mut params = vec![("create_members", create_members.to_string())];
+            params.extend(opts.text_column.clone().map(|c| ("text_column", c)));
+            let path = format!(
+                "/api/v1/teams/{team}/import?{}",
+                serde_urlencoded::to_string(&params)?
+            );
+            let (status, v) = api.post_csv(&path, csv.clone())?;
+            if status.is_success() {
+                return Ok(Ok(v));
+            }
+            let message = v["error"]["message"]
+                .as_str()
+                .unwrap_or("no details")
+                .to_owned();
+            if v["error"]["code"] != "invalid_import" {
+                return Err(Api::failure(status, &v));
+            }
+            let rows = v["error"]["rows"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| {
+                    let why = r["message"].as_str().unwrap_or_default().to_owned();
+                    (r["line"].as_u64().unwrap_or_default(), why)
+                })
+                .collect();
+            Ok(Err((message, rows)))
+        },
+    )?;
+    let summary = outcome.map_err(|(message, rows)| rejected(message, rows))?;
+    let created = summary["members_created"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    println!(
+        "{} rows: {} dones recorded, {} rows already imported, {} rows without a done",
+        summary["rows"], summary["recorded"], summary["duplicates"], summary["empty_rows"]
+    );
+    if !created.is_empty() {
+        println!("members added: {created}");
     }
     Ok(())
 }
@@ -1427,6 +1570,33 @@ impl Api {
         self.call(self.client.get(format!("http://{}{path}", self.info.web)))
     }
 
+    /// Every item of a list, page after page (`path` without `limit` or `cursor`), as one array.
+    fn list(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        /// A bound on the pages followed, against a server that never says "last".
+        const MAX_PAGES: usize = 10_000;
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page_path = match &cursor {
+                None => format!("{path}{sep}limit=1000"),
+                Some(c) => format!(
+                    "{path}{sep}limit=1000&{}",
+                    serde_urlencoded::to_string([("cursor", c)])?
+                ),
+            };
+            let mut page = self.get(&page_path)?;
+            if let serde_json::Value::Array(more) = page["items"].take() {
+                items.extend(more);
+            }
+            match page["next"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok(serde_json::Value::Array(items)),
+            }
+        }
+        Err(anyhow!("{path}: more than {MAX_PAGES} pages"))
+    }
+
     fn delete(&self, path: &str) -> anyhow::Result<serde_json::Value> {
         self.call(
             self.client
@@ -1436,7 +1606,7 @@ impl Api {
 
     /// The id of `member` (an id or an email address) in `team`, as the server lists them.
     fn member_id(&self, team: &str, member: &str) -> anyhow::Result<u64> {
-        let members = self.get(&format!("/api/v1/teams/{team}/members"))?;
+        let members = self.list(&format!("/api/v1/teams/{team}/members"))?;
         members
             .as_array()
             .and_then(|ms| {
@@ -1469,6 +1639,24 @@ impl Api {
                 .post(format!("http://{}{path}", self.info.web))
                 .json(&body),
         )
+    }
+
+    /// `POST path` with a CSV body; the answer whatever its status.
+    fn post_csv(
+        &self,
+        path: &str,
+        csv: Vec<u8>,
+    ) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
+        let resp = self
+            .client
+            .post(format!("http://{}{path}", self.info.web))
+            .header(reqwest::header::CONTENT_TYPE, "text/csv")
+            .body(csv)
+            .bearer_auth(&self.info.token)
+            .send()
+            .with_context(|| format!("cannot reach the running server at {}", self.info.web))?;
+        let status = resp.status();
+        Ok((status, resp.json().unwrap_or(serde_json::Value::Null)))
     }
 
     /// `GET path` for a body that is not JSON (an export).

@@ -247,7 +247,7 @@ fn while_a_server_runs_team_add_goes_through_it_and_restore_refuses() {
             .await
             .unwrap()
     });
-    let names: Vec<&str> = teams
+    let names: Vec<&str> = teams["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -51,7 +51,11 @@ async fn a_team_token_gets_403_or_404_on_every_route_but_its_teams() {
     let paths = doc["paths"].as_object().expect("paths");
     let mut tried = 0;
     for (path, ops) in paths {
-        for method in ops.as_object().expect("operations").keys() {
+        for (method, op) in ops.as_object().expect("operations") {
+            // The document itself needs no token.
+            if op["security"] == json!([{}]) {
+                continue;
+            }
             // Another team, by id and by name; members and dones of that team.
             for team in [bravo.to_string(), "Bravo".to_string()] {
                 let concrete = path
@@ -113,7 +117,7 @@ async fn tokens_are_listed_revoked_and_expire() {
 
     let (status, list) = d.get("/api/v1/tokens").await;
     assert_eq!(status, 200);
-    let list = list.as_array().expect("a list").clone();
+    let list = list["items"].as_array().expect("a list").clone();
     assert!(list.iter().all(|t| t.get("token").is_none()), "{list:?}");
     let revoked_id = list
         .iter()

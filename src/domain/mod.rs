@@ -3,6 +3,7 @@
 
 pub mod digest;
 pub mod export;
+pub mod import;
 pub mod lines;
 pub mod render;
 pub mod token;

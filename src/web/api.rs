@@ -1,58 +1,80 @@
-//! The JSON API under `/api/v1` (described by `/api/v1/openapi.json`).
+//! The JSON API under `/api/v1`: teams, members, dones, prompts and digests on demand, exports
+//! and backups here; recording dones ([`record`]), participation ([`participation`]), CSV
+//! imports ([`import`]), tokens and the mail queues in their own files. docs/api.md states the
+//! contract (tokens, errors, lists, imports).
+//!
+//! Invariants: every route is declared once, in [`declare`], and described by its handler's
+//! `#[utoipa::path]` ([`openapi`] checks both match); every list answers a [`page::Page`]
+//! (`{"items", "next"}`) and takes `limit` and `cursor`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use storage::{Done, Member, Team};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::app::App;
 use crate::error::{AppError, AppResult};
 use crate::web::ApiResult;
 use crate::web::auth::Admin;
 
+mod import;
+pub mod openapi;
+pub mod page;
+mod participation;
+mod record;
+pub mod router;
+
+use page::{Key, List, ListResult, Window};
+pub use router::Router;
+
+/// Registers every route of `/api/v1` on `cfg` (mounted there by the server).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/openapi.json", web::get().to(openapi))
-        .route("/teams", web::post().to(create_team))
-        .route("/teams", web::get().to(list_teams))
-        .route("/teams/{team}", web::get().to(get_team))
-        .route("/teams/{team}", web::patch().to(patch_team))
-        .route("/teams/{team}/connect-codes", web::post().to(connect_code))
-        .route(
-            "/teams/{team}/members/{member}/link-codes",
-            web::post().to(link_code),
-        )
-        .route("/teams/{team}/members", web::post().to(add_member))
-        .route("/teams/{team}/members", web::get().to(list_members))
-        .route(
-            "/teams/{team}/members/{member}",
-            web::patch().to(patch_member),
-        )
-        .route(
-            "/teams/{team}/members/{member}",
-            web::delete().to(remove_member),
-        )
-        .route("/teams/{team}/prompts", web::post().to(send_prompts))
-        .route("/teams/{team}/digests", web::post().to(send_digest))
-        .route("/teams/{team}/dones", web::get().to(list_dones))
-        .route("/teams/{team}/dones/{done}", web::patch().to(edit_done))
-        .route("/teams/{team}/dones/{done}", web::delete().to(delete_done))
-        .route("/teams/{team}/export", web::get().to(export))
-        .route("/teams/{team}/search", web::get().to(search))
-        .configure(super::tokens::routes)
-        .route("/backups", web::post().to(backup));
+    declare(&mut Router::serving(cfg));
 }
 
-#[derive(Serialize)]
+/// Every route of `/api/v1`, in one place (see [`router`]).
+pub fn declare(r: &mut Router) {
+    r.get("/openapi.json", openapi::serve)
+        .post("/teams", create_team)
+        .get("/teams", list_teams)
+        .get("/teams/{team}", get_team)
+        .patch("/teams/{team}", patch_team)
+        .post("/teams/{team}/connect-codes", connect_code)
+        .post("/teams/{team}/members/{member}/link-codes", link_code)
+        .post("/teams/{team}/members", add_member)
+        .get("/teams/{team}/members", list_members)
+        .patch("/teams/{team}/members/{member}", patch_member)
+        .delete("/teams/{team}/members/{member}", remove_member)
+        .post("/teams/{team}/prompts", send_prompts)
+        .post("/teams/{team}/digests", send_digest)
+        .post("/teams/{team}/dones", record::record_done)
+        .get("/teams/{team}/dones", list_dones)
+        .patch("/teams/{team}/dones/{done}", edit_done)
+        .delete("/teams/{team}/dones/{done}", delete_done)
+        .get("/teams/{team}/participation", participation::participation)
+        .post("/teams/{team}/import", import::import)
+        .get("/teams/{team}/export", export)
+        .get("/teams/{team}/search", search)
+        .post("/backups", backup);
+    super::tokens::declare(r);
+    super::queues::declare(r);
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Team)]
 pub struct TeamView {
     id: u64,
     name: String,
     timezone: String,
     prompt_cron: String,
     digest_cron: String,
+    /// `["Mon", "Tue", ...]`.
     working_days: Vec<String>,
     holidays: Vec<NaiveDate>,
     nudge_after_minutes: Option<u32>,
     /// `["21:00", "08:00"]`.
+    #[schema(value_type = Vec<String>)]
     quiet_hours: [String; 2],
     created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -77,15 +99,19 @@ impl From<Team> for TeamView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Member)]
 pub struct MemberView {
     id: u64,
     team_id: u64,
     name: String,
     email: String,
     timezone: Option<String>,
+    /// `active`, `paused`, `unsubscribed`, `bouncing` or `removed`.
     state: &'static str,
     paused_until: Option<NaiveDate>,
+    /// `admin` or `member`.
+    #[schema(value_type = String)]
     role: storage::Role,
     /// Their chat accounts: where prompts go besides email.
     accounts: Vec<AccountView>,
@@ -96,7 +122,8 @@ pub struct MemberView {
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Account)]
 pub struct AccountView {
     channel: String,
     user_id: String,
@@ -137,15 +164,18 @@ impl From<Member> for MemberView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Done)]
 pub struct DoneView {
     id: u64,
     member_id: u64,
     date: NaiveDate,
     text: String,
+    /// `done`, `goal` or `blocker`.
     kind: &'static str,
     tags: Vec<String>,
     mentions: Vec<String>,
+    /// Where it came from: `email`, `api`, `import`, `web` or a chat channel's name.
     source: String,
     created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -166,13 +196,18 @@ impl From<Done> for DoneView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewTeam {
     name: String,
     timezone: String,
 }
 
+#[utoipa::path(
+    post, path = "/teams", tag = "teams", summary = "Create a team",
+    request_body = NewTeam,
+    responses((status = 201, description = "Created", body = TeamView), openapi::Errors),
+)]
 async fn create_team(
     _: Admin,
     app: web::Data<App>,
@@ -182,11 +217,52 @@ async fn create_team(
     Ok(HttpResponse::Created().json(TeamView::from(team)))
 }
 
-async fn list_teams(_: Admin, app: web::Data<App>) -> ApiResult<HttpResponse> {
-    let teams: Vec<TeamView> = app.store.teams()?.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(teams))
+/// Teams by id, a page at a time.
+#[utoipa::path(
+    get, path = "/teams", tag = "teams", summary = "List teams",
+    params(ListQuery),
+    responses((status = 200, description = "A page of teams", body = openapi::TeamPage), openapi::Errors),
+)]
+async fn list_teams(_: Admin, app: web::Data<App>, q: web::Query<ListQuery>) -> ListResult {
+    let w = Window::new(List::Teams, q.limit, q.cursor.as_deref())?;
+    let teams = after_id(app.store.teams()?, w, |t| t.id);
+    Ok(w.page(List::Teams, teams, |t| Key::Id(t.id))
+        .map(TeamView::from)
+        .respond())
 }
 
+/// `limit` and `cursor` alone: the lists without filters.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ListQuery {
+    /// Items per page (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub(super) limit: Option<usize>,
+    /// The `next` of the previous page.
+    pub(super) cursor: Option<String>,
+}
+
+/// The items of a list in id order (`items` is), after the window's cursor, one more than a page
+/// so that [`Window::page`] knows whether another follows. For the short lists (teams, a team's
+/// members, tokens) read whole.
+pub(super) fn after_id<T>(items: Vec<T>, w: Window, id: impl Fn(&T) -> u64) -> Vec<T> {
+    let after = match w.after {
+        Some(Key::Id(after)) => Some(after),
+        _ => None,
+    };
+    items
+        .into_iter()
+        .filter(|t| after.is_none_or(|a| id(t) > a))
+        .take(w.limit + 1)
+        .collect()
+}
+
+#[utoipa::path(
+    get, path = "/teams/{team}", tag = "teams", summary = "A team",
+    params(("team" = String, Path, description = "The team's id or name")),
+    responses((status = 200, description = "The team", body = TeamDetail), openapi::Errors),
+)]
 async fn get_team(
     _: Admin,
     app: web::Data<App>,
@@ -195,15 +271,17 @@ async fn get_team(
     Ok(HttpResponse::Ok().json(team_view(app.store.find_team(&team)?)?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TeamPatch {
     /// The Telegram group that receives the team's digest; `null` to stop.
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<i64>, nullable)]
     telegram_chat_id: Option<Option<i64>>,
     /// The Slack channel (`C…`) that receives the team's digest (and, in the thread style, its
     /// prompt); `null` to stop.
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>, nullable)]
     slack_channel_id: Option<Option<String>>,
     /// `"thread"`: one prompt in the team's Slack channel, replies in its thread are dones;
     /// `"dm"` (the default): a prompt to each member's DM.
@@ -211,12 +289,15 @@ struct TeamPatch {
     slack_prompt_style: Option<PromptStyle>,
     /// The Discord channel that receives the team's digest; `null` to stop.
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>, nullable)]
     discord_channel_id: Option<Option<String>>,
     /// Remind who has not answered this many minutes after their prompt; `null` (or 0): off.
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<u32>, nullable)]
     nudge_after_minutes: Option<Option<u32>>,
     /// `["21:00", "08:00"]`: no reminders from the first time to the second, local.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>, min_items = 2, max_items = 2)]
     quiet_hours: Option<[String; 2]>,
     /// The team's zone (IANA), for members without their own and for its chats' schedules.
     timezone: Option<String>,
@@ -232,7 +313,7 @@ struct TeamPatch {
 }
 
 /// Working days as a string (`"mon-fri"`) or a list (`["Mon", "Wed"]`).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
 enum WorkingDays {
     Text(String),
@@ -268,7 +349,7 @@ fn patch_schedule(team: &mut Team, body: &TeamPatch) -> AppResult<()> {
     )
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum PromptStyle {
     Dm,
@@ -299,6 +380,13 @@ fn platform_id(field: &str, id: Option<String>) -> AppResult<Option<String>> {
     }
 }
 
+#[utoipa::path(
+    patch, path = "/teams/{team}", tag = "teams",
+    summary = "Change a team's schedules, zone, working days, holidays and chats",
+    params(("team" = String, Path, description = "The team's id or name")),
+    request_body = TeamPatch,
+    responses((status = 200, description = "The team, changed", body = TeamDetail), openapi::Errors),
+)]
 async fn patch_team(
     _: Admin,
     app: web::Data<App>,
@@ -355,31 +443,81 @@ async fn patch_team(
     Ok(HttpResponse::Ok().json(team_view(team)?))
 }
 
+/// A team with its chats by their shorthands (`GET` and `PATCH /teams/{team}`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = TeamWithChats)]
+pub struct TeamDetail {
+    #[serde(flatten)]
+    team: TeamView,
+    /// The Telegram group that gets the digest.
+    telegram_chat_id: Option<i64>,
+    /// The Slack channel that gets the digest.
+    slack_channel_id: Option<String>,
+    /// `dm` or `thread`.
+    slack_prompt_style: &'static str,
+    /// The Discord channel that gets the digest.
+    discord_channel_id: Option<String>,
+}
+
 /// A team as the API shows it, with its chats by their shorthands.
-fn team_view(team: Team) -> AppResult<serde_json::Value> {
+fn team_view(team: Team) -> AppResult<TeamDetail> {
     let chats = team.digest_to.clone();
-    let mut view =
-        serde_json::to_value(TeamView::from(team)).map_err(|e| AppError::Invalid(e.to_string()))?;
     let telegram = chats.chat(storage::Channel::Telegram);
-    view["telegram_chat_id"] = serde_json::json!(telegram.and_then(|c| c.parse::<i64>().ok()));
-    view["slack_channel_id"] = serde_json::json!(chats.chat(storage::Channel::Slack));
-    view["slack_prompt_style"] =
-        serde_json::json!(if chats.prompts_in_thread(storage::Channel::Slack) {
+    Ok(TeamDetail {
+        telegram_chat_id: telegram.and_then(|c| c.parse::<i64>().ok()),
+        slack_channel_id: chats.chat(storage::Channel::Slack).map(str::to_owned),
+        slack_prompt_style: if chats.prompts_in_thread(storage::Channel::Slack) {
             "thread"
         } else {
             "dm"
-        });
-    view["discord_channel_id"] = serde_json::json!(chats.chat(storage::Channel::Discord));
-    Ok(view)
+        },
+        discord_channel_id: chats.chat(storage::Channel::Discord).map(str::to_owned),
+        team: TeamView::from(team),
+    })
 }
 
-#[derive(Deserialize)]
+/// `POST /teams/{team}/members/{member}/link-codes`.
+#[derive(Serialize, ToSchema)]
+struct LinkCode {
+    code: String,
+    /// The channel's deep link that uses the code, when it has them (Telegram).
+    link: Option<String>,
+}
+
+/// `POST /teams/{team}/connect-codes`.
+#[derive(Serialize, ToSchema)]
+struct ConnectCode {
+    code: String,
+    /// What to send in the group chat: `/connect CODE`.
+    command: String,
+}
+
+/// How many prompts or digests were sent.
+#[derive(Serialize, ToSchema)]
+struct Sent {
+    sent: usize,
+}
+
+/// Where a backup was written.
+#[derive(Serialize, ToSchema)]
+struct BackupMade {
+    backup: String,
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChannelBody {
     channel: String,
 }
 
 /// A one-time code a member opens as `https://t.me/<bot>?start=<code>` to link their account.
+#[utoipa::path(
+    post, path = "/teams/{team}/members/{member}/link-codes", tag = "members",
+    summary = "A one-time code that links a member's chat account",
+    params(("team" = String, Path, description = "The team's id or name"), ("member" = u64, Path, description = "The member's id")),
+    request_body = ChannelBody,
+    responses((status = 201, description = "The code", body = LinkCode), openapi::Errors),
+)]
 async fn link_code(
     _: Admin,
     app: web::Data<App>,
@@ -404,10 +542,17 @@ async fn link_code(
         app.now(),
     )?;
     let link = deep_link(&app, channel, &code).await;
-    Ok(HttpResponse::Created().json(serde_json::json!({ "code": code, "link": link })))
+    Ok(HttpResponse::Created().json(LinkCode { code, link }))
 }
 
 /// A one-time code an admin sends as `/connect CODE` in a group to make it get the team's digest.
+#[utoipa::path(
+    post, path = "/teams/{team}/connect-codes", tag = "teams",
+    summary = "A one-time code that connects a group chat to the team's digest",
+    params(("team" = String, Path, description = "The team's id or name")),
+    request_body = ChannelBody,
+    responses((status = 201, description = "The code", body = ConnectCode), openapi::Errors),
+)]
 async fn connect_code(
     _: Admin,
     app: web::Data<App>,
@@ -422,8 +567,10 @@ async fn connect_code(
         channel,
         app.now(),
     )?;
-    Ok(HttpResponse::Created()
-        .json(serde_json::json!({ "code": code, "command": format!("/connect {code}") })))
+    Ok(HttpResponse::Created().json(ConnectCode {
+        command: format!("/connect {code}"),
+        code,
+    }))
 }
 
 /// The channel's deep link for `code`, when it runs and has deep links.
@@ -432,7 +579,7 @@ async fn deep_link(app: &App, channel: storage::Channel, code: &str) -> Option<S
     channels.get(channel)?.deep_link(code).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewMember {
     name: String,
@@ -440,9 +587,17 @@ struct NewMember {
     timezone: Option<String>,
     /// `admin` (manages the team on the web) or `member` (the default).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     role: Option<storage::Role>,
 }
 
+#[utoipa::path(
+    post, path = "/teams/{team}/members", tag = "members",
+    summary = "Add a member (they get the welcome email)",
+    params(("team" = String, Path, description = "The team's id or name")),
+    request_body = NewMember,
+    responses((status = 201, description = "Added", body = MemberView), openapi::Errors),
+)]
 async fn add_member(
     _: Admin,
     app: web::Data<App>,
@@ -456,24 +611,30 @@ async fn add_member(
     Ok(HttpResponse::Created().json(MemberView::from(member)))
 }
 
+/// A team's members by id (former members included, with their state), a page at a time.
+#[utoipa::path(
+    get, path = "/teams/{team}/members", tag = "members", summary = "List a team's members",
+    params(("team" = String, Path, description = "The team's id or name"), ListQuery),
+    responses((status = 200, description = "A page of members", body = openapi::MemberPage), openapi::Errors),
+)]
 async fn list_members(
     _: Admin,
     app: web::Data<App>,
     team: web::Path<String>,
-) -> ApiResult<HttpResponse> {
+    q: web::Query<ListQuery>,
+) -> ListResult {
+    let w = Window::new(List::Members, q.limit, q.cursor.as_deref())?;
     let team = app.store.find_team(&team)?;
-    let members: Vec<MemberView> = app
-        .store
-        .members_of(team.id)?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(HttpResponse::Ok().json(members))
+    let members = after_id(app.store.members_of(team.id)?, w, |m| m.id);
+    Ok(w.page(List::Members, members, |m| Key::Id(m.id))
+        .map(MemberView::from)
+        .respond())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DayBody {
+    /// The day (default: today; for a digest, the previous workday span); not a future day.
     date: Option<NaiveDate>,
 }
 
@@ -489,6 +650,13 @@ fn day_body(bytes: &web::Bytes) -> Result<DayBody, AppError> {
     })
 }
 
+#[utoipa::path(
+    post, path = "/teams/{team}/prompts", tag = "operations",
+    summary = "Send today's (or a day's) prompt to every active member now",
+    params(("team" = String, Path, description = "The team's id or name")),
+    request_body(content = DayBody, description = "Optional: an empty body means today"),
+    responses((status = 200, description = "How many were sent", body = Sent), openapi::Errors),
+)]
 async fn send_prompts(
     _: Admin,
     app: web::Data<App>,
@@ -498,9 +666,16 @@ async fn send_prompts(
     let day = day_body(&body)?.date;
     let team = app.store.find_team(&team)?;
     let sent = app.send_prompts_now(team.id, day).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "sent": sent })))
+    Ok(HttpResponse::Ok().json(Sent { sent }))
 }
 
+#[utoipa::path(
+    post, path = "/teams/{team}/digests", tag = "operations",
+    summary = "Send the digest of a day now",
+    params(("team" = String, Path, description = "The team's id or name")),
+    request_body(content = DayBody, description = "Optional: an empty body means the previous workday span"),
+    responses((status = 200, description = "How many were sent", body = Sent), openapi::Errors),
+)]
 async fn send_digest(
     _: Admin,
     app: web::Data<App>,
@@ -510,23 +685,40 @@ async fn send_digest(
     let day = day_body(&body)?.date;
     let team = app.store.find_team(&team)?;
     let sent = app.send_digest_now(team.id, day).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "sent": sent })))
+    Ok(HttpResponse::Ok().json(Sent { sent }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct DonesQuery {
+    /// One day; or give `from` and `to`.
     date: Option<NaiveDate>,
+    /// The first day (inclusive), with `to`.
     from: Option<NaiveDate>,
+    /// The last day (inclusive), with `from`.
     to: Option<NaiveDate>,
+    /// Items per page (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
 }
 
+/// A team's dones on a day or a range of days, by day then id, a page at a time.
+#[utoipa::path(
+    get, path = "/teams/{team}/dones", tag = "dones",
+    summary = "List a team's dones of a day or a range of days",
+    params(("team" = String, Path, description = "The team's id or name"), DonesQuery),
+    responses((status = 200, description = "A page of dones, by day then id", body = openapi::DonePage), openapi::Errors),
+)]
 async fn list_dones(
     _: Admin,
     app: web::Data<App>,
     team: web::Path<String>,
     q: web::Query<DonesQuery>,
-) -> ApiResult<HttpResponse> {
+) -> ListResult {
+    let w = Window::new(List::Dones, q.limit, q.cursor.as_deref())?;
     let team = app.store.find_team(&team)?;
     let (from, to) = match (q.date, q.from, q.to) {
         (Some(d), None, None) => (d, d),
@@ -538,19 +730,61 @@ async fn list_dones(
             .into());
         }
     };
-    let dones: Vec<DoneView> = app
+    let after = match w.after {
+        Some(Key::Done(day, id)) => Some((day, id)),
+        _ => None,
+    };
+    let dones = app
         .store
-        .team_dones(team.id, from, to)?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(HttpResponse::Ok().json(dones))
+        .team_dones_page(team.id, from, to, after, w.limit + 1)?;
+    Ok(w.page(List::Dones, dones, |d| Key::Done(d.day, d.id))
+        .map(DoneView::from)
+        .respond())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DoneEdit {
     text: String,
+}
+
+/// The member `id` of `team`, unless they were removed from it.
+fn team_member(app: &App, team: &Team, id: u64) -> Result<Member, AppError> {
+    let member = match app.store.member(id) {
+        Ok(m) if m.team_id == team.id => m,
+        Ok(_) => {
+            return Err(AppError::NotFound(format!(
+                "member {id} in team {}",
+                team.name
+            )));
+        }
+        Err(e) if e.is_not_found() => {
+            return Err(AppError::NotFound(format!(
+                "member {id} in team {}",
+                team.name
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if matches!(member.state, storage::MemberState::Removed { .. }) {
+        return Err(AppError::Invalid(format!(
+            "member {id} was removed from the team; nothing of theirs is recorded"
+        )));
+    }
+    Ok(member)
+}
+
+/// The member's today, in their zone (or the team's).
+fn member_today(
+    team: &Team,
+    member: &Member,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<NaiveDate> {
+    member_today_in(member.timezone.as_deref().unwrap_or(&team.timezone), now)
+}
+
+fn member_today_in(zone: &str, now: chrono::DateTime<chrono::Utc>) -> AppResult<NaiveDate> {
+    Ok(now.with_timezone(&crate::ops::parse_tz(zone)?).date_naive())
 }
 
 /// The done, if it belongs to the team.
@@ -567,6 +801,13 @@ fn team_done(app: &App, team: &str, done: u64) -> Result<(Team, Done), AppError>
 }
 
 /// Replaces a done's text; kind, tags and mentions are derived from it again.
+#[utoipa::path(
+    patch, path = "/teams/{team}/dones/{done}", tag = "dones",
+    summary = "Replace a done's text (kind, tags and mentions follow it)",
+    params(("team" = String, Path, description = "The team's id or name"), ("done" = u64, Path, description = "The done's id")),
+    request_body = DoneEdit,
+    responses((status = 200, description = "The done, edited", body = DoneView), openapi::Errors),
+)]
 async fn edit_done(
     _: Admin,
     app: web::Data<App>,
@@ -579,6 +820,11 @@ async fn edit_done(
     Ok(HttpResponse::Ok().json(DoneView::from(done)))
 }
 
+#[utoipa::path(
+    delete, path = "/teams/{team}/dones/{done}", tag = "dones", summary = "Delete a done",
+    params(("team" = String, Path, description = "The team's id or name"), ("done" = u64, Path, description = "The done's id")),
+    responses((status = 204, description = "Deleted"), openapi::Errors),
+)]
 async fn delete_done(
     _: Admin,
     app: web::Data<App>,
@@ -696,9 +942,11 @@ async fn search(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "total": found.total, "results": results })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ExportQuery {
+    /// `json` (the default) or `csv`.
     format: Option<String>,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
@@ -706,6 +954,16 @@ struct ExportQuery {
 
 /// All of a team's dones (or a range of days) as JSON or CSV, with member names: the same
 /// columns in both (`crate::domain::export`).
+#[utoipa::path(
+    get, path = "/teams/{team}/export", tag = "dones",
+    summary = "All of a team's dones (or a range of days) as JSON or CSV",
+    params(("team" = String, Path, description = "The team's id or name"), ExportQuery),
+    responses(
+        (status = 200, description = "The dones, with member names; the same columns in both formats",
+         content((Vec<Object> = "application/json"), (String = "text/csv"))),
+        openapi::Errors,
+    ),
+)]
 async fn export(
     _: Admin,
     app: web::Data<App>,
@@ -721,7 +979,7 @@ async fn export(
         .body(export::render(&rows, format)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BackupBody {
     dir: String,
@@ -729,6 +987,12 @@ struct BackupBody {
 
 /// Writes a consistent snapshot into `dir` while serving: a new directory inside `[web]
 /// backup_dir` (given by name, or as a path whose parent is that directory), nowhere else.
+#[utoipa::path(
+    post, path = "/backups", tag = "operations",
+    summary = "Write a consistent snapshot into a new directory inside [web] backup_dir",
+    request_body = BackupBody,
+    responses((status = 201, description = "Written", body = BackupMade), openapi::Errors),
+)]
 async fn backup(
     _: Admin,
     app: web::Data<App>,
@@ -741,8 +1005,13 @@ async fn backup(
     web::block(move || storage::backup_to(&store, &target, now))
         .await
         .map_err(|e| AppError::Unavailable(e.to_string()))??;
-    Ok(HttpResponse::Created().json(serde_json::json!({ "backup": dir.display().to_string() })))
+    Ok(HttpResponse::Created().json(BackupMade {
+        backup: dir.display().to_string(),
+    }))
 }
+
+/// The longest backup directory name.
+const MAX_BACKUP_NAME: usize = 100;
 
 /// Where `POST /backups` may write `given`: inside `root`, as one new directory.
 fn backup_target(
@@ -773,14 +1042,25 @@ fn backup_target(
             }
             given.file_name()
         }
-        _ => given
-            .to_str()
-            .filter(|n| !n.is_empty() && !n.contains(['/', '\\']) && *n != "." && *n != "..")
-            .map(std::ffi::OsStr::new),
+        _ => Some(std::ffi::OsStr::new(given)),
     };
-    let name = name.ok_or_else(|| {
-        AppError::Invalid("dir: a new directory name inside [web] backup_dir".into())
-    })?;
+    // A plain name: the file system would refuse a NUL or an overlong name only when the
+    // backup is written, as an internal error.
+    let name = name
+        .and_then(|n| n.to_str())
+        .filter(|n| {
+            (1..=MAX_BACKUP_NAME).contains(&n.len())
+                && *n != "."
+                && *n != ".."
+                && n.chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        })
+        .ok_or_else(|| {
+            AppError::Invalid(format!(
+                "dir: a new directory name inside [web] backup_dir (letters, digits, '-', '_', \
+                 '.'; at most {MAX_BACKUP_NAME} bytes)"
+            ))
+        })?;
     Ok(root.join(name))
 }
 
@@ -858,12 +1138,6 @@ pub async fn metrics(req: HttpRequest, app: web::Data<App>) -> ApiResult<HttpRes
         .body(text))
 }
 
-async fn openapi() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(include_str!("openapi.json"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -879,7 +1153,15 @@ mod tests {
             backup_target(Some(&root), &by_path).unwrap(),
             root.canonicalize().unwrap().join("weekly")
         );
-        for bad in ["../escape", "a/b", "..", ""] {
+        for bad in [
+            "../escape",
+            "a/b",
+            "..",
+            "",
+            "nul\0byte",
+            "new\nline",
+            "x".repeat(101).as_str(),
+        ] {
             assert!(backup_target(Some(&root), bad).is_err(), "{bad}");
         }
         let outside = dir.path().join("elsewhere").display().to_string();
@@ -894,12 +1176,13 @@ mod tests {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MemberPatch {
     name: Option<String>,
     /// An IANA zone; `null`: the team's.
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>, nullable)]
     timezone: Option<Option<String>>,
     /// `active`, `paused` (with `paused_until`, or until resumed) or `unsubscribed`.
     state: Option<String>,
@@ -907,13 +1190,22 @@ struct MemberPatch {
     paused_until: Option<NaiveDate>,
     /// ISO weekdays (1 = Monday … 7 = Sunday); `null`: the team's working days.
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<Vec<u8>>, nullable)]
     prompt_days: Option<Option<Vec<u8>>>,
     /// "HH:MM" in the member's zone; `null`: the team's time.
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>, nullable)]
     prompt_time: Option<Option<String>>,
 }
 
 /// A member's name, zone, state (pause, resume, unsubscribe) and own prompt days and time.
+#[utoipa::path(
+    patch, path = "/teams/{team}/members/{member}", tag = "members",
+    summary = "Change a member's name, zone, state (pause, resume, unsubscribe), prompt days and time",
+    params(("team" = String, Path, description = "The team's id or name"), ("member" = u64, Path, description = "The member's id")),
+    request_body = MemberPatch,
+    responses((status = 200, description = "The member, changed", body = MemberView), openapi::Errors),
+)]
 async fn patch_member(
     _: Admin,
     app: web::Data<App>,
@@ -1025,6 +1317,12 @@ async fn patch_member(
 
 /// Removes a member from the team: a former member whose dones stay; their chat accounts are
 /// unlinked and their address may be added again.
+#[utoipa::path(
+    delete, path = "/teams/{team}/members/{member}", tag = "members",
+    summary = "Remove a member (their dones stay)",
+    params(("team" = String, Path, description = "The team's id or name"), ("member" = u64, Path, description = "The member's id")),
+    responses((status = 200, description = "The former member", body = MemberView), openapi::Errors),
+)]
 async fn remove_member(
     _: Admin,
     app: web::Data<App>,

@@ -85,7 +85,6 @@ pub fn start(
             .service(
                 web::scope("/api/v1")
                     .configure(api::routes)
-                    .configure(queues::routes)
                     .service(method_check()),
             )
             .configure(inbound::routes)

@@ -1,6 +1,6 @@
 //! The mail queues for operators, under `/api/v1` (admin only): the outbox (`GET /outbox`:
-//! counts per state; `GET /outbox/messages?state=&limit=`; `POST /outbox/messages/{id}/retry`)
-//! and the inbound log (`GET /inbound?failed=&limit=`). `donebot outbox …` and `donebot inbound
+//! counts per state; `GET /outbox/messages?state=&limit=&cursor=`; `POST
+//! /outbox/messages/{id}/retry`) and the inbound log (`GET /inbound?failed=&limit=&cursor=`). `donebot outbox …` and `donebot inbound
 //! list` go through these while a server runs, and print the same views from the data directory
 //! when none does.
 
@@ -11,20 +11,19 @@ use storage::{InboundRecord, InboundState, OutboxMessage, OutboxState, Store};
 use crate::app::App;
 use crate::error::{AppError, AppResult};
 use crate::web::ApiResult;
+use crate::web::api::Router;
+use crate::web::api::page::{Key, List, ListResult, Window};
 use crate::web::auth::Admin;
 
-/// The most rows one list answers.
-pub const MAX_LIMIT: usize = 1000;
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/outbox", web::get().to(outbox_status))
-        .route("/outbox/messages", web::get().to(outbox_messages))
-        .route("/outbox/messages/{id}/retry", web::post().to(retry))
-        .route("/inbound", web::get().to(inbound));
+pub fn declare(r: &mut Router) {
+    r.get("/outbox", outbox_status)
+        .get("/outbox/messages", outbox_messages)
+        .post("/outbox/messages/{id}/retry", retry)
+        .get("/inbound", inbound);
 }
 
 /// Messages per state, and when the oldest waiting one is due.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OutboxStatus {
     pub queued: u64,
     pub sending: u64,
@@ -49,10 +48,14 @@ impl OutboxStatus {
 }
 
 /// An outgoing message as listed (never its body).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = OutboxMessage)]
 pub struct OutboxView {
     pub id: u64,
+    /// `queued`, `sending`, `sent`, `deferred` or `failed`.
     pub state: String,
+    /// `prompt`, `digest`, `welcome`, ...
+    #[schema(value_type = String)]
     pub kind: storage::OutboxKind,
     /// `email`, or the chat channel's name.
     pub channel: String,
@@ -83,7 +86,8 @@ impl From<OutboxMessage> for OutboxView {
 }
 
 /// A received message as listed (never its body).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = InboundRecord)]
 pub struct InboundView {
     pub id: u64,
     pub received_at: chrono::DateTime<chrono::Utc>,
@@ -116,31 +120,38 @@ impl From<InboundRecord> for InboundView {
 /// The outbox states a list may be filtered by.
 pub const OUTBOX_STATES: [&str; 5] = ["queued", "sending", "sent", "deferred", "failed"];
 
-fn checked_limit(limit: Option<usize>) -> AppResult<usize> {
-    match limit.unwrap_or(50) {
-        n @ 1..=MAX_LIMIT => Ok(n),
-        _ => Err(AppError::Invalid(format!(
-            "limit must be between 1 and {MAX_LIMIT}"
-        ))),
-    }
-}
-
-async fn outbox_status(_: Admin, app: web::Data<App>) -> ApiResult<HttpResponse> {
+#[utoipa::path(
+    get, path = "/outbox", tag = "operations", summary = "Outgoing messages per state",
+    responses((status = 200, description = "Counts per state", body = OutboxStatus), super::api::openapi::Errors),
+)]
+pub(super) async fn outbox_status(_: Admin, app: web::Data<App>) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(OutboxStatus::of(&app.store)?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct MessagesQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct MessagesQuery {
+    /// Only messages in this state: `queued`, `sending`, `sent`, `deferred` or `failed`.
     state: Option<String>,
+    /// Items per page (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
 }
 
-async fn outbox_messages(
+/// Outgoing messages, oldest first, a page at a time.
+#[utoipa::path(
+    get, path = "/outbox/messages", tag = "operations", summary = "List outgoing messages, oldest first",
+    params(MessagesQuery),
+    responses((status = 200, description = "A page of messages", body = super::api::openapi::OutboxPage), super::api::openapi::Errors),
+)]
+pub(super) async fn outbox_messages(
     _: Admin,
     app: web::Data<App>,
     q: web::Query<MessagesQuery>,
-) -> ApiResult<HttpResponse> {
+) -> ListResult {
     if let Some(s) = q.state.as_deref().filter(|s| !OUTBOX_STATES.contains(s)) {
         return Err(AppError::Invalid(format!(
             "unknown state {s:?} (expected one of: {})",
@@ -148,42 +159,68 @@ async fn outbox_messages(
         ))
         .into());
     }
-    let limit = checked_limit(q.limit)?;
-    let list: Vec<OutboxView> = app
+    let w = Window::new(List::Outbox, q.limit, q.cursor.as_deref())?;
+    let after = match w.after {
+        Some(Key::Id(id)) => Some(id),
+        _ => None,
+    };
+    let list = app
         .store
-        .outbox_list(q.state.as_deref(), limit)?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(HttpResponse::Ok().json(list))
+        .outbox_page(q.state.as_deref(), after, w.limit + 1)?;
+    Ok(w.page(List::Outbox, list, |m| Key::Id(m.id))
+        .map(OutboxView::from)
+        .respond())
 }
 
-async fn retry(_: Admin, app: web::Data<App>, id: web::Path<u64>) -> ApiResult<HttpResponse> {
+#[utoipa::path(
+    post, path = "/outbox/messages/{id}/retry", tag = "operations",
+    summary = "Send a failed or deferred message again now",
+    params(("id" = u64, Path, description = "The message's id")),
+    responses((status = 200, description = "The message, queued again", body = OutboxView), super::api::openapi::Errors),
+)]
+pub(super) async fn retry(
+    _: Admin,
+    app: web::Data<App>,
+    id: web::Path<u64>,
+) -> ApiResult<HttpResponse> {
     let m = app.store.retry_outbox(*id, app.now())?;
     app.store.flush()?;
     app.actors.wake_outbox();
     Ok(HttpResponse::Ok().json(OutboxView::from(m)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct InboundQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct InboundQuery {
+    /// Only those that failed.
     #[serde(default)]
     failed: bool,
+    /// Items per page (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
 }
 
-async fn inbound(
+/// Received messages, newest first, a page at a time.
+#[utoipa::path(
+    get, path = "/inbound", tag = "operations", summary = "List received messages, newest first",
+    params(InboundQuery),
+    responses((status = 200, description = "A page of received messages", body = super::api::openapi::InboundPage), super::api::openapi::Errors),
+)]
+pub(super) async fn inbound(
     _: Admin,
     app: web::Data<App>,
     q: web::Query<InboundQuery>,
-) -> ApiResult<HttpResponse> {
-    let limit = checked_limit(q.limit)?;
-    let list: Vec<InboundView> = app
-        .store
-        .inbound_list(q.failed, limit)?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(HttpResponse::Ok().json(list))
+) -> ListResult {
+    let w = Window::new(List::Inbound, q.limit, q.cursor.as_deref())?;
+    let before = match w.after {
+        Some(Key::Id(id)) => Some(id),
+        _ => None,
+    };
+    let list = app.store.inbound_page(q.failed, before, w.limit + 1)?;
+    Ok(w.page(List::Inbound, list, |r| Key::Id(r.id))
+        .map(InboundView::from)
+        .respond())
 }

@@ -10,29 +10,37 @@ use crate::app::App;
 use crate::error::AppError;
 use crate::ops::{TokenScope, create_scoped_token};
 use crate::web::ApiResult;
+use crate::web::api::page::{Key, List, ListResult, Window};
+use crate::web::api::{ListQuery, Router, after_id};
 use crate::web::auth::Admin;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/tokens", web::post().to(create_token))
-        .route("/tokens", web::get().to(list_tokens))
-        .route("/tokens/{id}", web::delete().to(revoke_token));
+pub fn declare(r: &mut Router) {
+    r.post("/tokens", create_token)
+        .get("/tokens", list_tokens)
+        .delete("/tokens/{id}", revoke_token);
 }
 
 /// `POST /tokens`: `{"admin": true}` or `{"team": "NAME or id"}`, optional `label` and
 /// `expires_in_days`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewToken {
+pub(super) struct NewToken {
+    /// An admin token (everything).
     #[serde(default)]
     admin: bool,
+    /// Or a token for this team only (its id or name).
     team: Option<String>,
+    /// What it is for (at most 200 characters).
     #[serde(default)]
     label: String,
+    /// Expires after this many days (at most 3650); absent or 0: never.
+    #[schema(maximum = 3650)]
     expires_in_days: Option<u32>,
 }
 
 /// A token's record, as listed.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Token)]
 pub struct TokenView {
     pub id: u64,
     pub admin: bool,
@@ -55,10 +63,26 @@ impl From<storage::ApiToken> for TokenView {
     }
 }
 
+/// A new token: its record, and the token itself, shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = NewTokenRecord)]
+pub(super) struct NewTokenView {
+    #[serde(flatten)]
+    record: TokenView,
+    /// The secret: `Authorization: Bearer TOKEN`. Not shown again.
+    token: String,
+}
+
 /// The longest expiry a token can be given, in days (ten years).
 const MAX_EXPIRY_DAYS: u32 = 3650;
 
-async fn create_token(
+#[utoipa::path(
+    post, path = "/tokens", tag = "operations",
+    summary = "Create an API token (shown once)",
+    request_body = NewToken,
+    responses((status = 201, description = "The token and its record", body = NewTokenView), super::api::openapi::Errors),
+)]
+pub(super) async fn create_token(
     _: Admin,
     app: web::Data<App>,
     body: web::Json<NewToken>,
@@ -87,18 +111,36 @@ async fn create_token(
         return Err(AppError::Invalid("label: at most 200 characters".into()).into());
     }
     let (token, record) = create_scoped_token(&app.store, scope, &body.label, app.now())?;
-    let mut view = serde_json::to_value(TokenView::from(record))
-        .map_err(|e| AppError::Invalid(e.to_string()))?;
-    view["token"] = serde_json::Value::String(token);
-    Ok(HttpResponse::Created().json(view))
+    Ok(HttpResponse::Created().json(NewTokenView {
+        record: record.into(),
+        token,
+    }))
 }
 
-async fn list_tokens(_: Admin, app: web::Data<App>) -> ApiResult<HttpResponse> {
-    let tokens: Vec<TokenView> = app.store.tokens()?.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(tokens))
+/// Tokens by id, a page at a time.
+#[utoipa::path(
+    get, path = "/tokens", tag = "operations", summary = "List API tokens (never the secrets)",
+    params(super::api::ListQuery),
+    responses((status = 200, description = "A page of tokens", body = super::api::openapi::TokenPage), super::api::openapi::Errors),
+)]
+pub(super) async fn list_tokens(
+    _: Admin,
+    app: web::Data<App>,
+    q: web::Query<ListQuery>,
+) -> ListResult {
+    let w = Window::new(List::Tokens, q.limit, q.cursor.as_deref())?;
+    let tokens = after_id(app.store.tokens()?, w, |t| t.id);
+    Ok(w.page(List::Tokens, tokens, |t| Key::Id(t.id))
+        .map(TokenView::from)
+        .respond())
 }
 
-async fn revoke_token(
+#[utoipa::path(
+    delete, path = "/tokens/{id}", tag = "operations", summary = "Revoke an API token",
+    params(("id" = u64, Path, description = "The token's id")),
+    responses((status = 204, description = "Revoked"), super::api::openapi::Errors),
+)]
+pub(super) async fn revoke_token(
     _: Admin,
     app: web::Data<App>,
     id: web::Path<u64>,

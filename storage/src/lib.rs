@@ -41,6 +41,7 @@ mod links;
 mod members;
 pub mod model;
 mod outbox;
+mod pages;
 mod private;
 mod prompts;
 pub mod search;

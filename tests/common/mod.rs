@@ -415,16 +415,20 @@ impl Donebot {
     /// The dones of a team on a day, as the API lists them.
     pub async fn dones(&self, team: u64, date: &str) -> Vec<Value> {
         let (status, v) = self
-            .get(&format!("/api/v1/teams/{team}/dones?date={date}"))
+            .get(&format!(
+                "/api/v1/teams/{team}/dones?date={date}&limit=1000"
+            ))
             .await;
         assert_eq!(status, 200, "{v}");
-        v.as_array().expect("a list").clone()
+        assert_eq!(v["next"], Value::Null, "one page holds a day's dones here");
+        v["items"].as_array().expect("a list").clone()
     }
 
     pub async fn member(&self, team: u64, member: u64) -> Value {
         let (status, v) = self.get(&format!("/api/v1/teams/{team}/members")).await;
         assert_eq!(status, 200, "{v}");
-        v.as_array()
+        v["items"]
+            .as_array()
             .expect("a list")
             .iter()
             .find(|m| m["id"].as_u64() == Some(member))
