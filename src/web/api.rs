@@ -607,19 +607,44 @@ struct SearchParams {
     limit: Option<usize>,
     #[serde(default)]
     offset: usize,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
+}
+
+/// A matched range of a done's text: UTF-8 byte offsets, `start` included, `end` excluded.
+#[derive(Serialize)]
+struct HighlightView {
+    start: usize,
+    end: usize,
 }
 
 #[derive(Serialize)]
 struct SearchHitView {
     #[serde(flatten)]
     done: DoneView,
-    /// The text with the matched words in `<b>…</b>`, HTML-escaped (absent without `q`).
+    /// The matched words and phrases in `text` (empty without `q`).
+    highlights: Vec<HighlightView>,
+    /// The text (cut around the matches when long), HTML-escaped, the matches in `<b>…</b>`
+    /// (absent without `q`).
     #[serde(skip_serializing_if = "Option::is_none")]
     snippet: Option<String>,
+    /// BM25 relevance, higher is better (absent without `q`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<f32>,
 }
 
-/// Full-text search of a team's dones, newest first; a done is findable within a second of
-/// being recorded.
+/// `GET /api/v1/teams/{team}/search`.
+#[derive(Serialize)]
+struct SearchResultsView {
+    results: Vec<SearchHitView>,
+    /// Give it as `cursor` for the next page; `null` on the last one.
+    next: Option<String>,
+    /// How many dones match in all.
+    total: usize,
+}
+
+/// Full-text search of a team's dones: best first when there are words, newest first without;
+/// a done is findable within a second of being recorded.
 async fn search(
     _: Admin,
     app: web::Data<App>,
@@ -678,6 +703,7 @@ async fn search(
         kind,
         limit,
         offset: p.offset,
+        cursor: p.cursor.filter(|c| !c.is_empty()),
     };
     let engine = app.search.clone();
     let found = web::block(move || engine.query(&query))
@@ -688,15 +714,28 @@ async fn search(
             storage::SearchError::Storage(e) => AppError::from(e),
             other => AppError::Unavailable(other.to_string()),
         })?;
-    let results: Vec<SearchHitView> = found
+    let results = found
         .hits
         .into_iter()
         .map(|h| SearchHitView {
-            done: h.done.into(),
+            highlights: h
+                .highlights
+                .into_iter()
+                .map(|r| HighlightView {
+                    start: r.start,
+                    end: r.end,
+                })
+                .collect(),
             snippet: h.snippet,
+            score: h.score,
+            done: h.done.into(),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "total": found.total, "results": results })))
+    Ok(HttpResponse::Ok().json(SearchResultsView {
+        results,
+        next: found.next,
+        total: found.total,
+    }))
 }
 
 #[derive(Deserialize)]
