@@ -35,6 +35,13 @@ fn temp_dir(kind: &str) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let no_peer = args.iter().any(|a| a == "--no-peer");
@@ -46,8 +53,8 @@ fn main() -> anyhow::Result<()> {
         teams: 2_000,
         vocabulary: 30_000,
         queries: 2_000,
-        threads: 2,
-        arena_mib: 512,
+        threads: env("THREADS", 2),
+        arena_mib: env("ARENA_MIB", 512),
         no_peer,
         data,
     })?;

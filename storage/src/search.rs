@@ -565,7 +565,14 @@ pub(crate) fn find(
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, u64_term(f.team, q.team))];
     clauses.extend(query::clauses(f, q.team, &parsed));
     if let Some(m) = q.member {
-        clauses.push((Occur::Must, u64_term(f.member, m)));
+        let m = Term::from_field_u64(f.member, m);
+        clauses.push((
+            Occur::Must,
+            Box::new(RangeQuery::new(
+                Bound::Included(m.clone()),
+                Bound::Included(m),
+            )),
+        ));
     }
     if let Some(tag) = &q.tag {
         let term = Term::from_field_text(f.tag, &normalize_tag(tag));

@@ -24,6 +24,8 @@ use tantivy::tokenizer::{
 
 /// The analyzer of the `text` field (registered on the index by name).
 pub(crate) const ANALYZER: &str = "donebot_text";
+/// The analyzer of the `bucket_words` field: `BUCKET:text` → `BUCKET:word` for every word.
+pub(crate) const BUCKET_ANALYZER: &str = "donebot_bucket_words";
 
 /// Words longer than this many bytes are dropped (hashes, base64 blobs).
 const MAX_WORD_BYTES: usize = 64;
@@ -34,6 +36,45 @@ pub fn analyzer() -> TextAnalyzer {
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
         .build()
+}
+
+/// [`analyzer`]'s words of a text given as `BUCKET:text`, each as `BUCKET:word` (see
+/// `index::bucket_words`).
+pub(crate) fn bucket_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(BucketWordsTokenizer {
+        words: analyzer(),
+        tokens: Vec::new(),
+    })
+    .build()
+}
+
+#[derive(Clone)]
+struct BucketWordsTokenizer {
+    words: TextAnalyzer,
+    tokens: Vec<Token>,
+}
+
+impl Tokenizer for BucketWordsTokenizer {
+    type TokenStream<'a> = WordTokens<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> WordTokens<'a> {
+        let BucketWordsTokenizer { words, tokens } = self;
+        tokens.clear();
+        let (bucket, text) = text.split_once(':').unwrap_or(("", text));
+        let mut stream = words.token_stream(text);
+        while stream.advance() {
+            let t = stream.token();
+            let mut prefixed = String::with_capacity(bucket.len() + 1 + t.text.len());
+            prefixed.push_str(bucket);
+            prefixed.push(':');
+            prefixed.push_str(&t.text);
+            tokens.push(Token {
+                text: prefixed,
+                ..t.clone()
+            });
+        }
+        WordTokens { tokens, next: 0 }
+    }
 }
 
 /// The tokens of `text` as [`analyzer`] makes them.

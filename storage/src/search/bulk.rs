@@ -9,8 +9,7 @@ use tantivy::indexer::LogMergePolicy;
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy};
 
-use super::analysis::{ANALYZER, analyzer};
-use super::index::{DocFields, Fields, document, schema, settings};
+use super::index::{DocFields, Fields, document, register_analyzers, schema, settings};
 use super::{SearchError, SearchQuery, find};
 
 /// A new index being filled.
@@ -33,7 +32,7 @@ impl BulkIndex {
             .schema(schema)
             .settings(settings())
             .create_in_dir(dir)?;
-        index.tokenizers().register(ANALYZER, analyzer());
+        register_analyzers(&index);
         let writer = index.writer_with_num_threads(threads, arena_bytes)?;
         // Fewer, larger segments than the default: a query visits every segment.
         let mut merge = LogMergePolicy::default();
@@ -46,11 +45,10 @@ impl BulkIndex {
         })
     }
 
-    /// Adds one document. Callable from several threads at once, each with its own analyzer
-    /// (the analysis happens on the caller's thread, the indexing on the writer's).
-    pub fn add(&self, analyzer: &mut TextAnalyzer, d: DocFields<'_>) -> Result<(), SearchError> {
-        self.writer
-            .add_document(document(&self.fields, analyzer, d))?;
+    /// Adds one document (analyzed and indexed by the writer's threads). Callable from several
+    /// threads at once.
+    pub fn add(&self, d: DocFields<'_>) -> Result<(), SearchError> {
+        self.writer.add_document(document(&self.fields, d))?;
         Ok(())
     }
 

@@ -10,17 +10,26 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::tokenizer::{PreTokenizedString, TextAnalyzer, Token};
 use tantivy::{IndexSettings, TantivyDocument, Term};
 
-use super::analysis::{ANALYZER, tokens};
+use super::analysis::{ANALYZER, BUCKET_ANALYZER};
 use crate::{Done, DoneKind, TeamId};
 
 /// The layout of the index and of its analysis. Changing either changes this, and every index
 /// with another version is rebuilt at the next start.
 pub const INDEX_VERSION: &str = "donebot-search-2";
+
+/// Registers the analyzers the schema names on `index`.
+pub(crate) fn register_analyzers(index: &tantivy::Index) {
+    index
+        .tokenizers()
+        .register(ANALYZER, super::analysis::analyzer());
+    index
+        .tokenizers()
+        .register(BUCKET_ANALYZER, super::analysis::bucket_analyzer());
+}
 
 #[derive(Clone, Copy)]
 pub(crate) struct Fields {
@@ -30,9 +39,10 @@ pub(crate) struct Fields {
     pub day: Field,
     /// The words, with frequencies and positions (BM25, phrases).
     pub text: Field,
-    /// `TEAM:word` for every word: a prefix query of one team walks only that team's terms and
-    /// their (short) postings instead of every team's (see [`team_word`]).
-    pub team_words: Field,
+    /// `BUCKET:word` for every word, the bucket a hash of the team (see [`bucket_word`]): a
+    /// prefix query of one team reads the postings of its bucket's matching words, a
+    /// [`TEAM_BUCKETS`]th of every team's.
+    pub bucket_words: Field,
     pub tag: Field,
     pub kind: Field,
 }
@@ -46,28 +56,35 @@ pub(crate) fn schema() -> (Schema, Fields) {
             .set_tokenizer(ANALYZER)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
-    // Only "which documents": no frequencies, positions or norms (prefix matches score flat).
-    let team_words = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default()
-            .set_tokenizer("raw")
-            .set_index_option(IndexRecordOption::Basic)
-            .set_fieldnorms(false),
-    );
+    // Only "which documents": no frequencies, positions or norms (prefix matches score flat;
+    // filters do not score).
+    let basic = |tokenizer: &str| {
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(tokenizer)
+                .set_index_option(IndexRecordOption::Basic)
+                .set_fieldnorms(false),
+        )
+    };
+    // `id` is indexed for deletes, `team` for the filter every query has; `member` and `day`
+    // filter through their columns (a range over a fast field), which costs no postings.
+    let indexed = NumericOptions::default().set_indexed();
+    let fast = NumericOptions::default().set_fast();
     let fields = Fields {
-        id: b.add_u64_field("id", INDEXED | FAST),
-        team: b.add_u64_field("team", INDEXED),
-        member: b.add_u64_field("member", INDEXED),
-        day: b.add_u64_field("day", INDEXED | FAST),
+        id: b.add_u64_field("id", indexed.clone().set_fast()),
+        team: b.add_u64_field("team", indexed),
+        member: b.add_u64_field("member", fast.clone()),
+        day: b.add_u64_field("day", fast),
         text: b.add_text_field("text", text),
-        team_words: b.add_text_field("team_words", team_words),
-        tag: b.add_text_field("tag", STRING),
-        kind: b.add_text_field("kind", STRING),
+        bucket_words: b.add_text_field("bucket_words", basic(BUCKET_ANALYZER)),
+        tag: b.add_text_field("tag", basic("raw")),
+        kind: b.add_text_field("kind", basic("raw")),
     };
     (b.build(), fields)
 }
 
-/// Nothing is stored, so the document store holds empty records; compressing them would cost
-/// time for nothing.
+/// Nothing is stored: the document store holds empty records, which compression only makes
+/// larger (LZ4: 4.8 MiB instead of 4.0 for a million dones).
 pub(crate) fn settings() -> IndexSettings {
     IndexSettings {
         docstore_compression: tantivy::store::Compressor::None,
@@ -85,9 +102,20 @@ pub(crate) fn normalize_tag(tag: &str) -> String {
     tag.trim().trim_start_matches('#').to_lowercase()
 }
 
-/// The `team_words` term of `word` in `team`.
-pub(crate) fn team_word(team: TeamId, word: &str) -> String {
-    format!("{team}:{word}")
+/// Teams share this many buckets of `bucket_words`. More buckets: prefix queries read fewer
+/// other teams' postings; fewer: a smaller term dictionary. With one bucket per team the
+/// index of a million dones in 2,000 teams was half as large again (108 MiB against 74 with
+/// 64 buckets; see docs/bench-search.md).
+pub(crate) const TEAM_BUCKETS: u64 = 16;
+
+fn bucket(team: TeamId) -> u64 {
+    // Team ids are sequential: a multiplicative hash spreads neighbours over the buckets.
+    (team.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) % TEAM_BUCKETS
+}
+
+/// The `bucket_words` term of `word` for `team`.
+pub(crate) fn bucket_word(team: TeamId, word: &str) -> String {
+    format!("{}:{word}", bucket(team))
 }
 
 /// What a document is made of; [`Done`] gives one, and so does a benchmark's generator.
@@ -115,40 +143,15 @@ impl<'a> From<&'a Done> for DocFields<'a> {
     }
 }
 
-/// The document of a done. The text is analyzed once here; the same tokens fill `text` and
-/// (team-prefixed) `team_words`.
-pub(crate) fn document(
-    f: &Fields,
-    analyzer: &mut TextAnalyzer,
-    d: DocFields<'_>,
-) -> TantivyDocument {
-    let words = tokens(analyzer, d.text);
-    let team_words: Vec<Token> = words
-        .iter()
-        .map(|t| Token {
-            text: team_word(d.team, &t.text),
-            ..t.clone()
-        })
-        .collect();
+/// The document of a done (analyzed by the index writer's threads).
+pub(crate) fn document(f: &Fields, d: DocFields<'_>) -> TantivyDocument {
     let mut doc = TantivyDocument::new();
     doc.add_u64(f.id, d.id);
     doc.add_u64(f.team, d.team);
     doc.add_u64(f.member, d.member);
     doc.add_u64(f.day, day_value(d.day));
-    doc.add_pre_tokenized_text(
-        f.text,
-        PreTokenizedString {
-            text: String::new(),
-            tokens: words,
-        },
-    );
-    doc.add_pre_tokenized_text(
-        f.team_words,
-        PreTokenizedString {
-            text: String::new(),
-            tokens: team_words,
-        },
-    );
+    doc.add_text(f.text, d.text);
+    doc.add_text(f.bucket_words, format!("{}:{}", bucket(d.team), d.text));
     for tag in d.tags {
         doc.add_text(f.tag, normalize_tag(tag));
     }

@@ -8,13 +8,12 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy};
 use tracing::{debug, info, warn};
 
-use super::analysis::{ANALYZER, analyzer};
 use super::index::{
-    DocFields, Fields, Fingerprint, INDEX_VERSION, document, id_term, schema, settings,
+    DocFields, Fields, Fingerprint, INDEX_VERSION, document, id_term, register_analyzers, schema,
+    settings,
 };
 use super::{SearchError, decode_change, key_seq};
 use crate::codec::decode;
@@ -155,7 +154,7 @@ impl Opened {
         fingerprint: Fingerprint,
         rebuild: bool,
     ) -> Result<Opened, SearchError> {
-        index.tokenizers().register(ANALYZER, analyzer());
+        register_analyzers(&index);
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -229,7 +228,6 @@ pub(crate) struct Indexer {
     pub reader: IndexReader,
     pub fields: Fields,
     pub fingerprint: Fingerprint,
-    pub analyzer: TextAnalyzer,
 }
 
 impl Indexer {
@@ -240,7 +238,6 @@ impl Indexer {
             reader: o.reader,
             fields: o.fields,
             fingerprint: o.fingerprint,
-            analyzer: analyzer(),
         }
     }
 
@@ -292,7 +289,7 @@ impl Indexer {
         self.writer.delete_term(id_term(&self.fields, id));
         match self.store.done(id) {
             Ok(d) if !d.deleted => {
-                let doc = document(&self.fields, &mut self.analyzer, DocFields::from(&d));
+                let doc = document(&self.fields, DocFields::from(&d));
                 self.writer.add_document(doc)?;
             }
             Ok(_) => {}
@@ -329,7 +326,7 @@ impl Indexer {
             seen += 1;
             match decode::<Done>("dones", &v) {
                 Ok(d) if !d.deleted => {
-                    let doc = document(&self.fields, &mut self.analyzer, DocFields::from(&d));
+                    let doc = document(&self.fields, DocFields::from(&d));
                     self.writer.add_document(doc)?;
                     n += 1;
                 }

@@ -26,12 +26,12 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::tokenizer::{TextAnalyzer, Token};
 
 use super::analysis::tokens;
-use super::index::{Fields, normalize_tag, team_word};
+use super::index::{Fields, bucket_word, normalize_tag};
 use super::{MAX_OFFSET, SearchError};
 use crate::{DoneKind, TeamId};
 
 /// How many words a prefix may expand to inside a phrase (`"a phr"*`); a bare `word*` has no
-/// such limit (it walks one team's terms only).
+/// such limit (it walks the terms of one bucket of teams only).
 const PHRASE_PREFIX_EXPANSIONS: u32 = 64;
 /// Words in one query at most (each is a clause to evaluate).
 const MAX_UNITS: usize = 32;
@@ -259,15 +259,16 @@ fn unit_query(f: &Fields, team: TeamId, u: &Unit) -> Box<dyn Query> {
         )),
         (_, false) => Box::new(PhraseQuery::new(text_terms())),
         ([word], true) => {
-            // Every term of `team_words` from `TEAM:word` up to (not including) the next
-            // string that does not start with it. A constant score: BM25 is for whole words.
-            let from = team_word(team, word);
+            // Every term of `bucket_words` from `BUCKET:word` up to (not including) the next
+            // string that does not start with it; other teams of the bucket are left out by
+            // the team clause. A constant score: BM25 is for whole words.
+            let from = bucket_word(team, word);
             let mut to = from.clone();
             to.push(char::MAX);
             Box::new(ConstScoreQuery::new(
                 Box::new(RangeQuery::new(
-                    Bound::Included(Term::from_field_text(f.team_words, &from)),
-                    Bound::Excluded(Term::from_field_text(f.team_words, &to)),
+                    Bound::Included(Term::from_field_text(f.bucket_words, &from)),
+                    Bound::Excluded(Term::from_field_text(f.bucket_words, &to)),
                 )),
                 1.0,
             ))
