@@ -82,6 +82,9 @@ pub enum Command {
         #[arg(long, default_value_t = 20, value_name = "N")]
         limit: usize,
     },
+    /// Rebuild the search index from the database, with a progress bar (the server must be
+    /// stopped; it rebuilds a missing or stale index by itself at start-up).
+    Reindex,
     /// Print what a person wrote in an email (quotes and signatures removed).
     Trim {
         /// A raw email or plain text; `-` or nothing for standard input.
@@ -155,6 +158,33 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCmd {
+    /// Index N generated dones (many teams, two years, a Zipf vocabulary) and measure query
+    /// latency within one team (one word, two words, prefix, phrase; top 20 by rank), against
+    /// SQLite FTS5 (python3's sqlite3) on the same data; uses `--data DIR` for the generated
+    /// files (kept), else a temporary directory. See docs/bench-search.md.
+    Search {
+        /// How many dones to generate and index.
+        #[arg(long, default_value_t = 10_000_000, value_name = "N")]
+        dones: u64,
+        /// Teams the dones are spread over.
+        #[arg(long, default_value_t = 2_000, value_name = "N")]
+        teams: u64,
+        /// Distinct words (drawn with a Zipf distribution).
+        #[arg(long, default_value_t = 30_000, value_name = "N")]
+        vocabulary: usize,
+        /// Queries of each kind.
+        #[arg(long, default_value_t = 2_000, value_name = "N")]
+        queries: usize,
+        /// Indexing threads (and readers of the generated file).
+        #[arg(long, default_value_t = 2, value_name = "N")]
+        threads: usize,
+        /// The index writer's memory, in MiB (at least 15 per thread).
+        #[arg(long, default_value_t = 512, value_name = "MIB")]
+        arena_mib: usize,
+        /// Do not run the SQLite FTS5 peer.
+        #[arg(long)]
+        no_peer: bool,
+    },
     /// Enqueue N prompts and deliver them through the outbox to an SMTP server (e.g. smtp-sink);
     /// uses `--data` if given (it must have an empty outbox), else a temporary directory.
     Outbox {
@@ -1092,6 +1122,31 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Bench(BenchCmd::Search {
+            dones,
+            teams,
+            vocabulary,
+            queries,
+            threads,
+            arena_mib,
+            no_peer,
+        }) => {
+            let report = crate::bench::search::run(crate::bench::search::Options {
+                dones,
+                teams,
+                vocabulary,
+                queries,
+                threads,
+                arena_mib,
+                no_peer,
+                data: cli.data.clone(),
+            })?;
+            for line in report.lines() {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Reindex => reindex(&settings()?.data_dir),
         Command::Bench(BenchCmd::Inbound {
             messages,
             concurrency,
@@ -1454,6 +1509,57 @@ fn search_local(
         })
         .collect();
     Ok((found.total as u64, rows))
+}
+
+/// `donebot reindex`: the whole index rebuilt from sled on a stopped server's data directory,
+/// with a progress bar on a terminal (plain lines every 10% otherwise).
+fn reindex(data_dir: &std::path::Path) -> Result<(), Failure> {
+    use std::io::{IsTerminal as _, Write as _};
+    let store = match Store::open(data_dir) {
+        Err(StorageError::Locked { .. }) => {
+            return Err(invalid(format!(
+                "{} is in use (a running server?): stop the server, then reindex (a server \
+                 rebuilds a missing or stale index by itself at start-up)",
+                data_dir.display()
+            )));
+        }
+        other => other?,
+    };
+    let terminal = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let mut shown = (std::time::Instant::now(), u64::MAX);
+    let mut progress = |done: u64, total: u64| {
+        let percent = done * 100 / total.max(1);
+        let mut err = std::io::stderr().lock();
+        if terminal {
+            if shown.0.elapsed() < std::time::Duration::from_millis(100) && done < total {
+                return;
+            }
+            let filled = (percent / 4) as usize;
+            let _ = write!(
+                err,
+                "\rreindexing [{}{}] {percent:>3}% {done}/{total} dones",
+                "#".repeat(filled),
+                " ".repeat(25 - filled.min(25))
+            );
+            let _ = err.flush();
+        } else if percent / 10 != shown.1 / 10 || done == total {
+            let _ = writeln!(err, "reindexing: {percent}% ({done} of {total} dones)");
+        }
+        shown = (std::time::Instant::now(), percent);
+    };
+    let n = store
+        .reindex_search(&mut progress)
+        .map_err(|e| anyhow!("reindex: {e}"))?;
+    if terminal {
+        eprintln!();
+    }
+    store.flush()?;
+    println!(
+        "search index rebuilt: {n} dones in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// A member of `team` by id or email address.

@@ -83,6 +83,13 @@ async fn replies_are_searchable_by_words_member_date_and_tag() {
         v["results"][0]["snippet"],
         "shipped the <b>Café</b> &lt;menu&gt;"
     );
+    // UTF-8 byte offsets of "Café" in the text.
+    assert_eq!(
+        v["results"][0]["highlights"],
+        serde_json::json!([{"start": 12, "end": 17}])
+    );
+    assert_eq!(v["next"], Value::Null, "one page only");
+    assert!(v["results"][0]["score"].as_f64().unwrap() > 0.0);
 
     let (_, v) = search(&d, team, "q=billing").await;
     assert_eq!(texts(&v).len(), 2);
@@ -94,6 +101,38 @@ async fn replies_are_searchable_by_words_member_date_and_tag() {
     assert_eq!(v["total"], 0);
     let (_, v) = search(&d, team, "q=shipped&limit=1").await;
     assert_eq!((v["total"].as_u64(), texts(&v).len()), (Some(2), 1));
+    let cursor = v["next"].as_str().expect("a next page");
+    let (status, next) = search(&d, team, &format!("q=shipped&limit=1&cursor={cursor}")).await;
+    assert_eq!(status, 200, "{next}");
+    assert_eq!(texts(&next).len(), 1);
+    assert_ne!(texts(&next), texts(&v), "the second page is the other done");
+    assert_eq!(next["next"], Value::Null, "and the last");
+    let (status, bad) = search(&d, team, &format!("q=billing&cursor={cursor}")).await;
+    assert_eq!(status, 400, "a cursor of another search: {bad}");
+    assert!(
+        bad["error"]["message"].as_str().unwrap().contains("cursor"),
+        "{bad}"
+    );
+
+    // Phrases, prefixes, ranking.
+    let (_, v) = search(&d, team, "q=%22billing%20export%22").await;
+    assert_eq!(texts(&v), ["shipped the billing export"]);
+    let (_, v) = search(&d, team, "q=bill*").await;
+    assert_eq!(
+        texts(&v),
+        ["shipped the billing export", "fixed billing #Release"],
+        "a prefix scores flat: the newest first"
+    );
+    assert_eq!(
+        v["results"][0]["highlights"],
+        serde_json::json!([{"start": 12, "end": 19}])
+    );
+    let (_, v) = search(&d, team, "q=billing").await;
+    assert_eq!(
+        texts(&v),
+        ["fixed billing #Release", "shipped the billing export"],
+        "words rank best first: the shorter text, though older"
+    );
 
     // An edit replaces the words the done is found by.
     let id = search(&d, team, "q=cafe").await.1["results"][0]["id"]
@@ -157,7 +196,7 @@ async fn openapi_describes_search() {
     assert_eq!(
         params,
         [
-            "team", "q", "member", "from", "to", "tag", "kind", "limit", "offset"
+            "team", "q", "member", "from", "to", "tag", "kind", "limit", "offset", "cursor"
         ]
     );
     assert_eq!(

@@ -8,6 +8,7 @@
 pub mod inbound;
 pub mod outbox;
 pub mod reply;
+pub mod search;
 
 /// Peak resident set size of this process (`VmHWM` in `/proc/self/status`), in KiB, where the
 /// kernel reports it.
@@ -59,7 +60,7 @@ where
 }
 
 /// A fresh directory under the system's temporary directory for one benchmark run.
-fn temp_dir(kind: &str) -> anyhow::Result<std::path::PathBuf> {
+pub(crate) fn temp_dir(kind: &str) -> anyhow::Result<std::path::PathBuf> {
     use anyhow::Context as _;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -850,19 +850,70 @@ struct SearchParams {
     limit: Option<usize>,
     #[serde(default)]
     offset: usize,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A matched range of a done's text: UTF-8 byte offsets, `start` included, `end` excluded.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Highlight)]
+struct HighlightView {
+    start: usize,
+    end: usize,
+}
+
+/// A found done, with where the words matched.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SearchHit)]
 struct SearchHitView {
     #[serde(flatten)]
     done: DoneView,
-    /// The text with the matched words in `<b>…</b>`, HTML-escaped (absent without `q`).
+    /// The matched words and phrases in `text` (empty without `q`).
+    highlights: Vec<HighlightView>,
+    /// The text (cut around the matches when long), HTML-escaped, the matches in `<b>…</b>`
+    /// (absent without `q`).
     #[serde(skip_serializing_if = "Option::is_none")]
     snippet: Option<String>,
+    /// BM25 relevance, higher is better (absent without `q`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<f32>,
 }
 
-/// Full-text search of a team's dones, newest first; a done is findable within a second of
-/// being recorded.
+/// `GET /api/v1/teams/{team}/search`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SearchResults)]
+struct SearchResultsView {
+    results: Vec<SearchHitView>,
+    /// Give it as `cursor` for the next page; `null` on the last one.
+    next: Option<String>,
+    /// How many dones match in all.
+    total: usize,
+}
+
+/// Full-text search of a team's dones: best first when there are words, newest first without;
+/// a done is findable within a second of being recorded.
+#[utoipa::path(
+    get,
+    path = "/teams/{team}/search",
+    tag = "dones",
+    summary = "Full-text search of a team's dones",
+    params(
+        ("team" = String, Path, description = "The team's id or name"),
+        ("q" = Option<String>, Query, description = "Words (all must match); `\"a phrase\"`, `prefix*`, `-word`, `a OR b`, `tag:x`, `kind:goal`"),
+        ("member" = Option<String>, Query, description = "A member's id or email address"),
+        ("from" = Option<chrono::NaiveDate>, Query, description = "First day (inclusive)"),
+        ("to" = Option<chrono::NaiveDate>, Query, description = "Last day (inclusive)"),
+        ("tag" = Option<String>, Query, description = "Only dones with this #tag"),
+        ("kind" = Option<String>, Query, description = "done, goal or blocker"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "At most this many results"),
+        ("offset" = Option<u32>, Query, maximum = 10000, description = "Skip this many results (or give `cursor`)"),
+        ("cursor" = Option<String>, Query, description = "The `next` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "Matching dones, best first", body = SearchResultsView),
+        openapi::Errors,
+    ),
+)]
 async fn search(
     _: Admin,
     app: web::Data<App>,
@@ -921,6 +972,7 @@ async fn search(
         kind,
         limit,
         offset: p.offset,
+        cursor: p.cursor.filter(|c| !c.is_empty()),
     };
     let engine = app.search.clone();
     let found = web::block(move || engine.query(&query))
@@ -931,15 +983,28 @@ async fn search(
             storage::SearchError::Storage(e) => AppError::from(e),
             other => AppError::Unavailable(other.to_string()),
         })?;
-    let results: Vec<SearchHitView> = found
+    let results = found
         .hits
         .into_iter()
         .map(|h| SearchHitView {
-            done: h.done.into(),
+            highlights: h
+                .highlights
+                .into_iter()
+                .map(|r| HighlightView {
+                    start: r.start,
+                    end: r.end,
+                })
+                .collect(),
             snippet: h.snippet,
+            score: h.score,
+            done: h.done.into(),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "total": found.total, "results": results })))
+    Ok(HttpResponse::Ok().json(SearchResultsView {
+        results,
+        next: found.next,
+        total: found.total,
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -4,66 +4,74 @@
 //! tree. It is kept in step by a change log: every transaction that writes a done also appends one
 //! small entry to the `search_changes` tree (sequence → unix millis ‖ done ids), so a done and the
 //! news that it changed are durable together or not at all. One indexer thread (started by
-//! [`Store::start_search`]) reads the whole log, re-reads each named done from sled, replaces its
-//! document (delete by id, add unless deleted), commits at most every [`COMMIT_INTERVAL`], reloads
-//! the searcher, and only *then* removes the entries it consumed. Consumed-then-removed is the
-//! cursor: whatever is still in the log is not searchable yet, whatever left it is.
+//! [`Store::start_search`], see [`indexer`]) reads the whole log, re-reads each named done from
+//! sled, replaces its document (delete by id, add unless deleted), commits at most every
+//! [`COMMIT_INTERVAL`], reloads the searcher, and only *then* removes the entries it consumed.
+//! Consumed-then-removed is the cursor: whatever is still in the log is not searchable yet,
+//! whatever left it is.
 //!
 //! Because an entry only names dones and the indexer reads their current state, replaying an entry
 //! twice (a crash between the index commit and the log removal) or out of order (two writers racing
 //! for sequence numbers) is harmless; an entry is never skipped, so no update is lost.
 //!
-//! On start-up the indexer opens the index and catches up with the log. A missing, unreadable or
-//! half-built index (its commit payload is not [`INDEX_VERSION`]) is deleted and rebuilt from sled.
+//! On start-up the indexer opens the index and catches up with the log. An index that is missing,
+//! unreadable, of another layout, or that does not reflect this database (its commit payload
+//! records which database and how much of its change log it covers, see [`index::INDEX_VERSION`]
+//! and the fingerprint there) is deleted and rebuilt from sled; until the rebuild is committed,
+//! queries fail with [`SearchError::Rebuilding`] instead of answering from a partial index.
+//! `donebot reindex` ([`Store::reindex_search`]) does the same on demand.
+//!
+//! Queries ([`Search::query`]) read the language of [`query`]: words ranked by BM25, phrases,
+//! prefixes, exclusions, `OR`; without words, newest first. Words are split by [`analysis`]
+//! (scripts without spaces included). Results come with highlighted ranges, a snippet and a
+//! cursor for the next page.
 //!
 //! Invariant: a change-log entry is removed only after a commit *and* reader reload that covers it.
 //! [`Search::wait_indexed`] relies on it.
 
-use std::collections::BTreeSet;
-use std::ops::Bound;
-use std::path::{Path, PathBuf};
+mod analysis;
+pub mod bulk;
+mod index;
+mod indexer;
+mod query;
+mod snippet;
+
+use std::ops::{Bound, Range};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sled::transaction::TransactionalTree;
-use tantivy::collector::sort_key::SortByStaticFastValue;
+use tantivy::collector::sort_key::{SortBySimilarityScore, SortByStaticFastValue};
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
-use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
-};
-use tantivy::snippet::SnippetGenerator;
-use tantivy::tokenizer::{
-    AsciiFoldingFilter, LowerCaser, RemoveLongFilter, TextAnalyzer, Token, TokenStream, Tokenizer,
-};
-use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
-use tracing::{debug, info, warn};
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::schema::IndexRecordOption;
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{DocAddress, IndexReader, Order, Searcher, Term};
+use tracing::{debug, warn};
 
-use crate::codec::{decode, id_key};
+pub use analysis::{WordTokenizer, analyzer};
+pub use index::{DocFields, INDEX_VERSION};
+pub use indexer::Progress;
+
+use crate::codec::id_key;
 use crate::error::{StorageError, StorageResult, TxResult};
 use crate::{Done, DoneId, DoneKind, MemberId, Store, TeamId};
+use index::{Fields, day_value, normalize_tag};
+use indexer::{Indexer, Opened};
 
 /// The indexer commits at most this often while changes arrive (a done is searchable within
 /// this plus one commit, well under a second).
 pub const COMMIT_INTERVAL: Duration = Duration::from_millis(250);
-/// Change-log entries folded into one commit at most; the rest go into the next one.
-const MAX_BATCH: usize = 5_000;
-/// The index writer's memory arena (tantivy's minimum is 15 MB per indexing thread).
-const WRITER_MEMORY: usize = 24 << 20;
-/// Written as the payload of every commit. An index without it is from an older layout or a
-/// rebuild that did not finish, and is rebuilt.
-pub const INDEX_VERSION: &str = "donebot-search-1";
-/// The analyzer of the `text` field (registered on the index by name).
-const ANALYZER: &str = "donebot_text";
-/// A text up to this long is shown whole in a snippet; a longer one is cut around the matches.
-const SNIPPET_CHARS: usize = 240;
 /// Results per page at most.
 pub const MAX_LIMIT: usize = 200;
 /// The deepest page: tantivy keeps `offset + limit` hits in memory to find it, so a client's
 /// offset is bounded (a larger one is refused, not clamped: it would return the wrong page).
 pub const MAX_OFFSET: usize = 10_000;
+/// A database with at most this many dones gets a missing index rebuilt before
+/// [`Store::start_search`] returns (a fraction of a second); a larger one in the background.
+const SYNC_REBUILD_MAX: usize = 20_000;
 
 /// What can go wrong when searching or indexing.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +90,10 @@ pub enum SearchError {
         #[source]
         source: std::io::Error,
     },
+    /// The index is being rebuilt from the database (or its rebuild failed: see the log);
+    /// nothing is answered from a partial index (HTTP 503).
+    #[error("the search index is being rebuilt from the database; try again shortly")]
+    Rebuilding,
     /// [`Store::start_search`] was called while an indexer for this database runs.
     #[error("the search indexer of this database is already running")]
     AlreadyRunning,
@@ -231,7 +243,7 @@ impl Store {
     }
 
     /// Asks the indexer to look at `ids` again (they were found in the index but not in sled).
-    fn reindex(&self, ids: &[DoneId]) -> StorageResult<()> {
+    fn reindex_ids(&self, ids: &[DoneId]) -> StorageResult<()> {
         let _w = self.write_gate();
         let seq = self.next_id()?;
         self.t
@@ -241,48 +253,55 @@ impl Store {
         Ok(())
     }
 
+    /// Marks the indexer of this database as running, or says one already is.
+    fn claim_indexer(&self) -> Result<(), SearchError> {
+        let mut st = self.changes.lock();
+        if st.running {
+            return Err(SearchError::AlreadyRunning);
+        }
+        st.running = true;
+        st.stop = false;
+        st.dirty = true;
+        Ok(())
+    }
+
     /// Opens (or rebuilds) the search index in `DATA/search` (in memory for a temporary store) and
     /// starts its indexer thread. The thread stops at [`Search::stop`] or when the last clone of
     /// the returned handle is dropped. At most one indexer runs per database.
+    ///
+    /// An index that must be rebuilt is rebuilt before this returns when the database is small;
+    /// otherwise in the indexer thread, and queries fail with [`SearchError::Rebuilding`] until
+    /// it is done.
     pub fn start_search(&self) -> Result<Search, SearchError> {
-        {
-            let mut st = self.changes.lock();
-            if st.running {
-                return Err(SearchError::AlreadyRunning);
-            }
-            st.running = true;
-            st.stop = false;
-            st.dirty = true;
-        }
-        let started = Opened::open(self.dir.as_deref().map(|d| d.join("search")));
-        let opened = match started {
-            Ok(o) => o,
-            Err(e) => {
-                self.changes.lock().running = false;
-                return Err(e);
-            }
+        self.claim_indexer()?;
+        let release = |e| {
+            self.changes.lock().running = false;
+            e
         };
+        let opened = Opened::open(self, false).map_err(release)?;
         let shared = Arc::new(Shared {
             store: self.clone(),
             fields: opened.fields,
-            parser: opened.parser,
             reader: opened.reader.clone(),
-            _index: opened.index,
+            analyzer: analyzer(),
+            _index: opened.index.clone(),
         });
-        let indexer = Indexer {
-            store: self.clone(),
-            writer: opened.writer,
-            reader: opened.reader,
-            fields: opened.fields,
-        };
-        let rebuild = opened.rebuild;
+        let mut rebuild = opened.rebuild;
+        let mut indexer = Indexer::new(self.clone(), opened);
+        if rebuild && self.t.dones.iter().take(SYNC_REBUILD_MAX + 1).count() <= SYNC_REBUILD_MAX {
+            let n = indexer.rebuild(&mut |_, _| {}).map_err(release)?;
+            indexer::log_rebuilt(n);
+            rebuild = false;
+        }
         self.changes.lock().rebuilding = rebuild;
         let thread = std::thread::Builder::new()
             .name("search-indexer".into())
-            .spawn(move || indexer.run(rebuild))
-            .map_err(|source| SearchError::Io {
-                path: "(indexer thread)".into(),
-                source,
+            .spawn(move || run(indexer, rebuild))
+            .map_err(|source| {
+                release(SearchError::Io {
+                    path: "(indexer thread)".into(),
+                    source,
+                })
             })?;
         Ok(Search {
             shared,
@@ -292,368 +311,70 @@ impl Store {
             }),
         })
     }
+
+    /// `donebot reindex`: throws the index away, starts a new lineage (an index copied from
+    /// before this is never served again), rebuilds it from every done in sled, and folds in
+    /// the change log. Runs here, on the caller's thread; no indexer may be running. Returns
+    /// the number of dones indexed.
+    pub fn reindex_search(&self, progress: Progress<'_>) -> Result<u64, SearchError> {
+        self.claim_indexer()?;
+        let result = (|| {
+            let opened = Opened::open(self, true)?;
+            let mut indexer = Indexer::new(self.clone(), opened);
+            let n = indexer.rebuild(progress)?;
+            indexer.catch_up()?;
+            indexer.finish();
+            indexer::log_rebuilt(n);
+            Ok(n)
+        })();
+        let mut st = self.changes.lock();
+        st.running = false;
+        st.rebuilding = false;
+        result
+    }
 }
 
-// --- the index ---------------------------------------------------------------------------------
-
-#[derive(Clone, Copy)]
-struct Fields {
-    id: Field,
-    team: Field,
-    member: Field,
-    day: Field,
-    text: Field,
-    tag: Field,
-    kind: Field,
-}
-
-/// The documents: one per done that is not deleted. Nothing is stored: hits are read back from
-/// sled by id (a fast field), so the index never serves stale text.
-fn schema() -> (Schema, Fields) {
-    let mut b = Schema::builder();
-    let text = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default()
-            .set_tokenizer(ANALYZER)
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-    );
-    let fields = Fields {
-        id: b.add_u64_field("id", INDEXED | FAST),
-        team: b.add_u64_field("team", INDEXED),
-        member: b.add_u64_field("member", INDEXED),
-        day: b.add_u64_field("day", INDEXED | FAST),
-        text: b.add_text_field("text", text),
-        tag: b.add_text_field("tag", STRING),
-        kind: b.add_text_field("kind", STRING),
-    };
-    (b.build(), fields)
-}
-
-/// Days since the common era, the `day` field's value.
-fn day_value(day: NaiveDate) -> u64 {
-    use chrono::Datelike;
-    u64::try_from(day.num_days_from_ce()).unwrap_or(0)
-}
-
-fn normalize_tag(tag: &str) -> String {
-    tag.trim().trim_start_matches('#').to_lowercase()
-}
-
-/// Splits text into words for any script: runs of letters and digits are words; a Han, kana or
-/// other CJK character (scripts written without spaces) is a word of its own, and a query of
-/// several of them becomes a phrase, so `会议` finds `今天的会议`. Lower-casing and folding of
-/// accents (`Café` → `cafe`) follow in [`analyzer`]. There is no stemming: it is language-specific
-/// and a team's dones are in whatever languages its members write.
-#[derive(Clone, Default)]
-pub struct WordTokenizer {
-    tokens: Vec<Token>,
-}
-
-pub struct WordTokens<'a> {
-    tokens: &'a mut [Token],
-    next: usize,
-}
-
-fn is_cjk(c: char) -> bool {
-    matches!(c as u32,
-        0x2E80..=0x2FDF      // CJK radicals, Kangxi radicals
-        | 0x3040..=0x30FF    // Hiragana, Katakana
-        | 0x3100..=0x312F    // Bopomofo
-        | 0x31F0..=0x31FF    // Katakana extensions
-        | 0x3400..=0x4DBF    // CJK extension A
-        | 0x4E00..=0x9FFF    // CJK unified ideographs
-        | 0xF900..=0xFAFF    // CJK compatibility ideographs
-        | 0xFF66..=0xFF9F    // half-width Katakana
-        | 0x20000..=0x3FFFF) // CJK extensions B and later
-}
-
-impl Tokenizer for WordTokenizer {
-    type TokenStream<'a> = WordTokens<'a>;
-
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> WordTokens<'a> {
-        self.tokens.clear();
-        let mut word: Option<usize> = None;
-        let push = |tokens: &mut Vec<Token>, from: usize, to: usize| {
-            let position = tokens.len();
-            tokens.push(Token {
-                offset_from: from,
-                offset_to: to,
-                position,
-                text: text[from..to].to_string(),
-                position_length: 1,
-            });
-        };
-        for (i, c) in text.char_indices() {
-            if c.is_alphanumeric() && !is_cjk(c) {
-                word.get_or_insert(i);
-                continue;
+/// The indexer thread: the rebuild if one is due, then every change as it comes.
+fn run(mut indexer: Indexer, rebuild: bool) {
+    let signal = indexer.store.changes.clone();
+    if rebuild {
+        match indexer.rebuild(&mut |n, total| debug!(n, total, "rebuilding the search index")) {
+            Ok(n) => {
+                indexer::log_rebuilt(n);
+                signal.lock().rebuilding = false;
             }
-            if let Some(start) = word.take() {
-                push(&mut self.tokens, start, i);
-            }
-            if is_cjk(c) {
-                push(&mut self.tokens, i, i + c.len_utf8());
+            Err(e) => {
+                warn!(error = %e, "rebuilding the search index failed; search is unavailable until the next start (or `donebot reindex`)")
             }
         }
-        if let Some(start) = word {
-            push(&mut self.tokens, start, text.len());
-        }
-        WordTokens {
-            tokens: &mut self.tokens,
-            next: 0,
-        }
     }
-}
-
-impl TokenStream for WordTokens<'_> {
-    fn advance(&mut self) -> bool {
-        self.next += 1;
-        self.next <= self.tokens.len()
-    }
-
-    // Like tantivy's own streams, `token` is only valid after `advance` returned `true`.
-    fn token(&self) -> &Token {
-        &self.tokens[self.next - 1]
-    }
-
-    fn token_mut(&mut self) -> &mut Token {
-        &mut self.tokens[self.next - 1]
-    }
-}
-
-fn analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(WordTokenizer::default())
-        .filter(RemoveLongFilter::limit(64))
-        .filter(LowerCaser)
-        .filter(AsciiFoldingFilter)
-        .build()
-}
-
-/// An index opened (or created) with its reader and writer.
-struct Opened {
-    index: Index,
-    reader: IndexReader,
-    writer: IndexWriter,
-    fields: Fields,
-    parser: QueryParser,
-    /// The index is new or was unusable: fill it from sled.
-    rebuild: bool,
-}
-
-impl Opened {
-    fn open(path: Option<PathBuf>) -> Result<Opened, SearchError> {
-        let (schema, fields) = schema();
-        let Some(path) = path else {
-            return Opened::finish(Index::create_in_ram(schema), fields, true);
-        };
-        match Opened::existing(&path, &schema, fields) {
-            Ok(Some(opened)) => return Ok(opened),
-            Ok(None) => {}
-            Err(reason) => {
-                warn!(path = %path.display(), %reason, "the search index is unusable; rebuilding it from the database");
-                std::fs::remove_dir_all(&path).map_err(io(&path))?;
-            }
-        }
-        std::fs::create_dir_all(&path).map_err(io(&path))?;
-        let index = Index::create_in_dir(&path, schema)?;
-        Opened::finish(index, fields, true)
-    }
-
-    /// The index at `path` if it is complete and current; `Ok(None)` if there is none.
-    fn existing(path: &Path, schema: &Schema, fields: Fields) -> Result<Option<Opened>, String> {
-        if !path.join("meta.json").exists() {
-            if path.exists() {
-                return Err("no meta.json".into());
-            }
-            return Ok(None);
-        }
-        let index = Index::open_in_dir(path).map_err(|e| e.to_string())?;
-        if index.schema() != *schema {
-            return Err("its schema is not this version's".into());
-        }
-        let payload = index.load_metas().map_err(|e| e.to_string())?.payload;
-        if payload.as_deref() != Some(INDEX_VERSION) {
-            return Err(format!(
-                "its version is {payload:?}, not {INDEX_VERSION:?} (or a rebuild did not finish)"
-            ));
-        }
-        Opened::finish(index, fields, false)
-            .map(Some)
-            .map_err(|e| e.to_string())
-    }
-
-    fn finish(index: Index, fields: Fields, rebuild: bool) -> Result<Opened, SearchError> {
-        index.tokenizers().register(ANALYZER, analyzer());
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
-        let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
-        let mut parser = QueryParser::for_index(&index, vec![fields.text]);
-        parser.set_conjunction_by_default();
-        Ok(Opened {
-            index,
-            reader,
-            writer,
-            fields,
-            parser,
-            rebuild,
-        })
-    }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SearchError + '_ {
-    move |source| SearchError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-fn document(f: &Fields, d: &Done) -> TantivyDocument {
-    let mut doc = TantivyDocument::new();
-    doc.add_u64(f.id, d.id);
-    doc.add_u64(f.team, d.team_id);
-    doc.add_u64(f.member, d.member_id);
-    doc.add_u64(f.day, day_value(d.day));
-    doc.add_text(f.text, &d.text);
-    for tag in &d.tags {
-        doc.add_text(f.tag, normalize_tag(tag));
-    }
-    doc.add_text(f.kind, d.kind.as_str());
-    doc
-}
-
-// --- the indexer thread -------------------------------------------------------------------------
-
-struct Indexer {
-    store: Store,
-    writer: IndexWriter,
-    reader: IndexReader,
-    fields: Fields,
-}
-
-impl Indexer {
-    fn run(mut self, rebuild: bool) {
-        if rebuild {
-            match self.rebuild() {
-                Ok(n) => info!(dones = n, "search index built from the database"),
-                Err(e) => {
-                    warn!(error = %e, "rebuilding the search index failed; it stays incomplete until the next start")
+    signal.progressed();
+    let mut last_round = Instant::now() - COMMIT_INTERVAL;
+    loop {
+        let go_on = signal.next_round(last_round + COMMIT_INTERVAL);
+        last_round = Instant::now();
+        match indexer.index_batch() {
+            Ok((consumed, more)) => {
+                if consumed > 0 {
+                    debug!(consumed, "search index committed");
+                    signal.progressed();
                 }
-            }
-        }
-        let signal = self.store.changes.clone();
-        signal.lock().rebuilding = false;
-        signal.progressed();
-        let mut last_round = Instant::now() - COMMIT_INTERVAL;
-        loop {
-            let go_on = signal.next_round(last_round + COMMIT_INTERVAL);
-            last_round = Instant::now();
-            match self.index_batch() {
-                Ok((consumed, more)) => {
-                    if consumed > 0 {
-                        debug!(consumed, "search index committed");
-                        signal.progressed();
-                    }
-                    if more {
-                        signal.changed(0);
-                    }
-                }
-                Err(e) => {
-                    warn!(error = %e, "search indexing failed; retrying");
+                if more {
                     signal.changed(0);
                 }
             }
-            if !go_on {
-                break;
+            Err(e) => {
+                warn!(error = %e, "search indexing failed; retrying");
+                signal.changed(0);
             }
         }
-        if let Err(e) = self.writer.wait_merging_threads() {
-            warn!(error = %e, "search index merges did not finish");
+        if !go_on {
+            break;
         }
-        signal.lock().running = false;
-        signal.progressed();
     }
-
-    /// Folds up to [`MAX_BATCH`] change-log entries into the index; returns how many it consumed
-    /// and whether more are waiting.
-    fn index_batch(&mut self) -> Result<(usize, bool), SearchError> {
-        let log = self.store.t.search_changes.clone();
-        let mut keys = Vec::new();
-        let mut ids = BTreeSet::new();
-        let mut more = false;
-        for entry in log.iter() {
-            if keys.len() == MAX_BATCH {
-                more = true;
-                break;
-            }
-            let (k, v) = entry?;
-            match decode_change(&v) {
-                Some((_, changed)) => ids.extend(changed),
-                None => warn!(key = ?k, "unreadable search change-log entry; dropped"),
-            }
-            keys.push(k);
-        }
-        if keys.is_empty() {
-            return Ok((0, false));
-        }
-        // The dones are read after their log entries: a write is one transaction, so each done is
-        // at least as new as the entry that named it.
-        for id in ids {
-            self.upsert(id)?;
-        }
-        self.commit()?;
-        let mut batch = sled::Batch::default();
-        for k in &keys {
-            batch.remove(k);
-        }
-        log.apply_batch(batch)?;
-        Ok((keys.len(), more))
-    }
-
-    fn upsert(&mut self, id: DoneId) -> Result<(), SearchError> {
-        self.writer
-            .delete_term(Term::from_field_u64(self.fields.id, id));
-        match self.store.done(id) {
-            Ok(d) if !d.deleted => {
-                self.writer.add_document(document(&self.fields, &d))?;
-            }
-            Ok(_) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(StorageError::Corrupt { reason, .. }) => {
-                warn!(done_id = id, %reason, "corrupt done left out of the search index");
-            }
-            Err(e) => return Err(e.into()),
-        }
-        Ok(())
-    }
-
-    fn commit(&mut self) -> Result<(), SearchError> {
-        let mut prepared = self.writer.prepare_commit()?;
-        prepared.set_payload(INDEX_VERSION);
-        prepared.commit()?;
-        self.reader.reload()?;
-        Ok(())
-    }
-
-    /// Replaces the index's content with every done in sled that is not deleted. Writes made
-    /// meanwhile are in the change log and folded in afterwards.
-    fn rebuild(&mut self) -> Result<usize, SearchError> {
-        self.writer.delete_all_documents()?;
-        let mut n = 0;
-        for entry in self.store.t.dones.iter() {
-            let (_, v) = entry?;
-            match decode::<Done>("dones", &v) {
-                Ok(d) if !d.deleted => {
-                    self.writer.add_document(document(&self.fields, &d))?;
-                    n += 1;
-                }
-                Ok(_) => {}
-                Err(e) => warn!(error = %e, "corrupt done left out of the search index"),
-            }
-        }
-        self.commit()?;
-        Ok(n)
-    }
+    indexer.finish();
+    signal.lock().running = false;
+    signal.progressed();
 }
 
 /// Stops and joins the indexer thread when the last [`Search`] clone goes.
@@ -685,55 +406,16 @@ impl Drop for Worker {
     }
 }
 
-/// The text (whole when short, else the snippet's fragment), HTML-escaped, with the matched
-/// words in `<b>…</b>`. tantivy's own `to_html` cuts the fragment at the last word, dropping
-/// trailing punctuation even of a one-line done.
-fn highlight(text: &str, snippet: &tantivy::snippet::Snippet) -> String {
-    let fragment = snippet.fragment_range();
-    let (from, to) = if text.chars().count() <= SNIPPET_CHARS {
-        (0, text.len())
-    } else {
-        (fragment.start, fragment.end)
-    };
-    let mut out = String::with_capacity(to - from + 16);
-    let mut at = from;
-    for r in snippet.highlighted() {
-        let (start, end) = (r.start + fragment.start, r.end + fragment.start);
-        if start < at || end > to {
-            continue;
-        }
-        escape_html(&mut out, &text[at..start]);
-        out.push_str("<b>");
-        escape_html(&mut out, &text[start..end]);
-        out.push_str("</b>");
-        at = end;
-    }
-    escape_html(&mut out, &text[at..to]);
-    out
-}
-
-fn escape_html(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-}
-
 // --- queries ------------------------------------------------------------------------------------
 
 struct Shared {
     store: Store,
-    /// Kept open for as long as the handle lives (the reader and parser refer to it).
-    _index: Index,
+    /// Kept open for as long as the handle lives (the reader refers to it).
+    _index: tantivy::Index,
     reader: IndexReader,
     fields: Fields,
-    parser: QueryParser,
+    /// Cloned for each query (it holds a buffer).
+    analyzer: TextAnalyzer,
 }
 
 /// The search side of a [`Store`]: queries, and waiting until writes are searchable. Cheap to
@@ -744,8 +426,9 @@ pub struct Search {
     worker: Arc<Worker>,
 }
 
-/// A search within one team. Every filter is optional; words use the query syntax of tantivy's
-/// `QueryParser` (all words must match; `"a phrase"`, `-excluded`, `a OR b`, `tag:x`, `kind:goal`).
+/// A search within one team. Every filter is optional; `words` use the language of
+/// [`query`](self::query): words (all must match), `"a phrase"`, `word*`, `-word`, `a OR b`,
+/// `tag:x`, `kind:goal`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchQuery {
     pub team: TeamId,
@@ -760,7 +443,10 @@ pub struct SearchQuery {
     pub kind: Option<DoneKind>,
     /// At most [`MAX_LIMIT`].
     pub limit: usize,
+    /// Results to skip, at most [`MAX_OFFSET`]; `0` when a cursor is given.
     pub offset: usize,
+    /// Where to go on: the `next` of the previous page of this same query.
+    pub cursor: Option<String>,
 }
 
 impl SearchQuery {
@@ -776,6 +462,7 @@ impl SearchQuery {
             kind: None,
             limit: 20,
             offset: 0,
+            cursor: None,
         }
     }
 
@@ -783,109 +470,206 @@ impl SearchQuery {
         self.words = words.into();
         self
     }
+
+    /// What a cursor is bound to: everything that decides the results, not the page size.
+    fn fingerprint(&self) -> u64 {
+        let day = |d: Option<NaiveDate>| d.map(day_value).unwrap_or(0).to_be_bytes();
+        query::fingerprint(&[
+            &self.team.to_be_bytes(),
+            self.words.trim().as_bytes(),
+            &self.member.unwrap_or(0).to_be_bytes(),
+            &day(self.from),
+            &day(self.to),
+            self.tag
+                .as_deref()
+                .map(normalize_tag)
+                .unwrap_or_default()
+                .as_bytes(),
+            self.kind.map_or("", DoneKind::as_str).as_bytes(),
+        ])
+    }
 }
 
 /// One found done, as sled has it now.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SearchHit {
     pub done: Done,
-    /// A piece of the text around the matched words, HTML-escaped, matches in `<b>…</b>`; `None`
-    /// when the query had no words.
+    /// The byte ranges of `done.text` that matched the words (sorted, not overlapping; empty
+    /// when the query had no words).
+    pub highlights: Vec<Range<usize>>,
+    /// A piece of the text around the matches, HTML-escaped, matches in `<b>…</b>`; `None` when
+    /// the query had no words.
     pub snippet: Option<String>,
+    /// BM25 relevance (higher is better); `None` when the query had no words.
+    pub score: Option<f32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SearchResults {
-    /// How many dones match in all (for paging).
+    /// How many dones match in all.
     pub total: usize,
-    /// The page asked for, newest day first (then newest done).
+    /// The page asked for: best first when there are words (then newest), else newest day
+    /// first (then newest done).
     pub hits: Vec<SearchHit>,
+    /// The cursor of the next page (give it as [`SearchQuery::cursor`]); `None` on the last.
+    pub next: Option<String>,
+}
+
+/// What the index answers, before the dones are read from sled.
+pub(crate) struct Found {
+    pub total: usize,
+    /// Done ids with their score (ranked queries).
+    pub top: Vec<(u64, Option<f32>)>,
+    pub parsed: query::Parsed,
+    pub next: Option<String>,
+}
+
+fn invalid(msg: impl Into<String>) -> SearchError {
+    SearchError::InvalidQuery(msg.into())
+}
+
+/// Runs `q` against one index snapshot. Shared by the server and `donebot bench search`.
+pub(crate) fn find(
+    searcher: &Searcher,
+    f: &Fields,
+    analyzer: &mut TextAnalyzer,
+    q: &SearchQuery,
+) -> Result<Found, SearchError> {
+    if q.offset > MAX_OFFSET || !(1..=MAX_LIMIT).contains(&q.limit) {
+        return Err(invalid(format!(
+            "limit must be between 1 and {MAX_LIMIT} and offset at most {MAX_OFFSET}"
+        )));
+    }
+    if let (Some(from), Some(to)) = (q.from, q.to)
+        && from > to
+    {
+        return Err(invalid(format!(
+            "the range is empty: from {from} is after to {to}"
+        )));
+    }
+    let fingerprint = q.fingerprint();
+    let offset = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(_) if q.offset != 0 => {
+            return Err(invalid("give either an offset or a cursor, not both"));
+        }
+        Some(c) => query::Cursor::decode(c, fingerprint)?.offset,
+        None => q.offset,
+    };
+    let parsed = query::parse(analyzer, &q.words)?;
+    let u64_term = |field, v: u64| -> Box<dyn Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_u64(field, v),
+            IndexRecordOption::Basic,
+        ))
+    };
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, u64_term(f.team, q.team))];
+    clauses.extend(query::clauses(f, q.team, &parsed));
+    let first_filter = clauses.len();
+    if let Some(m) = q.member {
+        let m = Term::from_field_u64(f.member, m);
+        clauses.push((
+            Occur::Must,
+            Box::new(RangeQuery::new(
+                Bound::Included(m.clone()),
+                Bound::Included(m),
+            )),
+        ));
+    }
+    if let Some(tag) = &q.tag {
+        let term = Term::from_field_text(f.tag, &normalize_tag(tag));
+        clauses.push((
+            Occur::Must,
+            Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+        ));
+    }
+    if let Some(kind) = q.kind {
+        let term = Term::from_field_text(f.kind, kind.as_str());
+        clauses.push((
+            Occur::Must,
+            Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+        ));
+    }
+    if q.from.is_some() || q.to.is_some() {
+        let bound = |d: Option<NaiveDate>| match d {
+            Some(d) => Bound::Included(Term::from_field_u64(f.day, day_value(d))),
+            None => Bound::Unbounded,
+        };
+        clauses.push((
+            Occur::Must,
+            Box::new(RangeQuery::new(bound(q.from), bound(q.to))),
+        ));
+    }
+    // Only the words score: a filter's own score is not the same in every segment (a range over
+    // a segment whose documents all match scores 1, elsewhere 0), which would rank by segment.
+    let clauses = clauses
+        .into_iter()
+        .enumerate()
+        .map(|(i, (occur, q))| {
+            if i == 0 || i >= first_filter {
+                (
+                    occur,
+                    Box::new(ConstScoreQuery::new(q, 0.0)) as Box<dyn Query>,
+                )
+            } else {
+                (occur, q)
+            }
+        })
+        .collect();
+    let query = BooleanQuery::new(clauses);
+    let page = TopDocs::with_limit(q.limit).and_offset(offset);
+    let day = || (SortByStaticFastValue::<u64>::for_field("day"), Order::Desc);
+    let id = || (SortByStaticFastValue::<u64>::for_field("id"), Order::Desc);
+    let (total, top): (usize, Vec<(u64, Option<f32>)>) = if parsed.has_words() {
+        let ranked = page.order_by(((SortBySimilarityScore, Order::Desc), day(), id()));
+        let (total, top) = searcher.search(&query, &(Count, ranked))?;
+        let top = top
+            .into_iter()
+            .filter_map(|((score, _, id), _): ((f32, _, Option<u64>), DocAddress)| {
+                id.map(|id| (id, Some(score)))
+            })
+            .collect();
+        (total, top)
+    } else {
+        let newest = page.order_by((day(), id()));
+        let (total, top) = searcher.search(&query, &(Count, newest))?;
+        let top = top
+            .into_iter()
+            .filter_map(|((_, id), _): ((Option<u64>, Option<u64>), DocAddress)| {
+                id.map(|id| (id, None))
+            })
+            .collect();
+        (total, top)
+    };
+    let next_offset = offset + q.limit;
+    let next = (next_offset < total && next_offset <= MAX_OFFSET).then(|| {
+        query::Cursor {
+            offset: next_offset,
+            query: fingerprint,
+        }
+        .encode()
+    });
+    Ok(Found {
+        total,
+        top,
+        parsed,
+        next,
+    })
 }
 
 impl Search {
     /// Finds a team's dones.
     pub fn query(&self, q: &SearchQuery) -> Result<SearchResults, SearchError> {
         let s = &*self.shared;
-        let f = s.fields;
-        if q.offset > MAX_OFFSET || !(1..=MAX_LIMIT).contains(&q.limit) {
-            return Err(SearchError::InvalidQuery(format!(
-                "limit must be between 1 and {MAX_LIMIT} and offset at most {MAX_OFFSET}"
-            )));
+        if self.worker.signal.lock().rebuilding {
+            return Err(SearchError::Rebuilding);
         }
-        if let (Some(from), Some(to)) = (q.from, q.to)
-            && from > to
-        {
-            return Err(SearchError::InvalidQuery(format!(
-                "the range is empty: from {from} is after to {to}"
-            )));
-        }
-        let u64_term = |field: Field, v: u64| -> Box<dyn Query> {
-            Box::new(TermQuery::new(
-                Term::from_field_u64(field, v),
-                IndexRecordOption::Basic,
-            ))
-        };
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
-            vec![(Occur::Must, u64_term(f.team, q.team))];
-        let words = q.words.trim();
-        let text_query = if words.is_empty() {
-            None
-        } else {
-            let parsed = s.parser.parse_query(words).map_err(|e| {
-                SearchError::InvalidQuery(format!(
-                    "cannot read the search {words:?}: {e} (use words, \"a phrase\", -word, a OR b, tag:x, kind:goal)"
-                ))
-            })?;
-            clauses.push((Occur::Must, parsed.box_clone()));
-            Some(parsed)
-        };
-        if let Some(m) = q.member {
-            clauses.push((Occur::Must, u64_term(f.member, m)));
-        }
-        if let Some(tag) = &q.tag {
-            let term = Term::from_field_text(f.tag, &normalize_tag(tag));
-            clauses.push((
-                Occur::Must,
-                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
-            ));
-        }
-        if let Some(kind) = q.kind {
-            let term = Term::from_field_text(f.kind, kind.as_str());
-            clauses.push((
-                Occur::Must,
-                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
-            ));
-        }
-        if q.from.is_some() || q.to.is_some() {
-            let bound = |d: Option<NaiveDate>| match d {
-                Some(d) => Bound::Included(Term::from_field_u64(f.day, day_value(d))),
-                None => Bound::Unbounded,
-            };
-            clauses.push((
-                Occur::Must,
-                Box::new(RangeQuery::new(bound(q.from), bound(q.to))),
-            ));
-        }
-        let query = BooleanQuery::new(clauses);
-
+        let mut analyzer = s.analyzer.clone();
         let searcher = s.reader.searcher();
-        let newest_first = TopDocs::with_limit(q.limit).and_offset(q.offset).order_by((
-            (SortByStaticFastValue::<u64>::for_field("day"), Order::Desc),
-            (SortByStaticFastValue::<u64>::for_field("id"), Order::Desc),
-        ));
-        let (total, top) = searcher.search(&query, &(Count, newest_first))?;
-        let snippets = match &text_query {
-            Some(t) => {
-                let mut generator = SnippetGenerator::create(&searcher, &**t, f.text)?;
-                generator.set_max_num_chars(SNIPPET_CHARS);
-                Some(generator)
-            }
-            None => None,
-        };
-        let mut hits = Vec::with_capacity(top.len());
+        let found = find(&searcher, &s.fields, &mut analyzer, q)?;
+        let words = found.parsed.has_words();
+        let mut hits = Vec::with_capacity(found.top.len());
         let mut stale = Vec::new();
-        for ((_, id), _) in top {
-            let Some(id) = id else { continue };
+        for (id, score) in found.top {
             let done = match s.store.done(id) {
                 Ok(d) if !d.deleted && d.team_id == q.team => d,
                 Ok(_) => {
@@ -900,15 +684,23 @@ impl Search {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let snippet = snippets
-                .as_ref()
-                .map(|g| highlight(&done.text, &g.snippet(&done.text)));
-            hits.push(SearchHit { done, snippet });
+            let highlights = query::highlights(&mut analyzer, &found.parsed, &done.text);
+            let snippet = words.then(|| snippet::snippet(&done.text, &highlights));
+            hits.push(SearchHit {
+                done,
+                highlights,
+                snippet,
+                score,
+            });
         }
         if !stale.is_empty() {
-            s.store.reindex(&stale)?;
+            s.store.reindex_ids(&stale)?;
         }
-        Ok(SearchResults { total, hits })
+        Ok(SearchResults {
+            total: found.total,
+            hits,
+            next: found.next,
+        })
     }
 
     /// Whether every change up to `seq` (see [`Store::change_seq`]) is searchable.

@@ -87,40 +87,6 @@ page_schema!(TokenPage, tokens::TokenView);
 page_schema!(OutboxPage, queues::OutboxView);
 page_schema!(InboundPage, queues::InboundView);
 
-/// `GET /teams/{team}/search`, described here rather than on its handler (whose answer is
-/// being reworked): its parameters, and the answer loosely, as an object with `results`.
-#[utoipa::path(
-    get,
-    path = "/teams/{team}/search",
-    tag = "dones",
-    summary = "Full-text search of a team's dones",
-    params(
-        ("team" = String, Path, description = "The team's id or name"),
-        ("q" = Option<String>, Query, description = "Words; `\"a phrase\"`, `prefix*`"),
-        ("member" = Option<String>, Query, description = "A member's id or email address"),
-        ("from" = Option<chrono::NaiveDate>, Query, description = "First day (inclusive)"),
-        ("to" = Option<chrono::NaiveDate>, Query, description = "Last day (inclusive)"),
-        ("tag" = Option<String>, Query, description = "Only dones with this #tag"),
-        ("kind" = Option<String>, Query, description = "done, goal or blocker"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "At most this many results"),
-        ("offset" = Option<u32>, Query, description = "Skip this many results"),
-    ),
-    responses(
-        (status = 200, description = "Matching dones, best first", body = SearchResults),
-        Errors,
-    ),
-)]
-#[allow(dead_code)]
-fn search() {}
-
-/// A search's answer: `results` (dones, with highlights) and the fields of the search's version.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct SearchResults {
-    #[schema(value_type = Vec<Object>)]
-    results: Vec<serde_json::Value>,
-}
-
 /// `GET /openapi.json`: this document (no token needed).
 #[utoipa::path(
     get,
@@ -206,7 +172,7 @@ impl Modify for BearerAuth {
         participation::participation,
         import::import,
         super::export,
-        search,
+        super::search,
         super::backup,
         tokens::create_token,
         tokens::list_tokens,
