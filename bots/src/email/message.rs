@@ -216,7 +216,7 @@ fn write_id(out: &mut Vec<u8>, name: &str, id: &str) {
     out.extend_from_slice(b">\r\n");
 }
 
-/// `Name <address>`: the name as atoms, a quoted string or encoded words, whichever it needs.
+/// `Name <address>`: the name as an atom, a quoted string or encoded words, whichever it needs.
 fn write_mailbox(out: &mut Vec<u8>, name: &str, mailbox: &Mailbox) {
     let mut field = mime::Field::start(out, name);
     let address: &str = mailbox.email.as_ref();
@@ -228,8 +228,10 @@ fn write_mailbox(out: &mut Vec<u8>, name: &str, mailbox: &Mailbox) {
     {
         None => field.word(address.as_bytes()),
         Some(display) => {
-            if mime::atoms(display) {
-                field.unstructured(display);
+            // A single atom bare (`donebot`), anything else quoted (`"Ada Lovelace"`), as
+            // lettre wrote them; encoded words for what is not printable ASCII.
+            if mime::atoms(display) && !display.contains(' ') {
+                field.word(display.as_bytes());
             } else if display.bytes().all(|b| (b' '..=b'~').contains(&b)) && display.len() < 900 {
                 let mut quoted = Vec::with_capacity(display.len() + 4);
                 mime::quoted(display, &mut quoted);
@@ -586,7 +588,7 @@ mod tests {
         }
         assert_eq!(
             header(&parsed, "Reply-To").unwrap(),
-            "Platform team <reply+tok3n@example.com>"
+            "\"Platform team\" <reply+tok3n@example.com>"
         );
         assert_eq!(header(&parsed, "List-Unsubscribe").unwrap(), e.headers[1].1);
         assert_eq!(built.envelope_from, "bounce+xyz@example.com");

@@ -186,6 +186,7 @@ impl Encoding {
                     line = 0;
                     continue;
                 }
+                // A CR that does not end a line is escaped like any control character.
                 b'\r' if bytes.get(i + 1) == Some(&b'\n') => continue,
                 b' ' | b'\t' | b'!'..=b'<' | b'>'..=b'~' => {}
                 b'=' => equals += 1,
@@ -421,6 +422,8 @@ mod tests {
         assert_eq!(Encoding::choose(&"x".repeat(77)), Encoding::QuotedPrintable);
         assert_eq!(Encoding::choose("a = b"), Encoding::SevenBit);
         assert_ne!(Encoding::choose("a\rb"), Encoding::SevenBit);
+        assert_ne!(Encoding::choose("a\r"), Encoding::SevenBit);
+        assert_eq!(Encoding::choose("a\r\nb\n"), Encoding::SevenBit);
         assert_eq!(
             Encoding::choose("Hi Zoë, what did you do?"),
             Encoding::QuotedPrintable
