@@ -14,7 +14,9 @@ const MAC_LEN: usize = 10;
 
 #[derive(Clone)]
 pub struct Signer {
-    key: Vec<u8>,
+    /// HMAC-SHA256 with the key already absorbed: each token clones it instead of hashing the
+    /// key's two pads again (that was a third of a prompt's rendering).
+    keyed: Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -25,12 +27,13 @@ impl std::fmt::Debug for Signer {
 
 impl Signer {
     pub fn new(key: Vec<u8>) -> Signer {
-        Signer { key }
+        // HMAC accepts keys of any length, so this cannot fail.
+        let keyed = <Hmac<Sha256>>::new_from_slice(&key).expect("HMAC takes any key length");
+        Signer { keyed }
     }
 
     fn mac(&self, parts: &[&[u8]]) -> [u8; MAC_LEN] {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = <Hmac<Sha256>>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let mut mac = self.keyed.clone();
         for p in parts {
             mac.update(&(p.len() as u32).to_be_bytes());
             mac.update(p);

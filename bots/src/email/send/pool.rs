@@ -242,7 +242,7 @@ impl Connection {
         self.smtp.read_response().await?;
         match std::str::from_utf8(body) {
             // The body and its terminator in one write.
-            Ok(text) => self.smtp.command(DataBody(text)).await,
+            Ok(text) => self.smtp.command(data_body(text).as_str()).await,
             Err(_) => self.smtp.message(body).await,
         }
     }
@@ -293,21 +293,23 @@ impl Connection {
 
 /// A message's content as sent after `354`: every line that starts with `.` gets one more
 /// (RFC 5321 4.5.2, as lettre's codec does it: a line starts after CRLF), then `CRLF . CRLF`.
-struct DataBody<'a>(&'a str);
-
-impl fmt::Display for DataBody<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, line) in self.0.split("\r\n").enumerate() {
-            if i > 0 {
-                f.write_str("\r\n")?;
-            }
-            if line.starts_with('.') {
-                f.write_str(".")?;
-            }
-            f.write_str(line)?;
+/// One pass into a buffer of about the right size (formatting it line by line through
+/// `fmt::Display` cost as much as building the message).
+fn data_body(body: &str) -> String {
+    let mut out = String::with_capacity(body.len() + 64);
+    let mut line_start = true;
+    for (i, line) in body.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
         }
-        f.write_str("\r\n.\r\n")
+        if line_start && line.starts_with('.') {
+            out.push('.');
+        }
+        out.push_str(line);
+        line_start = line.ends_with('\r');
     }
+    out.push_str("\r\n.\r\n");
+    out
 }
 
 /// The nodelay socket as lettre's stream, shared with the [`Connection`] that peeks at it.
@@ -408,5 +410,36 @@ impl AsyncWrite for Encrypted {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_close(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::data_body;
+
+    #[test]
+    fn lines_starting_with_a_dot_get_another_and_the_terminator_follows() {
+        assert_eq!(data_body("a\r\nb"), "a\r\nb\r\n.\r\n");
+        assert_eq!(
+            data_body(".a\r\n.\r\n..b\r\nc."),
+            "..a\r\n..\r\n...b\r\nc.\r\n.\r\n"
+        );
+        assert_eq!(data_body(""), "\r\n.\r\n");
+        // The same as line-by-line stuffing.
+        let body = "x\r\n.\r\n.y\r\n\r\n.\r\nz";
+        let by_line: Vec<String> = body
+            .split("\r\n")
+            .map(|l| {
+                if l.starts_with('.') {
+                    format!(".{l}")
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect();
+        assert_eq!(
+            data_body(body),
+            format!("{}\r\n.\r\n", by_line.join("\r\n"))
+        );
     }
 }
