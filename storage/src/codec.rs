@@ -12,8 +12,11 @@ use crate::error::{StorageError, StorageResult};
 
 /// Version byte of every record written by this code.
 const RECORD_VERSION: u8 = 1;
-/// Schema version of the database as a whole (trees and key layouts).
-pub(crate) const SCHEMA_VERSION: u32 = 1;
+/// Schema version of the database as a whole (trees, key layouts, record encodings). 2: binary
+/// outbox records, per-kind id counters, the web's `sign_ins` and `web_sessions`. A database
+/// of version 1 is read as it is (every old record still decodes) and marked 2 at open, so that
+/// an older binary refuses it clearly instead of failing on the records it cannot read.
+pub(crate) const SCHEMA_VERSION: u32 = 2;
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> StorageResult<Vec<u8>> {
     let mut out = vec![RECORD_VERSION];
@@ -60,6 +63,9 @@ pub(crate) fn check_schema(meta: &sled::Tree) -> StorageResult<()> {
                     found,
                     supported: SCHEMA_VERSION,
                 });
+            }
+            if found < SCHEMA_VERSION {
+                meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
             }
             Ok(())
         }

@@ -20,7 +20,7 @@ use crate::codec::{id_key, key, key_id};
 use crate::error::{StorageError, StorageResult, TxResult, abort};
 use crate::{Channel, MemberId, OutboxId, OutboxKind, OutboxMessage, OutboxState, Store, TeamId};
 
-mod record;
+pub(crate) mod record;
 use record::{decode_message, encode_message};
 
 /// A message to enqueue.

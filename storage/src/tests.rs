@@ -6,6 +6,20 @@ fn t(h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 9, h, 0, 0).unwrap()
 }
 
+/// Opens a data directory again right after a store on it was dropped: sled's background
+/// threads release its file lock a moment later, so `Locked` is retried (bounded).
+fn reopen(dir: &std::path::Path) -> StorageResult<Store> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match Store::open(dir) {
+            Err(StorageError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::yield_now()
+            }
+            other => return other,
+        }
+    }
+}
+
 fn day() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 3, 9).unwrap()
 }
@@ -530,7 +544,7 @@ fn per_platform_fields_of_older_records_are_migrated_at_open() {
         s.flush().unwrap();
         (tm.id, m.id)
     };
-    let s = Store::open(dir.path()).unwrap();
+    let s = reopen(dir.path()).unwrap();
     let m = s.member(member_id).unwrap();
     assert_eq!(m.identities.telegram_chat_id, None);
     let tg = m.identities.account(Channel::Telegram).unwrap();
@@ -578,7 +592,7 @@ fn ids_people_read_are_small_and_dense_per_kind_and_survive_a_reopen() {
         store.flush().unwrap();
     }
     // sled's own generator jumps after a reopen; these do not.
-    let store = Store::open(dir.path()).unwrap();
+    let store = reopen(dir.path()).unwrap();
     assert_eq!(team(&store, "Web").id, 3);
     assert_eq!(member(&store, 3, "d@x.org").id, 4);
 }
@@ -597,4 +611,37 @@ fn dense_ids_start_above_the_ids_of_older_data() {
         .insert(codec::id_key(old.id), codec::encode(&old).unwrap())
         .unwrap();
     assert_eq!(team(&store, "New").id, 8_000_003);
+}
+
+#[test]
+fn an_older_database_is_upgraded_and_a_newer_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let version = |store: &Store| {
+        let v = store.t.meta.get("schema_version").unwrap().unwrap();
+        u32::from_be_bytes(v.as_ref().try_into().unwrap())
+    };
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .t
+            .meta
+            .insert("schema_version", &1u32.to_be_bytes())
+            .unwrap();
+        store.flush().unwrap();
+    }
+    {
+        let store = reopen(dir.path()).unwrap();
+        assert_eq!(version(&store), codec::SCHEMA_VERSION);
+        let newer = codec::SCHEMA_VERSION + 1;
+        store
+            .t
+            .meta
+            .insert("schema_version", &newer.to_be_bytes())
+            .unwrap();
+        store.flush().unwrap();
+    }
+    assert!(matches!(
+        reopen(dir.path()),
+        Err(StorageError::SchemaTooNew { .. })
+    ));
 }

@@ -98,6 +98,7 @@ fn kind_byte(kind: OutboxKind) -> u8 {
         OutboxKind::Welcome => 2,
         OutboxKind::Confirmation => 3,
         OutboxKind::Nudge => 4,
+        OutboxKind::SignIn => 5,
     }
 }
 
@@ -209,6 +210,7 @@ impl Reader<'_> {
             2 => OutboxKind::Welcome,
             3 => OutboxKind::Confirmation,
             4 => OutboxKind::Nudge,
+            5 => OutboxKind::SignIn,
             b => return Err(corrupt(format!("kind {b}"))),
         };
         let team_id = self.opt()?;
