@@ -278,3 +278,18 @@ impl Store {
 
 #[cfg(test)]
 mod tests;
+
+/// Opens a data directory again right after a store on it was dropped: sled's background
+/// threads release its file lock a moment later, so `Locked` is retried (bounded). Tests only.
+#[cfg(test)]
+pub(crate) fn reopen(dir: &Path) -> StorageResult<Store> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match Store::open(dir) {
+            Err(StorageError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::yield_now()
+            }
+            other => return other,
+        }
+    }
+}

@@ -731,7 +731,7 @@ mod tests {
             store.flush().expect("flush");
             ids
         };
-        let store = Store::open(dir.path()).expect("reopen");
+        let store = crate::reopen(dir.path()).expect("reopen");
         assert!(store.pending_inbound().expect("pending").is_empty());
         let writer = store.start_inbound_writer().expect("writer");
         assert_eq!(store.pending_inbound().expect("pending"), ids);
@@ -769,7 +769,7 @@ mod tests {
         f.write_all(&torn[..torn.len() / 2]).expect("write");
         drop(f);
 
-        let store = Store::open(dir.path()).expect("reopen");
+        let store = crate::reopen(dir.path()).expect("reopen");
         let _writer = store.start_inbound_writer().expect("writer");
         assert_eq!(std::fs::metadata(&path).expect("meta").len(), whole);
         assert_eq!(store.pending_inbound().expect("pending"), ids);

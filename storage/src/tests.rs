@@ -6,19 +6,7 @@ fn t(h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 9, h, 0, 0).unwrap()
 }
 
-/// Opens a data directory again right after a store on it was dropped: sled's background
-/// threads release its file lock a moment later, so `Locked` is retried (bounded).
-fn reopen(dir: &std::path::Path) -> StorageResult<Store> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        match Store::open(dir) {
-            Err(StorageError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                std::thread::yield_now()
-            }
-            other => return other,
-        }
-    }
-}
+use crate::reopen;
 
 fn day() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 3, 9).unwrap()

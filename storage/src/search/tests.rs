@@ -457,18 +457,9 @@ fn a_done_missing_from_sled_is_dropped_from_the_index() {
     assert_eq!(search.num_docs(), 0, "and dropped from the index");
 }
 
-/// Opens the data directory again; sled releases its lock asynchronously after the last handle.
+/// Opens the data directory again (past sled's lingering lock).
 fn reopen(dir: &std::path::Path) -> Store {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        match Store::open(dir) {
-            Ok(s) => return s,
-            Err(StorageError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                std::thread::yield_now()
-            }
-            Err(e) => panic!("reopen: {e}"),
-        }
-    }
+    crate::reopen(dir).unwrap_or_else(|e| panic!("reopen: {e}"))
 }
 
 #[test]
