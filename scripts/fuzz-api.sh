@@ -48,7 +48,9 @@ export DONEBOT_LOG=${DONEBOT_LOG:-warn}
 timeout "$((limit + 120))" "$donebot" serve >"$data/serve.log" 2>&1 &
 server=$!
 
-# Ready when it has written its control file (address and admin token) and answers /healthz.
+# Ready when it has written its control file (address and admin token) and answers /healthz. The
+# server is another process with no readiness signal but these two, so this polls them (bounded:
+# 30 s), with a short real pause between looks.
 for _ in $(seq 300); do
     if [ -s "$data/control.json" ] && curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
         break

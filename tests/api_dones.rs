@@ -354,19 +354,17 @@ async fn an_import_is_checked_whole_written_once_and_found_by_search() {
     assert_eq!((&v["recorded"], &v["duplicates"]), (&json!(0), &json!(4)));
 
     // Searchable like any done (the index follows storage's change log).
-    let found = tokio::time::timeout(common::WAIT, async {
-        loop {
-            let (_, v) = d
-                .get(&format!("/api/v1/teams/{team}/search?q=importer"))
-                .await;
-            if v["results"].as_array().is_some_and(|r| !r.is_empty()) {
-                return v;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("found in time");
+    assert!(
+        d.server.app.search.wait_caught_up(common::WAIT).unwrap(),
+        "the index caught up in time"
+    );
+    let (_, found) = d
+        .get(&format!("/api/v1/teams/{team}/search?q=importer"))
+        .await;
+    assert!(
+        found["results"].as_array().is_some_and(|r| !r.is_empty()),
+        "found: {found}"
+    );
     assert_eq!(found["results"][0]["source"], "import");
 
     // Not CSV, no date column.
