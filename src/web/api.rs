@@ -526,12 +526,7 @@ async fn link_code(
 ) -> ApiResult<HttpResponse> {
     let (team, member) = path.into_inner();
     let team = app.store.find_team(&team)?;
-    let member = app.store.member(member)?;
-    if member.team_id != team.id {
-        return Err(
-            AppError::NotFound(format!("member {} in team {}", member.id, team.name)).into(),
-        );
-    }
+    let member = member_of_team(&app, &team, member)?;
     let channel = crate::ops::chat_channel(&body.channel)?;
     let code = crate::ops::create_link_code(
         &app.store,
@@ -750,28 +745,29 @@ struct DoneEdit {
 
 /// The member `id` of `team`, unless they were removed from it.
 fn team_member(app: &App, team: &Team, id: u64) -> Result<Member, AppError> {
-    let member = match app.store.member(id) {
-        Ok(m) if m.team_id == team.id => m,
-        Ok(_) => {
-            return Err(AppError::NotFound(format!(
-                "member {id} in team {}",
-                team.name
-            )));
-        }
-        Err(e) if e.is_not_found() => {
-            return Err(AppError::NotFound(format!(
-                "member {id} in team {}",
-                team.name
-            )));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let member = member_of_team(app, team, id)?;
     if matches!(member.state, storage::MemberState::Removed { .. }) {
         return Err(AppError::Invalid(format!(
             "member {id} was removed from the team; nothing of theirs is recorded"
         )));
     }
     Ok(member)
+}
+
+/// The member `id`, if they are (or were) of `team`: any other is `404`, whether or not it exists.
+fn member_of_team(app: &App, team: &Team, id: u64) -> Result<Member, AppError> {
+    match app.store.member(id) {
+        Ok(m) if m.team_id == team.id => Ok(m),
+        Ok(_) => Err(AppError::NotFound(format!(
+            "member {id} in team {}",
+            team.name
+        ))),
+        Err(e) if e.is_not_found() => Err(AppError::NotFound(format!(
+            "member {id} in team {}",
+            team.name
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The member's today, in their zone (or the team's).
@@ -1279,10 +1275,7 @@ async fn patch_member(
 ) -> ApiResult<HttpResponse> {
     let (team, member) = path.into_inner();
     let team = app.store.find_team(&team)?;
-    let current = app.store.member(member)?;
-    if current.team_id != team.id {
-        return Err(AppError::NotFound(format!("member {member} in team {}", team.name)).into());
-    }
+    let current = member_of_team(&app, &team, member)?;
     if matches!(current.state, storage::MemberState::Removed { .. }) {
         return Err(AppError::Invalid(format!(
             "member {member} was removed; add them again as a new member"
@@ -1395,9 +1388,7 @@ async fn remove_member(
 ) -> ApiResult<HttpResponse> {
     let (team, member) = path.into_inner();
     let team = app.store.find_team(&team)?;
-    if app.store.member(member)?.team_id != team.id {
-        return Err(AppError::NotFound(format!("member {member} in team {}", team.name)).into());
-    }
+    member_of_team(&app, &team, member)?;
     let removed = app.store.remove_member(member, app.now())?;
     app.actors
         .team(team.id)?
