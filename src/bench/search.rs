@@ -391,6 +391,15 @@ fn run_in(o: &Options, dir: &Path) -> anyhow::Result<String> {
         mib(size),
         searcher.segments(),
     ));
+    let parts: Vec<String> = searcher
+        .space_usage()?
+        .into_iter()
+        .map(|(part, bytes)| format!("{part} {:.1}", mib(bytes)))
+        .collect();
+    report.push(format!(
+        "donebot's index by part (MiB): {}",
+        parts.join(", ")
+    ));
     if let Some(p) = &peer {
         report.push(format!(
             "SQLite FTS5 {} (Python sqlite3): {} dones indexed in {:.1} s (inserts {:.1} s, optimize the rest) = {:.0} dones/s; index {:.0} MiB",

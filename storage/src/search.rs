@@ -33,7 +33,9 @@ mod analysis;
 pub mod bulk;
 mod index;
 mod indexer;
+mod prefix;
 mod query;
+mod rank;
 mod snippet;
 
 use std::ops::{Bound, Range};
@@ -43,12 +45,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sled::transaction::TransactionalTree;
-use tantivy::collector::sort_key::{SortBySimilarityScore, SortByStaticFastValue};
-use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{DocAddress, IndexReader, Order, Searcher, Term};
+use tantivy::{IndexReader, Searcher, Term};
 use tracing::{debug, warn};
 
 pub use analysis::{WordTokenizer, analyzer};
@@ -284,6 +284,7 @@ impl Store {
             fields: opened.fields,
             reader: opened.reader.clone(),
             analyzer: analyzer(),
+            columns: rank::Columns::default(),
             _index: opened.index.clone(),
         });
         let mut rebuild = opened.rebuild;
@@ -416,6 +417,7 @@ struct Shared {
     fields: Fields,
     /// Cloned for each query (it holds a buffer).
     analyzer: TextAnalyzer,
+    columns: rank::Columns,
 }
 
 /// The search side of a [`Store`]: queries, and waiting until writes are searchable. Cheap to
@@ -531,6 +533,7 @@ fn invalid(msg: impl Into<String>) -> SearchError {
 /// Runs `q` against one index snapshot. Shared by the server and `donebot bench search`.
 pub(crate) fn find(
     searcher: &Searcher,
+    columns: &rank::Columns,
     f: &Fields,
     analyzer: &mut TextAnalyzer,
     q: &SearchQuery,
@@ -616,30 +619,16 @@ pub(crate) fn find(
         })
         .collect();
     let query = BooleanQuery::new(clauses);
-    let page = TopDocs::with_limit(q.limit).and_offset(offset);
-    let day = || (SortByStaticFastValue::<u64>::for_field("day"), Order::Desc);
-    let id = || (SortByStaticFastValue::<u64>::for_field("id"), Order::Desc);
-    let (total, top): (usize, Vec<(u64, Option<f32>)>) = if parsed.has_words() {
-        let ranked = page.order_by(((SortBySimilarityScore, Order::Desc), day(), id()));
-        let (total, top) = searcher.search(&query, &(Count, ranked))?;
-        let top = top
-            .into_iter()
-            .filter_map(|((score, _, id), _): ((f32, _, Option<u64>), DocAddress)| {
-                id.map(|id| (id, Some(score)))
-            })
-            .collect();
-        (total, top)
-    } else {
-        let newest = page.order_by((day(), id()));
-        let (total, top) = searcher.search(&query, &(Count, newest))?;
-        let top = top
-            .into_iter()
-            .filter_map(|((_, id), _): ((Option<u64>, Option<u64>), DocAddress)| {
-                id.map(|id| (id, None))
-            })
-            .collect();
-        (total, top)
-    };
+    columns.retain(searcher);
+    let (total, top) = searcher.search(
+        &query,
+        &rank::Ranked {
+            columns,
+            offset,
+            limit: q.limit,
+            by_score: parsed.has_words(),
+        },
+    )?;
     let next_offset = offset + q.limit;
     let next = (next_offset < total && next_offset <= MAX_OFFSET).then(|| {
         query::Cursor {
@@ -665,7 +654,7 @@ impl Search {
         }
         let mut analyzer = s.analyzer.clone();
         let searcher = s.reader.searcher();
-        let found = find(&searcher, &s.fields, &mut analyzer, q)?;
+        let found = find(&searcher, &s.columns, &s.fields, &mut analyzer, q)?;
         let words = found.parsed.has_words();
         let mut hits = Vec::with_capacity(found.top.len());
         let mut stale = Vec::new();

@@ -24,8 +24,6 @@ use tantivy::tokenizer::{
 
 /// The analyzer of the `text` field (registered on the index by name).
 pub(crate) const ANALYZER: &str = "donebot_text";
-/// The analyzer of the `bucket_words` field: `BUCKET:text` → `BUCKET:word` for every word.
-pub(crate) const BUCKET_ANALYZER: &str = "donebot_bucket_words";
 
 /// Words longer than this many bytes are dropped (hashes, base64 blobs).
 const MAX_WORD_BYTES: usize = 64;
@@ -36,45 +34,6 @@ pub fn analyzer() -> TextAnalyzer {
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
         .build()
-}
-
-/// [`analyzer`]'s words of a text given as `BUCKET:text`, each as `BUCKET:word` (see
-/// `index::bucket_words`).
-pub(crate) fn bucket_analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(BucketWordsTokenizer {
-        words: analyzer(),
-        tokens: Vec::new(),
-    })
-    .build()
-}
-
-#[derive(Clone)]
-struct BucketWordsTokenizer {
-    words: TextAnalyzer,
-    tokens: Vec<Token>,
-}
-
-impl Tokenizer for BucketWordsTokenizer {
-    type TokenStream<'a> = WordTokens<'a>;
-
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> WordTokens<'a> {
-        let BucketWordsTokenizer { words, tokens } = self;
-        tokens.clear();
-        let (bucket, text) = text.split_once(':').unwrap_or(("", text));
-        let mut stream = words.token_stream(text);
-        while stream.advance() {
-            let t = stream.token();
-            let mut prefixed = String::with_capacity(bucket.len() + 1 + t.text.len());
-            prefixed.push_str(bucket);
-            prefixed.push(':');
-            prefixed.push_str(&t.text);
-            tokens.push(Token {
-                text: prefixed,
-                ..t.clone()
-            });
-        }
-        WordTokens { tokens, next: 0 }
-    }
 }
 
 /// The tokens of `text` as [`analyzer`] makes them.
@@ -90,7 +49,10 @@ pub fn tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<Token> {
 /// Splits text into words for any script (see the module docs).
 #[derive(Clone, Default)]
 pub struct WordTokenizer {
+    /// The tokens of the text being read are the first `len`; the ones after are kept from
+    /// earlier texts so that their strings' memory is reused, not allocated per word.
     tokens: Vec<Token>,
+    len: usize,
 }
 
 pub struct WordTokens<'a> {
@@ -137,14 +99,18 @@ fn class(c: char) -> Class {
 
 impl WordTokenizer {
     fn push(&mut self, text: &str, from: usize, to: usize) {
-        let position = self.tokens.len();
-        self.tokens.push(Token {
-            offset_from: from,
-            offset_to: to,
-            position,
-            text: text[from..to].to_string(),
-            position_length: 1,
-        });
+        let position = self.len;
+        if position == self.tokens.len() {
+            self.tokens.push(Token::default());
+        }
+        let token = &mut self.tokens[position];
+        token.offset_from = from;
+        token.offset_to = to;
+        token.position = position;
+        token.position_length = 1;
+        token.text.clear();
+        token.text.push_str(&text[from..to]);
+        self.len += 1;
     }
 
     /// A run of a bigram script, `[from, to)`: overlapping pairs of characters, or the one
@@ -169,7 +135,7 @@ impl Tokenizer for WordTokenizer {
     type TokenStream<'a> = WordTokens<'a>;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> WordTokens<'a> {
-        self.tokens.clear();
+        self.len = 0;
         // The run being read: its class and first byte.
         let mut run: Option<(Class, usize)> = None;
         for (i, c) in text.char_indices() {
@@ -188,7 +154,7 @@ impl Tokenizer for WordTokenizer {
             self.finish(text, rk, start, text.len());
         }
         WordTokens {
-            tokens: &mut self.tokens,
+            tokens: &mut self.tokens[..self.len],
             next: 0,
         }
     }

@@ -3,6 +3,7 @@
 //! sized for a bulk load (more threads, a bigger arena) and no sled behind it (hits are done
 //! ids, not dones).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use tantivy::indexer::LogMergePolicy;
@@ -10,6 +11,7 @@ use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy};
 
 use super::index::{DocFields, Fields, document, register_analyzers, schema, settings};
+use super::rank::Columns;
 use super::{SearchError, SearchQuery, find};
 
 /// A new index being filled.
@@ -65,6 +67,7 @@ impl BulkIndex {
             _index: self.index,
             reader,
             fields: self.fields,
+            columns: Columns::default(),
         })
     }
 }
@@ -74,6 +77,7 @@ pub struct BulkSearcher {
     _index: Index,
     reader: IndexReader,
     fields: Fields,
+    columns: Columns,
 }
 
 impl BulkSearcher {
@@ -83,7 +87,13 @@ impl BulkSearcher {
         analyzer: &mut TextAnalyzer,
         q: &SearchQuery,
     ) -> Result<(usize, Vec<u64>), SearchError> {
-        let found = find(&self.reader.searcher(), &self.fields, analyzer, q)?;
+        let found = find(
+            &self.reader.searcher(),
+            &self.columns,
+            &self.fields,
+            analyzer,
+            q,
+        )?;
         Ok((
             found.total,
             found.top.into_iter().map(|(id, _)| id).collect(),
@@ -93,5 +103,36 @@ impl BulkSearcher {
     /// How many segments the index has (each is visited by every query).
     pub fn segments(&self) -> usize {
         self.reader.searcher().segment_readers().len()
+    }
+
+    /// Where the index's bytes go, largest first: each field's term dictionary, postings,
+    /// positions, column and norms, then the document store and the deletes.
+    pub fn space_usage(&self) -> Result<Vec<(String, u64)>, SearchError> {
+        let usage = self
+            .reader
+            .searcher()
+            .space_usage()
+            .map_err(tantivy::TantivyError::from)?;
+        let mut parts: BTreeMap<String, u64> = BTreeMap::new();
+        for s in usage.segments() {
+            for (part, per_field) in [
+                ("terms", s.termdict()),
+                ("postings", s.postings()),
+                ("positions", s.positions()),
+                ("column", s.fast_fields()),
+                ("norms", s.fieldnorms()),
+            ] {
+                for f in per_field.fields() {
+                    *parts
+                        .entry(format!("{part} of {}", f.field_name()))
+                        .or_default() += f.total().get_bytes();
+                }
+            }
+            *parts.entry("document store".to_owned()).or_default() += s.store().total().get_bytes();
+            *parts.entry("deletes".to_owned()).or_default() += s.deletes().get_bytes();
+        }
+        let mut parts: Vec<(String, u64)> = parts.into_iter().filter(|(_, n)| *n > 0).collect();
+        parts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        Ok(parts)
     }
 }

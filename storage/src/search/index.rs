@@ -12,23 +12,20 @@ use serde::{Deserialize, Serialize};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::{IndexSettings, TantivyDocument, Term};
+use tantivy::{IndexSettings, IndexSortByField, Order, TantivyDocument, Term};
 
-use super::analysis::{ANALYZER, BUCKET_ANALYZER};
+use super::analysis::ANALYZER;
 use crate::{Done, DoneKind, TeamId};
 
 /// The layout of the index and of its analysis. Changing either changes this, and every index
 /// with another version is rebuilt at the next start.
-pub const INDEX_VERSION: &str = "donebot-search-2";
+pub const INDEX_VERSION: &str = "donebot-search-3";
 
 /// Registers the analyzers the schema names on `index`.
 pub(crate) fn register_analyzers(index: &tantivy::Index) {
     index
         .tokenizers()
         .register(ANALYZER, super::analysis::analyzer());
-    index
-        .tokenizers()
-        .register(BUCKET_ANALYZER, super::analysis::bucket_analyzer());
 }
 
 #[derive(Clone, Copy)]
@@ -37,12 +34,9 @@ pub(crate) struct Fields {
     pub team: Field,
     pub member: Field,
     pub day: Field,
-    /// The words, with frequencies and positions (BM25, phrases).
+    /// The words, with frequencies and positions (BM25, phrases, and prefixes: see
+    /// [`super::prefix`]).
     pub text: Field,
-    /// `BUCKET:word` for every word, the bucket a hash of the team (see [`bucket_word`]): a
-    /// prefix query of one team reads the postings of its bucket's matching words, a
-    /// [`TEAM_BUCKETS`]th of every team's.
-    pub bucket_words: Field,
     pub tag: Field,
     pub kind: Field,
 }
@@ -56,8 +50,7 @@ pub(crate) fn schema() -> (Schema, Fields) {
             .set_tokenizer(ANALYZER)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
-    // Only "which documents": no frequencies, positions or norms (prefix matches score flat;
-    // filters do not score).
+    // Only "which documents": no frequencies, positions or norms (filters do not score).
     let basic = |tokenizer: &str| {
         TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
@@ -66,27 +59,36 @@ pub(crate) fn schema() -> (Schema, Fields) {
                 .set_fieldnorms(false),
         )
     };
-    // `id` is indexed for deletes, `team` for the filter every query has; `member` and `day`
-    // filter through their columns (a range over a fast field), which costs no postings.
+    // `id` is indexed for deletes, `team` for the filter every query has (and a column: the
+    // index is sorted by it); `member` and `day` filter through their columns (a range over a
+    // fast field), which costs no postings.
     let indexed = NumericOptions::default().set_indexed();
     let fast = NumericOptions::default().set_fast();
     let fields = Fields {
         id: b.add_u64_field("id", indexed.clone().set_fast()),
-        team: b.add_u64_field("team", indexed),
+        team: b.add_u64_field(TEAM, indexed.set_fast()),
         member: b.add_u64_field("member", fast.clone()),
         day: b.add_u64_field("day", fast),
         text: b.add_text_field("text", text),
-        bucket_words: b.add_text_field("bucket_words", basic(BUCKET_ANALYZER)),
         tag: b.add_text_field("tag", basic("raw")),
         kind: b.add_text_field("kind", basic("raw")),
     };
     (b.build(), fields)
 }
 
-/// Nothing is stored: the document store holds empty records, which compression only makes
-/// larger (LZ4: 4.8 MiB instead of 4.0 for a million dones).
+/// The name of the team field, the index's sort key.
+const TEAM: &str = "team";
+
+/// Every segment is sorted by team, so a team's documents are one range of doc ids in each: a
+/// query (always within one team) reads only that range of each word's postings (see
+/// [`super::prefix`]). Nothing is stored: the document store holds empty records, which
+/// compression only makes larger (LZ4: 4.8 MiB instead of 4.0 for a million dones).
 pub(crate) fn settings() -> IndexSettings {
     IndexSettings {
+        sort_by_field: Some(IndexSortByField {
+            field: TEAM.to_owned(),
+            order: Order::Asc,
+        }),
         docstore_compression: tantivy::store::Compressor::None,
         ..IndexSettings::default()
     }
@@ -100,22 +102,6 @@ pub(crate) fn day_value(day: NaiveDate) -> u64 {
 
 pub(crate) fn normalize_tag(tag: &str) -> String {
     tag.trim().trim_start_matches('#').to_lowercase()
-}
-
-/// Teams share this many buckets of `bucket_words`. More buckets: prefix queries read fewer
-/// other teams' postings; fewer: a smaller term dictionary. With one bucket per team the
-/// index of a million dones in 2,000 teams was half as large again (108 MiB against 74 with
-/// 64 buckets; see docs/bench-search.md).
-pub(crate) const TEAM_BUCKETS: u64 = 16;
-
-fn bucket(team: TeamId) -> u64 {
-    // Team ids are sequential: a multiplicative hash spreads neighbours over the buckets.
-    (team.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) % TEAM_BUCKETS
-}
-
-/// The `bucket_words` term of `word` for `team`.
-pub(crate) fn bucket_word(team: TeamId, word: &str) -> String {
-    format!("{}:{word}", bucket(team))
 }
 
 /// What a document is made of; [`Done`] gives one, and so does a benchmark's generator.
@@ -151,7 +137,6 @@ pub(crate) fn document(f: &Fields, d: DocFields<'_>) -> TantivyDocument {
     doc.add_u64(f.member, d.member);
     doc.add_u64(f.day, day_value(d.day));
     doc.add_text(f.text, d.text);
-    doc.add_text(f.bucket_words, format!("{}:{}", bucket(d.team), d.text));
     for tag in d.tags {
         doc.add_text(f.tag, normalize_tag(tag));
     }

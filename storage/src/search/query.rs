@@ -15,23 +15,21 @@
 //! A word is analyzed like the text it is looked for in (see [`super::analysis`]): a word that
 //! becomes several tokens (`e-mail`, `ประชุม`, `会议`) is a phrase of them.
 
-use std::ops::{Bound, Range};
+use std::ops::Range;
 
 use tantivy::Term;
-use tantivy::query::{
-    BooleanQuery, ConstScoreQuery, Occur, PhrasePrefixQuery, PhraseQuery, Query, RangeQuery,
-    TermQuery,
-};
+use tantivy::query::{BooleanQuery, Occur, PhrasePrefixQuery, PhraseQuery, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::tokenizer::{TextAnalyzer, Token};
 
 use super::analysis::tokens;
-use super::index::{Fields, bucket_word, normalize_tag};
+use super::index::{Fields, normalize_tag};
+use super::prefix::TeamPrefixQuery;
 use super::{MAX_OFFSET, SearchError};
 use crate::{DoneKind, TeamId};
 
 /// How many words a prefix may expand to inside a phrase (`"a phr"*`); a bare `word*` has no
-/// such limit (it walks the terms of one bucket of teams only).
+/// such limit (it reads only the team's range of each word: see [`super::prefix`]).
 const PHRASE_PREFIX_EXPANSIONS: u32 = 64;
 /// Words in one query at most (each is a clause to evaluate).
 const MAX_UNITS: usize = 32;
@@ -258,21 +256,11 @@ fn unit_query(f: &Fields, team: TeamId, u: &Unit) -> Box<dyn Query> {
             IndexRecordOption::WithFreqs,
         )),
         (_, false) => Box::new(PhraseQuery::new(text_terms())),
-        ([word], true) => {
-            // Every term of `bucket_words` from `BUCKET:word` up to (not including) the next
-            // string that does not start with it; other teams of the bucket are left out by
-            // the team clause. A constant score: BM25 is for whole words.
-            let from = bucket_word(team, word);
-            let mut to = from.clone();
-            to.push(char::MAX);
-            Box::new(ConstScoreQuery::new(
-                Box::new(RangeQuery::new(
-                    Bound::Included(Term::from_field_text(f.bucket_words, &from)),
-                    Bound::Excluded(Term::from_field_text(f.bucket_words, &to)),
-                )),
-                1.0,
-            ))
-        }
+        ([word], true) => Box::new(TeamPrefixQuery::new(
+            f.text,
+            Term::from_field_u64(f.team, team),
+            word,
+        )),
         (_, true) => {
             let mut q = PhrasePrefixQuery::new(text_terms());
             q.set_max_expansions(PHRASE_PREFIX_EXPANSIONS);
