@@ -106,6 +106,9 @@ impl Opened {
         if index.schema() != schema().0 {
             return Err("its schema is not this version's".into());
         }
+        if index.settings().sort_by_field != settings().sort_by_field {
+            return Err("it is not sorted by team (queries rely on it to be fast)".into());
+        }
         let payload = index.load_metas().map_err(|e| e.to_string())?.payload;
         let Some(found) = Fingerprint::parse(payload.as_deref()) else {
             return Err(format!(
