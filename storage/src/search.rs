@@ -31,6 +31,7 @@
 
 mod analysis;
 pub mod bulk;
+mod ids;
 mod index;
 mod indexer;
 mod prefix;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::{IndexSettings, IndexSortByField, Order, TantivyDocument, Term};
+use tantivy::{IndexSettings, IndexSortByField, Order, TantivyDocument};
 
 use super::analysis::ANALYZER;
 use crate::{Done, DoneKind, TeamId};
@@ -59,14 +59,14 @@ pub(crate) fn schema() -> (Schema, Fields) {
                 .set_fieldnorms(false),
         )
     };
-    // `id` is indexed for deletes, `team` for the filter every query has (and a column: the
-    // index is sorted by it); `member` and `day` filter through their columns (a range over a
-    // fast field), which costs no postings.
-    let indexed = NumericOptions::default().set_indexed();
+    // `team` is indexed for the filter every query has (and a column: the index is sorted by
+    // it); `id` is only a column (hits are read back by it; deletes find it there, see
+    // `super::ids`), and `member` and `day` filter through their columns (a range over a fast
+    // field), which costs no postings.
     let fast = NumericOptions::default().set_fast();
     let fields = Fields {
-        id: b.add_u64_field("id", indexed.clone().set_fast()),
-        team: b.add_u64_field(TEAM, indexed.set_fast()),
+        id: b.add_u64_field(ID, fast.clone()),
+        team: b.add_u64_field(TEAM, fast.clone().set_indexed()),
         member: b.add_u64_field("member", fast.clone()),
         day: b.add_u64_field("day", fast),
         text: b.add_text_field("text", text),
@@ -78,6 +78,8 @@ pub(crate) fn schema() -> (Schema, Fields) {
 
 /// The name of the team field, the index's sort key.
 const TEAM: &str = "team";
+/// The name of the done id's column.
+pub(crate) const ID: &str = "id";
 
 /// Every segment is sorted by team, so a team's documents are one range of doc ids in each: a
 /// query (always within one team) reads only that range of each word's postings (see
@@ -142,11 +144,6 @@ pub(crate) fn document(f: &Fields, d: DocFields<'_>) -> TantivyDocument {
     }
     doc.add_text(f.kind, d.kind.as_str());
     doc
-}
-
-/// The delete term of a done's document.
-pub(crate) fn id_term(f: &Fields, id: u64) -> Term {
-    Term::from_field_u64(f.id, id)
 }
 
 /// Which database an index reflects, and up to where; written as the payload of every commit.

@@ -11,8 +11,9 @@ use std::path::Path;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy};
 use tracing::{debug, info, warn};
 
+use super::ids::IdSetQuery;
 use super::index::{
-    DocFields, Fields, Fingerprint, INDEX_VERSION, document, id_term, register_analyzers, schema,
+    DocFields, Fields, Fingerprint, ID, INDEX_VERSION, document, register_analyzers, schema,
     settings,
 };
 use super::{SearchError, decode_change, key_seq};
@@ -231,16 +232,31 @@ pub(crate) struct Indexer {
     pub reader: IndexReader,
     pub fields: Fields,
     pub fingerprint: Fingerprint,
+    /// Every done id in the index, committed or not, is below this: a done at or above it was
+    /// never indexed and needs no delete (ids are handed out increasing, so this is nearly every
+    /// new done; see [`super::ids`]).
+    indexed_below: DoneId,
 }
 
 impl Indexer {
     pub fn new(store: Store, o: Opened) -> Indexer {
+        let indexed_below = o
+            .reader
+            .searcher()
+            .segment_readers()
+            .iter()
+            .filter(|r| r.max_doc() > 0)
+            .filter_map(|r| r.fast_fields().u64(ID).ok())
+            .map(|column| column.max_value().saturating_add(1))
+            .max()
+            .unwrap_or(0);
         Indexer {
             store,
             writer: o.writer,
             reader: o.reader,
             fields: o.fields,
             fingerprint: o.fingerprint,
+            indexed_below,
         }
     }
 
@@ -268,10 +284,15 @@ impl Indexer {
         if keys.is_empty() {
             return Ok((0, false));
         }
+        // One delete for the batch's dones that may be in the index, before their new documents
+        // (a delete applies to what was added before it).
+        if let Some(q) = IdSetQuery::new(ids.range(..self.indexed_below).copied()) {
+            self.writer.delete_query(Box::new(q))?;
+        }
         // The dones are read after their log entries: a write is one transaction, so each done is
         // at least as new as the entry that named it.
         for id in ids {
-            self.upsert(id)?;
+            self.add(id)?;
         }
         self.fingerprint.seq = self.fingerprint.seq.max(top);
         self.commit()?;
@@ -288,12 +309,13 @@ impl Indexer {
         Ok((keys.len(), more))
     }
 
-    fn upsert(&mut self, id: DoneId) -> Result<(), SearchError> {
-        self.writer.delete_term(id_term(&self.fields, id));
+    /// Adds the document of done `id` as sled has it now, unless it is deleted or gone.
+    fn add(&mut self, id: DoneId) -> Result<(), SearchError> {
         match self.store.done(id) {
             Ok(d) if !d.deleted => {
                 let doc = document(&self.fields, DocFields::from(&d));
                 self.writer.add_document(doc)?;
+                self.indexed_below = self.indexed_below.max(id + 1);
             }
             Ok(_) => {}
             Err(e) if e.is_not_found() => {}
@@ -331,6 +353,7 @@ impl Indexer {
                 Ok(d) if !d.deleted => {
                     let doc = document(&self.fields, DocFields::from(&d));
                     self.writer.add_document(doc)?;
+                    self.indexed_below = self.indexed_below.max(d.id + 1);
                     n += 1;
                 }
                 Ok(_) => {}

@@ -314,7 +314,8 @@ mod tests {
                     writer.commit().unwrap();
                 }
             }
-            writer.delete_term(Term::from_field_u64(f.id, 205));
+            let gone = super::super::ids::IdSetQuery::new([205]).unwrap();
+            writer.delete_query(Box::new(gone)).unwrap();
             writer.commit().unwrap();
             let sorted = settings.sort_by_field.is_some();
             assert_eq!(

@@ -390,6 +390,43 @@ fn writes_while_stopped_are_caught_up_at_the_next_start() {
     assert_eq!(search.num_docs(), 2, "nothing indexed twice");
 }
 
+/// Deletes find a done's document by its id column: after a restart too (the indexer learns
+/// which ids the index holds from the index), in any segment, and for an older done edited after
+/// a newer one was indexed.
+#[test]
+fn edits_after_a_restart_replace_the_old_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let (older, newer);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let search = store.start_search().unwrap();
+        older = record(&store, TEAM, ADA, day(8), &[line("flaky login test", &[])])[0];
+        caught_up(&search, &store);
+        newer = record(&store, TEAM, BOB, day(9), &[line("flaky deploy", &[])])[0];
+        caught_up(&search, &store);
+        search.stop();
+        drop(search);
+        store.flush().unwrap();
+    }
+    let store = reopen(dir.path());
+    let search = store.start_search().unwrap();
+    store
+        .update_done(older, now(), |d| d.text = "stable login test".into())
+        .unwrap();
+    store
+        .update_done(newer, now(), |d| d.deleted = true)
+        .unwrap();
+    let added = record(&store, TEAM, ADA, day(10), &[line("flaky again", &[])])[0];
+    caught_up(&search, &store);
+    assert_eq!(ids(&search, &words("flaky")), [added]);
+    assert_eq!(ids(&search, &words("login")), [older]);
+    assert_eq!(
+        search.num_docs(),
+        2,
+        "the edited done once, the deleted one gone"
+    );
+}
+
 #[test]
 fn a_lost_or_broken_index_directory_is_rebuilt_from_sled() {
     let dir = tempfile::tempdir().unwrap();
