@@ -197,6 +197,11 @@ pub enum BenchCmd {
         /// SMTP connections at once (the outbox's `[outbox] concurrency`).
         #[arg(long, default_value_t = 8, value_name = "N")]
         concurrency: usize,
+        /// Enqueue a team at a time while the outbox sends, as the server does at a prompt
+        /// time (the end-to-end figure); without it, everything is enqueued first and the send
+        /// phase is timed alone, with a full queue.
+        #[arg(long)]
+        overlap: bool,
     },
     /// Send N replies into an in-process server's SMTP listener over C sessions and wait until
     /// their dones are recorded; uses `--data` if given (it must be fresh), else a temporary
@@ -1110,11 +1115,13 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             smtp,
             messages,
             concurrency,
+            overlap,
         }) => {
             let report = crate::bench::outbox::run(crate::bench::outbox::Options {
                 smtp,
                 messages,
                 concurrency,
+                overlap,
                 data: cli.data.clone(),
             })?;
             for line in report.lines() {
