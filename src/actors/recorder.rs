@@ -166,3 +166,92 @@ impl Handler<Flush> for Recorder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::NaiveDate;
+    use storage::{Channel, DoneKind, NewDone, Source};
+
+    use super::*;
+    use crate::app::App;
+    use crate::clock::ManualClock;
+
+    fn app() -> App {
+        let settings = crate::config::Config::default().validate("test").unwrap();
+        let clock = ManualClock::new(chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap());
+        App::new(
+            storage::Store::temporary().unwrap(),
+            settings,
+            Arc::new(clock),
+        )
+        .unwrap()
+    }
+
+    fn reply(
+        team: TeamId,
+        member: u64,
+        message_id: &str,
+        inbound_id: Option<u64>,
+    ) -> (Pending, oneshot::Receiver<AppResult<RecordOutcome>>) {
+        let (answer, answered) = oneshot::channel();
+        let reply = NewReply {
+            team,
+            member,
+            day: NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
+            lines: vec![NewDone {
+                text: format!("shipped {message_id}"),
+                kind: DoneKind::Done,
+                tags: Vec::new(),
+                mentions: Vec::new(),
+            }],
+            source: Source {
+                channel: Channel::Email,
+                message_id: Some(message_id.into()),
+                prompt_id: None,
+                inbound_id,
+            },
+            replace: false,
+        };
+        (Pending { reply, answer }, answered)
+    }
+
+    #[actix_rt::test]
+    async fn batches_are_written_in_order_and_one_that_cannot_be_written_fails_alone() {
+        let app = app();
+        let (a, b) = (
+            app.create_team("A", "UTC").unwrap(),
+            app.create_team("B", "UTC").unwrap(),
+        );
+        let ada = app.add_member("A", "Ada", "ada@example.org", None).unwrap();
+        let bob = app.add_member("B", "Bob", "bob@example.org", None).unwrap();
+        let recorder = Recorder::new(app.ctx.clone()).start();
+        let (first, first_answer) = reply(a.id, ada.id, "m1@example.org", None);
+        // Bob's reply claims an inbound record that does not exist: its transaction aborts.
+        let (broken, broken_answer) = reply(b.id, bob.id, "m2@example.org", Some(999_999));
+        // The same message again, handed over after the first: it finds the first one's dones.
+        let (again, again_answer) = reply(a.id, ada.id, "m1@example.org", None);
+        for (team, pending) in [(a.id, first), (b.id, broken), (a.id, again)] {
+            recorder.do_send(RecordBatch {
+                team,
+                replies: vec![pending],
+            });
+        }
+        let first = first_answer.await.unwrap().unwrap();
+        let RecordOutcome::Recorded(ids) = &first else {
+            panic!("recorded, not {first:?}")
+        };
+        assert_eq!(ids.len(), 1);
+        assert!(matches!(
+            broken_answer.await.unwrap(),
+            Err(AppError::Unavailable(_))
+        ));
+        assert_eq!(
+            again_answer.await.unwrap().unwrap(),
+            RecordOutcome::Duplicate(ids.clone())
+        );
+        assert_eq!(app.store.counter("dones.recorded").unwrap(), 1);
+        assert_eq!(app.store.done(ids[0]).unwrap().member_id, ada.id);
+    }
+}
