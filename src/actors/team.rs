@@ -1,8 +1,9 @@
 //! The team actor: one per team, supervised. It owns the team's schedules and is the only writer
 //! of its prompts and digests, and decides which replies become which dones (written, in the
 //! order it decided them, by the [`recorder`] with other teams' replies; `undo` deletes one done
-//! directly: see `crate::commands`), so per-team work is serialised without locks. Everything it sends, by email
-//! or on a chat channel, is an outbox message written in the transaction that creates it.
+//! directly: see `crate::commands`), so per-team work is serialised without locks. Everything it
+//! sends, by email or on a chat channel, is an outbox message written in the transaction that
+//! creates it.
 //!
 //! State lives in sled; the actor's fields are a cache rebuilt by `load` on start and on restart.
 //! A panic inside a handler is caught, logged and turned into a stop, and the actix `Supervisor`
