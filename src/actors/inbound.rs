@@ -38,6 +38,7 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use crate::actors::Actors;
+use crate::actors::pace::Pacer;
 use crate::actors::team::{RecordReply, Reload};
 use crate::commands::Command;
 use crate::commands::words::{self, Said};
@@ -157,7 +158,13 @@ pub struct InboundProcessor {
     /// small, while a message in flight holds its parsed text.
     in_flight: usize,
     queue: std::collections::VecDeque<Process>,
+    /// Registrations go at most every [`REGISTER_PACE`].
+    pacer: Pacer,
 }
+
+/// At most one registration transaction this often (see [`crate::actors::pace`]): in a burst, the
+/// messages received meanwhile share it. A message waits at most this long more to be processed.
+const REGISTER_PACE: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// At most this many messages are processed at once. Enough for the team actors to record
 /// replies in large batches; bounded, so that a burst costs memory only for its queue entries.
@@ -176,6 +183,7 @@ impl InboundProcessor {
             to_register: Vec::new(),
             in_flight: 0,
             queue: std::collections::VecDeque::new(),
+            pacer: Pacer::new(REGISTER_PACE),
         }
     }
 
@@ -187,7 +195,12 @@ impl InboundProcessor {
     ) -> oneshot::Receiver<Result<Registered, String>> {
         let (answer, answered) = oneshot::channel();
         if self.to_register.is_empty() {
-            ctx.notify(RegisterWaiting);
+            match self.pacer.wait() {
+                wait if wait.is_zero() => ctx.notify(RegisterWaiting),
+                wait => {
+                    ctx.notify_later(RegisterWaiting, wait);
+                }
+            }
         }
         self.to_register.push((entry, answer));
         answered
@@ -195,7 +208,8 @@ impl InboundProcessor {
 }
 
 /// Register every message waiting in `to_register`, in one transaction. Sent to itself by the
-/// first message queued while none waits, so a burst of received mail shares one transaction (a
+/// first message queued while none waits (at once after a quiet spell, else [`REGISTER_PACE`]
+/// after the last registration began), so a burst of received mail shares one transaction (a
 /// sled transaction costs far more than the writes in it).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -205,6 +219,7 @@ impl Handler<RegisterWaiting> for InboundProcessor {
     type Result = ();
     fn handle(&mut self, _: RegisterWaiting, _ctx: &mut Context<Self>) {
         let waiting = std::mem::take(&mut self.to_register);
+        self.pacer.writing();
         let (entries, answers): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
         match self.app.store.register_inbound(&entries) {
             Ok(registered) => {

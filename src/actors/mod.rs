@@ -1,7 +1,9 @@
 //! The actors of a running server. Each owns one concern and talks to the others only through
 //! messages (see `docs/architecture.md`):
 //! - [`team::TeamActor`]: one per team, supervised; owns the team's schedules, sends its prompts and
-//!   digests, records its dones.
+//!   digests, decides what of a reply is recorded.
+//! - [`recorder::Recorder`]: writes the replies the team actors hand it, all teams' together in one
+//!   transaction per burst.
 //! - [`outbox::OutboxActor`]: walks each outgoing message (email or chat) through its durable state
 //!   machine.
 //! - [`inbound::InboundActor`]: makes received mail durable, then turns it into dones or commands.
@@ -14,23 +16,26 @@
 pub mod chat;
 pub mod inbound;
 pub mod outbox;
+mod pace;
+pub mod recorder;
 pub mod team;
 pub mod ticker;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use actix::Addr;
+use actix::{Actor, Addr};
 use storage::TeamId;
 
 use crate::channels::Running;
 use crate::context::AppContext;
 use crate::error::AppResult;
 use outbox::{OutboxActor, Wake};
+use recorder::Recorder;
 use team::TeamActor;
 
-/// The addresses of the running actors: the team actors (started, supervised, on first use), the
-/// outbox, and the chat channels. Cheap to clone.
+/// The addresses of the running actors: the team actors and the recorder (started on first use),
+/// the outbox, and the chat channels. Cheap to clone.
 #[derive(Clone)]
 pub struct Actors(Arc<Inner>);
 
@@ -38,6 +43,7 @@ struct Inner {
     /// What a team actor is started with.
     ctx: AppContext,
     teams: Mutex<HashMap<TeamId, Addr<TeamActor>>>,
+    recorder: Mutex<Option<Addr<Recorder>>>,
     outbox: OnceLock<Addr<OutboxActor>>,
     channels: Mutex<Running>,
 }
@@ -47,6 +53,7 @@ impl Actors {
         Actors(Arc::new(Inner {
             ctx,
             teams: Mutex::new(HashMap::new()),
+            recorder: Mutex::new(None),
             outbox: OnceLock::new(),
             channels: Mutex::new(Running::default()),
         }))
@@ -98,6 +105,17 @@ impl Actors {
         Ok(self.ensure_team(team))
     }
 
+    /// The recorder, which writes the team actors' replies; started on first use, on the arbiter
+    /// of the team actor that records first (the system's, where the server starts them all).
+    pub fn recorder(&self) -> Addr<Recorder> {
+        self.0
+            .recorder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(|| Recorder::new(self.0.ctx.clone()).start())
+            .clone()
+    }
+
     pub fn teams(&self) -> Vec<Addr<TeamActor>> {
         self.lock_teams().values().cloned().collect()
     }
@@ -107,6 +125,12 @@ impl Actors {
     /// restarts only an actor that is still addressed).
     pub(crate) fn forget(&self) {
         self.lock_teams().clear();
+        // The team actors hold it too; it stops, its mailbox written, once they have stopped.
+        self.0
+            .recorder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         // The chat channels lead back to the actors through their inbox (the chat actor).
         let running =
             std::mem::take(&mut *self.0.channels.lock().unwrap_or_else(|p| p.into_inner()));

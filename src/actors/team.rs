@@ -1,7 +1,9 @@
 //! The team actor: one per team, supervised. It owns the team's schedules and is the only writer
-//! of its prompts, digests and dones (except `undo`, which deletes one done directly: see
-//! `crate::commands`), so per-team work is serialised without locks. Everything it sends, by email
-//! or on a chat channel, is an outbox message written in the transaction that creates it.
+//! of its prompts and digests, and decides which replies become which dones (written, in the
+//! order it decided them, by the [`recorder`] with other teams' replies; `undo` deletes one done
+//! directly: see `crate::commands`), so per-team work is serialised without locks. Everything it
+//! sends, by email or on a chat channel, is an outbox message written in the transaction that
+//! creates it.
 //!
 //! State lives in sled; the actor's fields are a cache rebuilt by `load` on start and on restart.
 //! A panic inside a handler is caught, logged and turned into a stop, and the actix `Supervisor`
@@ -26,6 +28,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::actors::Actors;
 use crate::actors::outbox::chat::{self as chat_out, Recipient};
+use crate::actors::recorder;
 use crate::context::AppContext;
 use crate::domain::render::{self, PROMPT_QUESTION};
 use crate::domain::{digest, lines};
@@ -100,17 +103,18 @@ struct Loaded {
 
 pub struct TeamActor {
     app: AppContext,
-    /// How it wakes the outbox.
+    /// How it wakes the outbox and reaches the recorder.
     actors: Actors,
     team_id: TeamId,
     state: Option<Loaded>,
-    /// Replies received since the last [`FlushRecords`], recorded together in one transaction.
+    /// Replies received since the last [`FlushRecords`], handed to the recorder together.
     pending_records: Vec<(RecordReply, oneshot::Sender<AppResult<RecordOutcome>>)>,
 }
 
-/// Record the replies waiting in `pending_records`. Sent to itself by the first reply that
-/// arrives while none waits: every reply that reaches the mailbox before it is handled shares
-/// its transaction (a sled transaction costs far more than the writes in it).
+/// Hand the replies waiting in `pending_records` to the recorder. Sent to itself by the first
+/// reply that arrives while none waits: every reply that reaches the mailbox before it is handled
+/// goes in one batch (and the recorder writes the batches of all teams that arrive together in
+/// one transaction: a sled transaction costs far more than the writes in it).
 #[derive(Message)]
 #[rtype(result = "()")]
 struct FlushRecords;
@@ -736,53 +740,23 @@ impl TeamActor {
         })
     }
 
-    /// Records every waiting reply in one transaction and answers each.
+    /// Hands every waiting reply that may be recorded to the recorder, which writes them (with
+    /// other teams' replies) in one transaction and answers each; answers the others now.
     fn record_pending(&mut self) {
         let waiting = std::mem::take(&mut self.pending_records);
-        let mut batch = Vec::with_capacity(waiting.len());
         let mut replies = Vec::with_capacity(waiting.len());
         for (msg, answer) in waiting {
             match self.prepare(&msg) {
-                Ok(reply) => {
-                    replies.push(reply);
-                    batch.push((msg, answer));
-                }
+                Ok(reply) => replies.push(recorder::Pending { reply, answer }),
                 Err(e) => {
                     let _ = answer.send(Err(e));
                 }
             }
         }
-        if replies.is_empty() {
-            return;
-        }
-        match self.app.store.record_replies(&replies, self.app.now()) {
-            Ok(outcomes) => {
-                for ((msg, answer), outcome) in batch.into_iter().zip(outcomes) {
-                    self.recorded(&msg, &outcome);
-                    let _ = answer.send(Ok(outcome));
-                }
-            }
-            Err(e) => {
-                warn!(team_id = self.team_id, replies = batch.len(), error = %e, "cannot record replies");
-                let why = e.to_string();
-                for (_, answer) in batch {
-                    let _ = answer.send(Err(AppError::Unavailable(format!(
-                        "cannot record the reply: {why}"
-                    ))));
-                }
-            }
-        }
-    }
-
-    fn recorded(&self, msg: &RecordReply, outcome: &RecordOutcome) {
-        if let RecordOutcome::Recorded(ids) = outcome {
-            info!(team_id = self.team_id, member_id = msg.member, day = %msg.day, dones = ids.len(), channel = msg.source.channel.as_str(), "reply recorded");
-            Metrics::inc(&self.app.metrics.replies_received);
-            Metrics::add(&self.app.metrics.dones_recorded, ids.len() as u64);
-            self.app.emit(Event::DonesRecorded {
+        if !replies.is_empty() {
+            self.actors.recorder().do_send(recorder::RecordBatch {
                 team: self.team_id,
-                member: msg.member,
-                dones: ids.clone(),
+                replies,
             });
         }
     }

@@ -35,7 +35,6 @@ struct Prepared {
     dones: Vec<Done>,
     encoded: Vec<Vec<u8>>,
     rkey: Option<Vec<u8>>,
-    change_seq: u64,
 }
 
 /// What recording a reply did.
@@ -132,11 +131,14 @@ impl Store {
         now: DateTime<Utc>,
     ) -> StorageResult<Vec<RecordOutcome>> {
         let _w = self.write_gate();
+        // One id range and one change-log entry for the whole batch: each is a write of its own
+        // (the id counter is raised before the transaction, see `Store::next_ids`).
+        let total: usize = replies.iter().map(|r| r.lines.len()).sum();
+        let mut ids = self.next_ids(crate::IdKind::Done, total as u64)?;
+        let change_seq = self.next_id()?;
         let mut prepared = Vec::with_capacity(replies.len());
         for r in replies {
-            let ids: Vec<DoneId> = self
-                .next_ids(crate::IdKind::Done, r.lines.len() as u64)?
-                .collect();
+            let ids: Vec<DoneId> = ids.by_ref().take(r.lines.len()).collect();
             let dones: Vec<Done> = ids
                 .iter()
                 .zip(&r.lines)
@@ -161,7 +163,6 @@ impl Store {
                 dones,
                 encoded,
                 rkey: reply_key(&r.source),
-                change_seq: self.next_id()?,
             });
         }
         let (outcomes, logged) =
@@ -188,11 +189,10 @@ impl Store {
                     )|
                      -> TxResult<(Vec<RecordOutcome>, Option<u64>)> {
                         let mut outcomes = Vec::with_capacity(replies.len());
-                        let mut last_logged = None;
                         let mut recorded_total = 0i64;
+                        // Every done the batch writes, for the search index's change log.
+                        let mut changed: Vec<DoneId> = Vec::new();
                         for (r, p) in replies.iter().zip(&prepared) {
-                            // Every done this reply writes, for the search index's change log.
-                            let mut changed: Vec<DoneId> = Vec::new();
                             let previous = p
                                 .rkey
                                 .as_ref()
@@ -261,16 +261,17 @@ impl Store {
                                     },
                                 )?;
                             }
-                            if !changed.is_empty() {
-                                crate::search::log_change(changes, p.change_seq, now, &changed)?;
-                                last_logged = Some(p.change_seq);
-                            }
                             outcomes.push(outcome);
+                        }
+                        let mut logged = None;
+                        if !changed.is_empty() {
+                            crate::search::log_change(changes, change_seq, now, &changed)?;
+                            logged = Some(change_seq);
                         }
                         if recorded_total > 0 {
                             crate::outbox::counter_add(counters, "dones.recorded", recorded_total)?;
                         }
-                        Ok((outcomes, last_logged))
+                        Ok((outcomes, logged))
                     },
                 )?;
         if let Some(seq) = logged {
