@@ -54,8 +54,6 @@ pub struct Server {
     web: actix_web::dev::ServerHandle,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     outbox: Addr<OutboxActor>,
-    /// The thread the outbox actor runs on; stopped last.
-    outbox_thread: actix_rt::Arbiter,
     /// The thread that receives mail (the SMTP sessions and the inbound actor), and the one that
     /// processes it; stopped in this order.
     inbound_threads: [actix_rt::Arbiter; 2],
@@ -104,15 +102,7 @@ impl Server {
             },
         )
         .context("[email] smtp_url")?;
-        // The outbox sends on a thread of its own: at a prompt time the team actors render and
-        // write their prompts on this one while the first teams' emails already go out.
-        let outbox_thread = actix_rt::Arbiter::new();
-        let outbox = {
-            let (app, actors) = (app.ctx.clone(), app.actors.clone());
-            OutboxActor::start_in_arbiter(&outbox_thread.handle(), move |_| {
-                OutboxActor::new(app, actors, transport)
-            })
-        };
+        let outbox = OutboxActor::new(app.ctx.clone(), app.actors.clone(), transport).start();
         app.actors.set_outbox(outbox.clone());
         for team in app.store.teams()? {
             app.actors.ensure_team(team.id);
@@ -237,7 +227,6 @@ impl Server {
             web,
             tasks,
             outbox,
-            outbox_thread,
             inbound_threads: [inbound_thread, processing_thread],
             control_path,
         })
@@ -278,13 +267,6 @@ impl Server {
         }
         self.app.actors.forget();
         drop(self.outbox);
-        self.outbox_thread.stop();
-        if tokio::task::spawn_blocking(move || self.outbox_thread.join())
-            .await
-            .is_err()
-        {
-            warn!("the outbox thread panicked while stopping");
-        }
         let released = tokio::time::timeout(Duration::from_secs(5), async {
             // The server's own two: its `App` and the actor registry in it.
             while self.app.ctx.holders() > 2 {

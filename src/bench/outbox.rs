@@ -171,20 +171,11 @@ async fn run_in(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
             ""
         }
     );
-    // The outbox on a thread of its own, as the server runs it.
-    let outbox_thread = actix_rt::Arbiter::new();
-    let start_outbox = |transport: Transport| {
-        let (ctx, actors) = (app.ctx.clone(), app.actors.clone());
-        let outbox = OutboxActor::start_in_arbiter(&outbox_thread.handle(), move |_| {
-            OutboxActor::new(ctx, actors, transport)
-        });
-        app.actors.set_outbox(outbox.clone());
-        outbox
-    };
     let started = Instant::now();
     let mut prompts = Prompts::new(&app);
     let (enqueue, send_started, outbox) = if opts.overlap {
-        let outbox = start_outbox(transport);
+        let outbox = OutboxActor::new(app.ctx.clone(), app.actors.clone(), transport).start();
+        app.actors.set_outbox(outbox.clone());
         let mut first_woken = None;
         while prompts.created < opts.messages {
             prompts.enqueue_team(opts.messages)?;
@@ -206,7 +197,9 @@ async fn run_in(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
             opts.concurrency
         );
         let send_started = Instant::now();
-        (enqueue, send_started, start_outbox(transport))
+        let outbox = OutboxActor::new(app.ctx.clone(), app.actors.clone(), transport).start();
+        app.actors.set_outbox(outbox.clone());
+        (enqueue, send_started, outbox)
     };
     let body_bytes = prompts.finish(opts.messages)?;
     let counts = wait_until_done(&app, opts.messages, send_started).await?;
@@ -217,10 +210,6 @@ async fn run_in(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
     app.store.flush_async().await?;
     let send = send_started.elapsed();
     let overlapped_end_to_end = opts.overlap.then(|| started.elapsed());
-    app.actors.forget();
-    drop(outbox);
-    outbox_thread.stop();
-    let _ = tokio::task::spawn_blocking(move || outbox_thread.join()).await;
     let counts = app.store.outbox_counts().unwrap_or(counts);
     Ok(Report {
         messages: opts.messages,
