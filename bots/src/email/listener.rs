@@ -525,16 +525,23 @@ impl Session {
         // "\r\n.\r\n" ends DATA; a "." after a bare LF does not (no SMTP smuggling).
         let mut after_crlf = true;
         loop {
-            self.flush_if_idle().await?;
-            let deadline = self.read_deadline();
-            let read = tokio::select! {
-                () = &mut grace => {
-                    return Ok(DataEnd::Abort(Some(format!("421 4.3.2 {host} shutting down"))));
+            // A line already in the buffer needs no wait, so no timer and no shutdown check:
+            // a message usually arrives in a few reads of many lines each. (Nothing is left to
+            // flush either while the client's data is buffered.)
+            let read = if self.buffered_line() {
+                Ok(Ok(Line::Complete))
+            } else {
+                self.flush_if_idle().await?;
+                let deadline = self.read_deadline();
+                tokio::select! {
+                    () = &mut grace => {
+                        return Ok(DataEnd::Abort(Some(format!("421 4.3.2 {host} shutting down"))));
+                    }
+                    read = tokio::time::timeout_at(
+                        deadline,
+                        read_line(&mut self.reader, self.cfg.max_line_bytes, &mut self.line),
+                    ) => read,
                 }
-                read = tokio::time::timeout_at(
-                    deadline,
-                    read_line(&mut self.reader, self.cfg.max_line_bytes, &mut self.line),
-                ) => read,
             };
             match read {
                 Err(_elapsed) => return Ok(DataEnd::Abort(Some(self.timed_out()))),
@@ -570,6 +577,23 @@ impl Session {
         } else {
             DataEnd::Message(raw)
         })
+    }
+
+    /// Takes a whole line from what is already buffered into `self.line`, as [`read_line`]
+    /// would; `false` (nothing taken) if the buffer holds no whole line, or one too long (which
+    /// `read_line` then handles).
+    fn buffered_line(&mut self) -> bool {
+        let buffered = self.reader.buffer();
+        let Some(end) = buffered.iter().position(|&b| b == b'\n') else {
+            return false;
+        };
+        if end + 1 > self.cfg.max_line_bytes {
+            return false;
+        }
+        self.line.clear();
+        self.line.extend_from_slice(&buffered[..=end]);
+        self.reader.consume(end + 1);
+        true
     }
 
     /// When the next line must have arrived: the idle timeout, or the session's deadline.
