@@ -71,6 +71,9 @@ pub struct WebConfig {
     pub admins: Vec<String>,
     /// How long a web sign-in lasts.
     pub session_days: u32,
+    /// Addresses of reverse proxies in front of donebot: for a request from one of them the
+    /// client is the last address in `X-Forwarded-For` that is not a trusted proxy.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -194,6 +197,7 @@ impl Default for WebConfig {
             backup_dir: None,
             admins: Vec::new(),
             session_days: 30,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -280,6 +284,8 @@ pub struct Settings {
     pub metrics_token: Option<Secret>,
     /// `[web] admins`, lower case: the server's admins on the web.
     pub web_admins: Vec<String>,
+    /// `[web] trusted_proxies`: see [`WebConfig::trusted_proxies`].
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// `[web] session_days`: how long a web sign-in lasts.
     pub session_ttl: chrono::Duration,
     /// `[web] backup_dir`: the only place the API writes backups to.
@@ -336,6 +342,7 @@ impl std::fmt::Debug for Settings {
             .field("metrics_token", &self.metrics_token)
             .field("backup_dir", &self.backup_dir)
             .field("web_admins", &self.web_admins)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("session_ttl", &self.session_ttl)
             .field("sendgrid_secret", &self.sendgrid_secret)
             .field("mailgun_signing_key", &self.mailgun_signing_key)
@@ -599,6 +606,7 @@ impl Config {
             raw_secret: secret("[inbound_http] raw_secret", &self.inbound_http.raw_secret)?,
             metrics_token: secret("[web] metrics_token", &self.web.metrics_token)?,
             web_admins,
+            trusted_proxies: self.web.trusted_proxies.clone(),
             session_ttl: chrono::Duration::days(i64::from(self.web.session_days)),
             backup_dir: self
                 .web

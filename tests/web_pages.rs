@@ -185,6 +185,40 @@ async fn sign_in_emails_to_one_address_are_limited() {
     w.db.stop().await;
 }
 
+/// One client cannot make donebot email member after member: past its share of requests in a
+/// window it gets 429 and nothing is sent, whichever address it names.
+#[actix_rt::test]
+async fn sign_in_requests_from_one_client_are_limited() {
+    let mut w = world().await;
+    let mut visitor = WebUser::new(&w.db);
+    let addresses = ["ann@example.com", "carl@example.com", "bob@example.com"];
+    for email in addresses.iter().cycle().take(9) {
+        ask_for_link(&mut w.db, &mut visitor, w.dir.path(), email).await;
+    }
+    // The tenth is within the share (an unknown address: answered, nothing sent).
+    let tenth = visitor
+        .post("/sign-in", &[("email", "who@example.com")])
+        .await;
+    assert_eq!(tenth.status, 200, "{}", tenth.body);
+    let sent = w.sign_in_mails().len();
+    assert_eq!(sent, 9);
+    let refused = visitor
+        .post("/sign-in", &[("email", "root@example.com")])
+        .await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert!(
+        refused.contains("Too many sign-in requests"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(w.sign_in_mails().len(), sent, "nothing sent to root@");
+
+    // The next window gives the client its share again.
+    w.db.clock.advance(Duration::minutes(10));
+    ask_for_link(&mut w.db, &mut visitor, w.dir.path(), "root@example.com").await;
+    w.db.stop().await;
+}
+
 #[actix_rt::test]
 async fn every_form_needs_the_token_of_its_own_session() {
     let mut w = world().await;

@@ -15,6 +15,7 @@
 
 mod api;
 mod auth;
+mod client;
 mod inbound;
 mod links;
 mod pages;
@@ -51,9 +52,12 @@ pub fn start(
     listener: TcpListener,
 ) -> std::io::Result<Server> {
     let routes: Vec<bots::channel::Route> = channels.all().flat_map(|c| c.routes()).collect();
+    // One for every worker: the limit is per client, whichever worker answers it.
+    let ask_limiter = web::Data::new(client::AskLimiter::default());
     let server = HttpServer::new(move || {
         let mut http = HttpApp::new()
             .app_data(web::Data::new(app.clone()))
+            .app_data(ask_limiter.clone())
             .app_data(web::Data::new(control.clone()))
             .app_data(web::Data::new(sink.clone()))
             .app_data(

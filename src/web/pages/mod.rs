@@ -152,6 +152,7 @@ pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
         StatusCode::NOT_FOUND => "Not found",
         StatusCode::FORBIDDEN => "Not allowed",
         StatusCode::UNAUTHORIZED => "Please sign in",
+        StatusCode::TOO_MANY_REQUESTS => "Too many requests",
         s if s.is_server_error() => "Something went wrong",
         _ => "This did not work",
     };

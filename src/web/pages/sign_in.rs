@@ -1,17 +1,19 @@
 //! `GET /` (the sign-in form, or the signed-in person's teams), signing in by a link sent by
 //! email, signing out. See [`crate::web::session`] for the rules.
 
-use actix_web::{HttpResponse, http::header, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use chrono::Duration;
 use maud::html;
 use serde::Deserialize;
 use storage::{OutboxKind, SignInLink, WebSession};
 
-use super::{Nothing, PageResult, Posted, csrf_field, page, see_other};
+use super::{Nothing, PageResult, Posted, csrf_field, error_page, page, see_other};
 use crate::app::App;
 use crate::domain::render;
 use crate::error::AppError;
 use crate::ops::token_hash;
+use crate::web::client::{ASK_WINDOW_MINUTES, AskLimiter, client_ip};
 use crate::web::session::{self, SIGN_IN_MINUTES, Visitor};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -81,9 +83,12 @@ struct AskForm {
 }
 
 /// Sends a sign-in link if the address is a member's or a server admin's; answers the same in
-/// every case, so the form tells nobody who uses donebot.
+/// every case, so the form tells nobody who uses donebot. A client that asks too often (see
+/// [`crate::web::client`]) gets `429` and nothing is sent.
 async fn ask_for_link(
     app: web::Data<App>,
+    limiter: web::Data<AskLimiter>,
+    req: HttpRequest,
     Posted { visitor, form }: Posted<AskForm>,
 ) -> PageResult {
     let email = form.email.trim().to_ascii_lowercase();
@@ -91,6 +96,22 @@ async fn ask_for_link(
         return Err(AppError::Invalid(format!("{:?} is not an email address", form.email)).into());
     }
     let now = app.now();
+    if let Some(ip) = client_ip(&req, &app.settings.trusted_proxies)
+        && !limiter.allow(ip, now)
+    {
+        tracing::warn!(client = %ip, "sign-in link not sent: too many requests from this client");
+        let mut answer = error_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "Too many sign-in requests from your address. Try again in {ASK_WINDOW_MINUTES} minutes."
+            ),
+        );
+        answer.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(ASK_WINDOW_MINUTES * 60),
+        );
+        return Ok(answer);
+    }
     let known = app.settings.web_admins.contains(&email)
         || app
             .store
