@@ -6,7 +6,7 @@
 //! news that it changed are durable together or not at all. One indexer thread (started by
 //! [`Store::start_search`], see [`indexer`]) reads the whole log, re-reads each named done from
 //! sled, replaces its document (delete by id, add unless deleted), commits at most every
-//! [`COMMIT_INTERVAL`], reloads the searcher, and only *then* removes the entries it consumed.
+//! [`COMMIT_INTERVAL`] while changes keep coming (at once when they stop, see [`QUIET`]), reloads the searcher, and only *then* removes the entries it consumed.
 //! Consumed-then-removed is the cursor: whatever is still in the log is not searchable yet,
 //! whatever left it is.
 //!
@@ -62,9 +62,14 @@ use crate::{Done, DoneId, DoneKind, MemberId, Store, TeamId};
 use index::{Fields, day_value, normalize_tag};
 use indexer::{Indexer, Opened};
 
-/// The indexer commits at most this often while changes arrive (a done is searchable within
-/// this plus one commit, well under a second).
+/// The indexer commits at most this often while changes keep arriving (a done is searchable
+/// within this plus one commit, well under a second).
 pub const COMMIT_INTERVAL: Duration = Duration::from_millis(250);
+/// ... but once no change has come for this long, the burst is over: what it wrote is committed
+/// at once instead of at the end of the interval. Longer than the gaps between the writes of a
+/// burst (the recorder writes every few milliseconds under load), so a steady stream still
+/// commits once per interval.
+pub const QUIET: Duration = Duration::from_millis(20);
 /// Results per page at most.
 pub const MAX_LIMIT: usize = 200;
 /// The deepest page: tantivy keeps `offset + limit` hits in memory to find it, so a client's
@@ -156,6 +161,8 @@ struct SignalState {
     last_seq: u64,
     /// The log may hold entries the indexer has not seen.
     dirty: bool,
+    /// Counts [`ChangeSignal::changed`] calls, so the indexer can tell a quiet spell.
+    changes: u64,
     stop: bool,
     running: bool,
     /// The indexer is filling a new index from sled: nothing counts as indexed until it is done.
@@ -188,11 +195,13 @@ impl ChangeSignal {
         let mut st = self.lock();
         st.last_seq = st.last_seq.max(seq);
         st.dirty = true;
+        st.changes = st.changes.wrapping_add(1);
         self.work.notify_one();
     }
 
     /// Blocks the indexer until there is work (returns `true`) or it should stop (`false`); work
-    /// is not handed out before `not_before`, which is what batches a burst of writes.
+    /// is not handed out before `not_before` while changes keep coming, which is what batches a
+    /// burst of writes, but as soon as none has come for [`QUIET`].
     fn next_round(&self, not_before: Instant) -> bool {
         let mut st = self.lock();
         while !st.dirty && !st.stop {
@@ -203,11 +212,15 @@ impl ChangeSignal {
             if st.stop || now >= not_before {
                 break;
             }
-            st = self
+            let seen = st.changes;
+            let (next, waited) = self
                 .work
-                .wait_timeout(st, not_before - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+                .wait_timeout(st, (not_before - now).min(QUIET))
+                .unwrap_or_else(|p| p.into_inner());
+            st = next;
+            if waited.timed_out() && st.changes == seen {
+                break;
+            }
         }
         st.dirty = false;
         !st.stop
@@ -350,6 +363,15 @@ fn run(mut indexer: Indexer, rebuild: bool) {
             }
         }
     }
+    let mut indexer = match indexer.into_live() {
+        Ok(live) => live,
+        Err(e) => {
+            warn!(error = %e, "cannot open the live search index writer; search stays as it is until the next start");
+            signal.lock().running = false;
+            signal.progressed();
+            return;
+        }
+    };
     signal.progressed();
     let mut last_round = Instant::now() - COMMIT_INTERVAL;
     loop {

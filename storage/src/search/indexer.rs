@@ -25,7 +25,9 @@ use crate::{Done, DoneId, Store};
 const MAX_BATCH: usize = 5_000;
 /// The index writer's memory arena in all (tantivy's minimum is 15 MB per indexing thread).
 const WRITER_MEMORY: usize = 64 << 20;
-/// Indexing threads at most (the machine's cores, up to this).
+/// Indexing threads at most for a rebuild (the machine's cores, up to this). The live indexer
+/// uses one: its commits are small, and each thread starts a segment of its own at every commit
+/// (files created, a term table zeroed, merged later), which is most of what a small commit costs.
 const WRITER_THREADS: usize = 2;
 /// `meta` key: the random id of this database's index lineage (see [`Fingerprint`]).
 const GENERATION_KEY: &str = "search.generation";
@@ -40,11 +42,27 @@ pub(crate) struct Opened {
     pub index: Index,
     pub reader: IndexReader,
     pub writer: IndexWriter,
+    /// The writer's indexing threads.
+    pub threads: usize,
     pub fields: Fields,
     /// What the next commit writes as its payload.
     pub fingerprint: Fingerprint,
     /// The index is new or was unusable: fill it from sled.
     pub rebuild: bool,
+}
+
+/// Indexing threads for a rebuild: the machine's cores, up to [`WRITER_THREADS`].
+fn bulk_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, WRITER_THREADS)
+}
+
+/// A writer with `threads` indexing threads, each with its share of [`WRITER_MEMORY`] (a live
+/// writer's one thread gets half of it: its commits are small).
+fn new_writer(index: &Index, threads: usize) -> Result<IndexWriter, SearchError> {
+    let memory = WRITER_MEMORY / WRITER_THREADS * threads;
+    Ok(index.writer_with_num_threads(threads, memory)?)
 }
 
 impl Opened {
@@ -163,14 +181,13 @@ impl Opened {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, WRITER_THREADS);
-        let writer = index.writer_with_num_threads(threads, WRITER_MEMORY)?;
+        let threads = if rebuild { bulk_threads() } else { 1 };
+        let writer = new_writer(&index, threads)?;
         Ok(Opened {
             index,
             reader,
             writer,
+            threads,
             fields: schema().1,
             fingerprint,
             rebuild,
@@ -228,7 +245,9 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SearchError + '_
 
 pub(crate) struct Indexer {
     pub store: Store,
+    index: Index,
     pub writer: IndexWriter,
+    threads: usize,
     pub reader: IndexReader,
     pub fields: Fields,
     pub fingerprint: Fingerprint,
@@ -252,7 +271,9 @@ impl Indexer {
             .unwrap_or(0);
         Indexer {
             store,
+            index: o.index,
             writer: o.writer,
+            threads: o.threads,
             reader: o.reader,
             fields: o.fields,
             fingerprint: o.fingerprint,
@@ -368,6 +389,37 @@ impl Indexer {
         progress(seen, seen);
         debug!(dones = n, "search index rebuilt");
         Ok(n)
+    }
+
+    /// The indexer as it runs between rebuilds: a writer with one indexing thread (see
+    /// [`WRITER_THREADS`]). The current writer's merges finish first; nothing is uncommitted
+    /// after a rebuild or a batch.
+    pub fn into_live(self) -> Result<Indexer, SearchError> {
+        if self.threads == 1 {
+            return Ok(self);
+        }
+        let Indexer {
+            store,
+            index,
+            writer,
+            threads: _,
+            reader,
+            fields,
+            fingerprint,
+            indexed_below,
+        } = self;
+        writer.wait_merging_threads()?;
+        let writer = new_writer(&index, 1)?;
+        Ok(Indexer {
+            store,
+            index,
+            writer,
+            threads: 1,
+            reader,
+            fields,
+            fingerprint,
+            indexed_below,
+        })
     }
 
     /// Catches up with the whole change log.
