@@ -168,6 +168,9 @@ pub struct OutboxConfig {
     /// First retry delay; doubled on every attempt (with jitter), capped at `max_retry_minutes`.
     pub first_retry_seconds: u64,
     pub max_retry_minutes: u64,
+    /// The text of a message is deleted this many days after it was sent or failed (its record
+    /// stays); 0 keeps every text forever.
+    pub keep_bodies_days: u32,
 }
 
 impl Default for Config {
@@ -246,6 +249,7 @@ impl Default for OutboxConfig {
             max_age_hours: 48,
             first_retry_seconds: 60,
             max_retry_minutes: 60,
+            keep_bodies_days: 30,
         }
     }
 }

@@ -55,6 +55,11 @@ const READ_AHEAD_ROUNDS: usize = 8;
 /// ... and at least this many, so that a small pool still claims in batches.
 const MIN_READ_AHEAD: usize = 256;
 
+/// How often the texts of old sent and failed messages are deleted (`[outbox] keep_bodies_days`).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Texts deleted at most per pass (a few seconds of work at most; the next pass goes on).
+const PRUNE_LIMIT: usize = 100_000;
+
 /// Look for due messages now.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -471,6 +476,32 @@ impl OutboxActor {
         chrono::Duration::milliseconds((base * jitter * 1000.0) as i64)
     }
 
+    /// Deletes, on a blocking thread, the texts of messages sent or failed more than `[outbox]
+    /// keep_bodies_days` ago: at 40,000 emails a day they would grow the data directory by
+    /// some 100 MB a day for ever.
+    fn prune_bodies(&self) {
+        let days = self.app.settings.outbox.keep_bodies_days;
+        if days == 0 {
+            return;
+        }
+        let before = self.app.now() - chrono::Duration::days(i64::from(days));
+        let store = self.app.store.clone();
+        actix_rt::spawn(async move {
+            let pruned =
+                tokio::task::spawn_blocking(move || store.prune_outbox_bodies(before, PRUNE_LIMIT))
+                    .await;
+            match pruned {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => info!(
+                    messages = n,
+                    "deleted the texts of messages sent or failed before the retention time"
+                ),
+                Ok(Err(e)) => warn!(error = %e, "cannot delete the texts of old outbox messages"),
+                Err(e) => warn!(error = %e, "the outbox pruning task failed"),
+            }
+        });
+    }
+
     /// Wakes again at the earliest due time (real time; a manual clock wakes us through ticks).
     fn arm_timer(&mut self, ctx: &mut Context<Self>, now: DateTime<Utc>) {
         if let Some(t) = self.timer.take() {
@@ -503,6 +534,8 @@ impl Actor for OutboxActor {
             ),
             Err(e) => error!(error = %e, "cannot recover in-flight outbox messages"),
         }
+        self.prune_bodies();
+        ctx.run_interval(PRUNE_EVERY, |act, _| act.prune_bodies());
         self.pump(ctx);
     }
 }

@@ -450,9 +450,11 @@ impl Store {
         self.record_one(id, at, SendOutcome::Failed { reply })
     }
 
-    /// Operator retry: a failed (or deferred) message is queued again, due now.
+    /// Operator retry: a failed (or deferred) message is queued again, due now. One whose text
+    /// was deleted ([`Store::prune_outbox_bodies`]) cannot be.
     pub fn retry_outbox(&self, id: OutboxId, now: DateTime<Utc>) -> StorageResult<OutboxMessage> {
-        self.finish(id, &|m| match m.state {
+        let _w = self.write_gate();
+        let requeue = |m: &mut OutboxMessage| match m.state {
             OutboxState::Failed { .. } | OutboxState::Deferred { .. } => {
                 m.state = OutboxState::Queued;
                 m.due_at = now;
@@ -463,7 +465,78 @@ impl Store {
                 m.id,
                 m.state.as_str()
             ))),
-        })
+        };
+        Ok(outbox_tx!(self, |tx| {
+            if tx.outbox.get(id_key(id))?.is_some() && tx.bodies.get(id_key(id))?.is_none() {
+                return abort(StorageError::Conflict(format!(
+                    "outbox message {id} cannot be retried: its text was deleted (it is kept for [outbox] keep_bodies_days after the message is sent or fails)"
+                )));
+            }
+            let mut tally = Tally::default();
+            let done = tx.transition(id, &requeue, &mut tally)?;
+            tally.write(tx.counters)?;
+            Ok(done)
+        })?)
+    }
+
+    /// Deletes the text of messages sent or failed before `before`, oldest first, at most
+    /// `limit` of them in this call (call again for more); returns how many. Their records stay
+    /// (recipients, state, the server's reply, when). A message still to be sent keeps its text
+    /// whatever its age. The walk ends at the first message created at or after `before`: ids
+    /// grow with creation time, so every later one is newer too. Each chunk of messages is one
+    /// transaction, so a retry ([`Store::retry_outbox`]) never queues a message whose text is
+    /// being deleted.
+    pub fn prune_outbox_bodies(&self, before: DateTime<Utc>, limit: usize) -> StorageResult<usize> {
+        const CHUNK: usize = 256;
+        let _w = self.write_gate();
+        let mut pruned = 0;
+        let mut from = id_key(0);
+        while pruned < limit {
+            let ids: Vec<OutboxId> = self
+                .t
+                .outbox_bodies
+                .range(from.as_slice()..)
+                .keys()
+                .take(CHUNK)
+                .map(|k| key_id("outbox_bodies", &k?))
+                .collect::<StorageResult<_>>()?;
+            let Some(&last) = ids.last() else {
+                break;
+            };
+            let want = limit - pruned;
+            let (removed, newer) = (&self.t.outbox, &self.t.outbox_bodies).transaction(
+                |(outbox, bodies)| -> TxResult<(usize, bool)> {
+                    let mut removed = 0;
+                    for &id in &ids {
+                        if removed == want {
+                            break;
+                        }
+                        // Deleted meanwhile: nothing to keep a text for.
+                        let Some(v) = outbox.get(id_key(id))? else {
+                            continue;
+                        };
+                        let m = decode_message(&v).or_else(abort)?;
+                        if m.created_at >= before {
+                            return Ok((removed, true));
+                        }
+                        let finished = match &m.state {
+                            OutboxState::Sent { at, .. } | OutboxState::Failed { at, .. } => *at,
+                            _ => continue,
+                        };
+                        if finished < before && bodies.remove(&id_key(id))?.is_some() {
+                            removed += 1;
+                        }
+                    }
+                    Ok((removed, false))
+                },
+            )?;
+            pruned += removed;
+            if newer || ids.len() < CHUNK {
+                break;
+            }
+            from = id_key(last.saturating_add(1));
+        }
+        Ok(pruned)
     }
 
     /// Claimed messages that were never handed to the transport (a draining sender's read-ahead)

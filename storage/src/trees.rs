@@ -34,7 +34,8 @@ pub struct Trees {
     pub reply_keys: sled::Tree,
     /// outbox id → [`crate::OutboxMessage`] (without its body).
     pub outbox: sled::Tree,
-    /// outbox id → raw RFC 5322 bytes.
+    /// outbox id → raw RFC 5322 bytes (deleted some time after the message was sent or failed,
+    /// see [`crate::Store::prune_outbox_bodies`]).
     pub outbox_bodies: sled::Tree,
     /// due millis ‖ outbox id → () for messages in `queued` or `deferred`.
     pub outbox_due: sled::Tree,

@@ -251,3 +251,121 @@ fn a_team_of_prompts_is_created_in_a_batch_once_per_member_and_day() {
     assert_eq!(s.outbox_counts().unwrap().queued, 2);
     assert_eq!(s.counter("prompts.created").unwrap(), 3);
 }
+
+#[test]
+fn the_text_of_old_sent_and_failed_messages_is_deleted_and_their_records_stay() {
+    let s = Store::temporary().unwrap();
+    // Created at t(0): sent at t(1), failed at t(1), deferred, still queued, sent at t(20).
+    let ids: Vec<_> = ["sent", "failed", "deferred", "queued", "late"]
+        .iter()
+        .map(|k| s.enqueue(&mail(k, t(0)), t(0)).unwrap().0)
+        .collect();
+    let [sent, failed, deferred, queued, late] = ids[..] else {
+        unreachable!()
+    };
+    let claimed: Vec<_> = s
+        .claim_due(t(0), 10)
+        .unwrap()
+        .into_iter()
+        .map(|(m, _)| m.id)
+        .collect();
+    assert_eq!(claimed.len(), 5);
+    s.return_unsent(&[queued], t(0)).unwrap();
+    let reply = |r: &str| r.to_owned();
+    s.record_outcomes(
+        t(1),
+        &[
+            (
+                sent,
+                SendOutcome::Sent {
+                    reply: reply("250 ok"),
+                },
+            ),
+            (
+                failed,
+                SendOutcome::Failed {
+                    reply: reply("550 no such user"),
+                },
+            ),
+            (
+                deferred,
+                SendOutcome::Deferred {
+                    retry_at: t(40),
+                    reply: reply("451 later"),
+                },
+            ),
+        ],
+    )
+    .unwrap();
+    s.record_outcomes(
+        t(20),
+        &[(
+            late,
+            SendOutcome::Sent {
+                reply: reply("250 ok"),
+            },
+        )],
+    )
+    .unwrap();
+    // Created after the cut-off: never looked at, whatever its state.
+    let (newer, _) = s.enqueue(&mail("newer", t(30)), t(30)).unwrap();
+
+    assert_eq!(s.prune_outbox_bodies(t(10), 100).unwrap(), 2);
+    for id in [sent, failed] {
+        assert!(s.outbox_body(id).is_err(), "text of {id} deleted");
+    }
+    for id in [deferred, queued, late, newer] {
+        assert!(s.outbox_body(id).is_ok(), "text of {id} kept");
+    }
+    // The records say what happened, as before.
+    let m = s.outbox_message(failed).unwrap();
+    assert_eq!(m.envelope_to, vec!["failed@example.org".to_owned()]);
+    assert!(
+        matches!(m.state, OutboxState::Failed { ref reply, .. } if reply == "550 no such user")
+    );
+    assert!(matches!(
+        s.outbox_message(sent).unwrap().state,
+        OutboxState::Sent { .. }
+    ));
+    assert_eq!(counts(&s), (2, 0, 2, 1, 1));
+    // Nothing left to delete; a failed message without its text cannot be queued again.
+    assert_eq!(s.prune_outbox_bodies(t(10), 100).unwrap(), 0);
+    let refused = s.retry_outbox(failed, t(50)).unwrap_err().to_string();
+    assert!(refused.contains("text was deleted"), "{refused}");
+    assert!(matches!(
+        s.outbox_message(failed).unwrap().state,
+        OutboxState::Failed { .. }
+    ));
+    // The deferred one still can be, and is sent with its text.
+    s.retry_outbox(deferred, t(50)).unwrap();
+    let due: Vec<_> = s.claim_due(t(50), 10).unwrap();
+    assert!(
+        due.iter()
+            .any(|(m, body)| m.id == deferred && !body.is_empty())
+    );
+}
+
+#[test]
+fn pruning_stops_at_its_limit_and_goes_on_at_the_next_call() {
+    let s = Store::temporary().unwrap();
+    let keys = ["a", "b", "c"];
+    for k in keys {
+        s.enqueue(&mail(k, t(0)), t(0)).unwrap();
+    }
+    let claimed = s.claim_due(t(0), 10).unwrap();
+    let outcomes: Vec<_> = claimed
+        .iter()
+        .map(|(m, _)| {
+            (
+                m.id,
+                SendOutcome::Sent {
+                    reply: "250 ok".into(),
+                },
+            )
+        })
+        .collect();
+    s.record_outcomes(t(1), &outcomes).unwrap();
+    assert_eq!(s.prune_outbox_bodies(t(10), 2).unwrap(), 2);
+    assert_eq!(s.prune_outbox_bodies(t(10), 2).unwrap(), 1);
+    assert_eq!(s.prune_outbox_bodies(t(10), 2).unwrap(), 0);
+}
