@@ -313,13 +313,14 @@ impl Store {
 
     /// Claims up to `limit` messages due at `now`, oldest due first: all of them move to `sending`
     /// in one transaction before they are returned with their bodies. The caller must report each
-    /// one with [`Store::record_outcomes`] (or `mark_sent`/`mark_deferred`/`mark_failed`).
+    /// one with [`Store::record_outcomes`] (or `mark_sent`/`mark_deferred`/`mark_failed`). A
+    /// message whose text is missing is recorded `failed` instead of returned.
     pub fn claim_due(
         &self,
         now: DateTime<Utc>,
         limit: usize,
     ) -> StorageResult<Vec<(OutboxMessage, Vec<u8>)>> {
-        let _w = self.write_gate();
+        let gate = self.write_gate();
         let end = due_key(now, u64::MAX);
         let ids: Vec<OutboxId> = self
             .t
@@ -349,18 +350,28 @@ impl Store {
             tally.write(tx.counters)?;
             Ok(claimed)
         })?;
-        claimed
-            .into_iter()
-            .map(|m| {
-                let body = self.t.outbox_bodies.get(id_key(m.id))?.ok_or_else(|| {
-                    StorageError::Corrupt {
-                        tree: "outbox_bodies",
-                        reason: format!("message {} has no body", m.id),
-                    }
-                })?;
-                Ok((m, body.to_vec()))
-            })
-            .collect()
+        let mut ready = Vec::with_capacity(claimed.len());
+        let mut textless = Vec::new();
+        for m in claimed {
+            match self.t.outbox_bodies.get(id_key(m.id))? {
+                Some(body) => ready.push((m, body.to_vec())),
+                None => textless.push(m.id),
+            }
+        }
+        if !textless.is_empty() {
+            // Nothing can send such a message; failing it keeps it from blocking every claim.
+            drop(gate);
+            let reply = "its text is missing from the outbox; it cannot be sent".to_owned();
+            let failed: Vec<_> = textless
+                .into_iter()
+                .map(|id| {
+                    let reply = reply.clone();
+                    (id, SendOutcome::Failed { reply })
+                })
+                .collect();
+            self.record_outcomes(now, &failed)?;
+        }
+        Ok(ready)
     }
 
     /// Records how sends ended, at `at`: each message moves from `sending` to `sent`, `deferred`

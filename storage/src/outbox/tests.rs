@@ -369,3 +369,24 @@ fn pruning_stops_at_its_limit_and_goes_on_at_the_next_call() {
     assert_eq!(s.prune_outbox_bodies(t(10), 2).unwrap(), 1);
     assert_eq!(s.prune_outbox_bodies(t(10), 2).unwrap(), 0);
 }
+
+#[test]
+fn a_message_without_its_text_fails_instead_of_blocking_every_claim() {
+    let s = Store::temporary().unwrap();
+    let (lost, _) = s.enqueue(&mail("lost", t(0)), t(0)).unwrap();
+    let (fine, _) = s.enqueue(&mail("fine", t(0)), t(0)).unwrap();
+    s.t.outbox_bodies
+        .remove(crate::codec::id_key(lost))
+        .unwrap();
+    let claimed = s.claim_due(t(1), 10).unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].0.id, fine);
+    let m = s.outbox_message(lost).unwrap();
+    assert!(
+        matches!(m.state, OutboxState::Failed { ref reply, .. } if reply.contains("text is missing")),
+        "{:?}",
+        m.state
+    );
+    assert_eq!(counts(&s), (0, 1, 0, 0, 1));
+    assert!(s.claim_due(t(2), 10).unwrap().is_empty());
+}
