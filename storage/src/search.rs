@@ -6,9 +6,9 @@
 //! news that it changed are durable together or not at all. One indexer thread (started by
 //! [`Store::start_search`], see [`indexer`]) reads the whole log, re-reads each named done from
 //! sled, replaces its document (delete by id, add unless deleted), commits at most every
-//! [`COMMIT_INTERVAL`] while changes keep coming (at once when they stop, see [`QUIET`]), reloads the searcher, and only *then* removes the entries it consumed.
-//! Consumed-then-removed is the cursor: whatever is still in the log is not searchable yet,
-//! whatever left it is.
+//! [`COMMIT_INTERVAL`] while changes keep coming (at once when they stop, see [`QUIET`]), reloads
+//! the searcher, and only *then* removes the entries it consumed. Consumed-then-removed is the
+//! cursor: whatever is still in the log is not searchable yet, whatever left it is.
 //!
 //! Because an entry only names dones and the indexer reads their current state, replaying an entry
 //! twice (a crash between the index commit and the log removal) or out of order (two writers racing
