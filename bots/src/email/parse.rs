@@ -134,10 +134,39 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, ParseError> {
     })
 }
 
-/// The Message-ID header of a raw message, without brackets, read without parsing the body.
+/// The Message-ID header of a raw message, without brackets: the first `Message-ID` field of
+/// the header block (its name in any case, a folded value unfolded). It runs for every message
+/// before its `250`, so it scans the header lines for that one field instead of parsing them all;
+/// a line that is no header field ends the header block, as a blank line does.
 pub fn header_message_id(raw: &[u8]) -> Option<String> {
-    let (headers, _) = mailparse::parse_headers(raw).ok()?;
-    let value = headers.get_first_value("Message-ID")?;
+    let mut value: Option<Vec<u8>> = None;
+    for line in raw.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let folded = line.first().is_some_and(|&b| b == b' ' || b == b'\t');
+        match value.as_mut() {
+            // A line break and the whitespace after it are one space, as mailparse reads them.
+            Some(v) if folded => {
+                v.push(b' ');
+                v.extend_from_slice(line.trim_ascii_start());
+                continue;
+            }
+            Some(_) => break,
+            // The rest of another field.
+            None if folded => continue,
+            None => {}
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            // The blank line after the headers, or no header at all.
+            return None;
+        };
+        if line[..colon]
+            .trim_ascii_end()
+            .eq_ignore_ascii_case(b"Message-ID")
+        {
+            value = Some(line[colon + 1..].to_vec());
+        }
+    }
+    let value = String::from_utf8_lossy(&value?).into_owned();
     let id = value
         .trim()
         .trim_start_matches('<')
@@ -432,6 +461,66 @@ mod tests {
             Some("a.1@x")
         );
         assert_eq!(header_message_id(b"Subject: hi\r\n\r\nbody"), None);
+    }
+
+    #[test]
+    fn a_message_id_is_found_in_any_case_folded_and_first_only() {
+        let id = |raw: &[u8]| header_message_id(raw);
+        assert_eq!(
+            id(b"Received: from a\r\n\tby b\r\nMessage-Id: <x.1@y>\r\n\r\n").as_deref(),
+            Some("x.1@y")
+        );
+        assert_eq!(
+            id(b"Subject: hi\nMESSAGE-ID:\n  <folded@y>\nTo: a@b\n\nbody").as_deref(),
+            Some("folded@y"),
+            "folded, bare LF line ends"
+        );
+        assert_eq!(
+            id(b"Message-ID: <first@y>\r\nMessage-ID: <second@y>\r\n\r\n").as_deref(),
+            Some("first@y")
+        );
+        assert_eq!(
+            id(b"Message-ID :  <spaced@y>  \r\n\r\n").as_deref(),
+            Some("spaced@y")
+        );
+        assert_eq!(id(b"Message-ID: <>\r\n\r\n"), None, "empty");
+        assert_eq!(id(b"X-Message-ID: <not@y>\r\n\r\n"), None, "another field");
+        assert_eq!(id(b"no header here\r\nMessage-ID: <late@y>\r\n"), None);
+        assert_eq!(id(b"Message-ID: <eof@y>").as_deref(), Some("eof@y"));
+        assert_eq!(id(b""), None);
+    }
+
+    proptest::proptest! {
+        /// The scan finds what a full parse of the headers finds, on header blocks of any fields
+        /// (Message-ID among them or not, in any case, folded or not, CRLF or LF).
+        #[test]
+        fn the_header_scan_agrees_with_mailparse(
+            fields in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["Message-ID", "message-id", "Message-Id", "X-Message-ID", "Subject", "Received", "To"]),
+                    "[a-zA-Z0-9.@<> -]{0,30}",
+                    proptest::option::of("[a-zA-Z0-9.@<>-]{1,20}"),
+                ),
+                0..8,
+            ),
+            crlf in proptest::bool::ANY,
+        ) {
+            let eol = if crlf { "\r\n" } else { "\n" };
+            let mut raw = String::new();
+            for (name, value, folded) in &fields {
+                raw.push_str(&format!("{name}: {value}{eol}"));
+                if let Some(more) = folded {
+                    raw.push_str(&format!("\t{more}{eol}"));
+                }
+            }
+            raw.push_str(&format!("{eol}Message-ID: <body@x>{eol}"));
+            let parsed = mailparse::parse_headers(raw.as_bytes())
+                .ok()
+                .and_then(|(h, _)| h.get_first_value("Message-ID"))
+                .map(|v| v.trim().trim_start_matches('<').trim_end_matches('>').trim().to_string())
+                .filter(|v| !v.is_empty());
+            proptest::prop_assert_eq!(header_message_id(raw.as_bytes()), parsed, "{:?}", raw);
+        }
     }
 
     #[test]
