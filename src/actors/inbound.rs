@@ -195,12 +195,7 @@ impl InboundProcessor {
     ) -> oneshot::Receiver<Result<Registered, String>> {
         let (answer, answered) = oneshot::channel();
         if self.to_register.is_empty() {
-            match self.pacer.wait() {
-                wait if wait.is_zero() => ctx.notify(RegisterWaiting),
-                wait => {
-                    ctx.notify_later(RegisterWaiting, wait);
-                }
-            }
+            self.pacer.schedule(ctx, RegisterWaiting);
         }
         self.to_register.push((entry, answer));
         answered

@@ -6,6 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+use actix::{Actor, AsyncContext, Context, Handler, Message};
+
 /// When the next batched write may go.
 #[derive(Debug)]
 pub(crate) struct Pacer {
@@ -32,6 +34,22 @@ impl Pacer {
     /// A write begins now.
     pub(crate) fn writing(&mut self) {
         self.last = Some(Instant::now());
+    }
+
+    /// Sends the actor `write` (the message that makes it write what waits) when the next write
+    /// may go: at once after a quiet spell, else one interval after the last write began.
+    pub(crate) fn schedule<A, M>(&self, ctx: &mut Context<A>, write: M)
+    where
+        A: Actor<Context = Context<A>> + Handler<M>,
+        M: Message + Send + 'static,
+        M::Result: Send,
+    {
+        match self.wait() {
+            wait if wait.is_zero() => ctx.notify(write),
+            wait => {
+                ctx.notify_later(write, wait);
+            }
+        }
     }
 }
 

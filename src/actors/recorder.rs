@@ -19,9 +19,10 @@
 //! - A failed transaction fails no one else's reply: the batches of a failed group are written
 //!   again one at a time, and only the one that fails on its own is answered with the error.
 
+use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 
-use actix::{Actor, AsyncContext, Context, Handler, Message};
+use actix::{Actor, Context, Handler, Message};
 use storage::{NewReply, RecordOutcome, TeamId};
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
@@ -73,49 +74,73 @@ impl Recorder {
     }
 
     /// Writes `batches` in one transaction; if that fails, each batch alone, so that only a batch
-    /// that cannot be written hears an error.
+    /// that cannot be written hears an error. The replies are moved into one list, not copied:
+    /// a batch is a range of it.
     fn write(&self, batches: Vec<RecordBatch>) {
-        let replies: Vec<NewReply> = batches
-            .iter()
-            .flat_map(|b| b.replies.iter().map(|p| p.reply.clone()))
-            .collect();
-        if replies.is_empty() {
+        let mut replies = Vec::new();
+        let mut answers = Vec::new();
+        let mut groups = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let start = replies.len();
+            for pending in batch.replies {
+                replies.push(pending.reply);
+                answers.push(Some(pending.answer));
+            }
+            groups.push((batch.team, start..replies.len()));
+        }
+        self.write_groups(&replies, &mut answers, &groups);
+    }
+
+    /// Writes the replies of `groups` (consecutive ranges of `replies`) in one transaction, or,
+    /// if that fails, each group alone; answers each reply.
+    fn write_groups(
+        &self,
+        replies: &[NewReply],
+        answers: &mut [Option<oneshot::Sender<AppResult<RecordOutcome>>>],
+        groups: &[(TeamId, Range<usize>)],
+    ) {
+        let (Some(first), Some(last)) = (groups.first(), groups.last()) else {
+            return;
+        };
+        let all = first.1.start..last.1.end;
+        if all.is_empty() {
             return;
         }
-        match self.app.store.record_replies(&replies, self.app.now()) {
+        match self
+            .app
+            .store
+            .record_replies(&replies[all.clone()], self.app.now())
+        {
             Ok(outcomes) => {
-                let mut outcomes = outcomes.into_iter();
-                for batch in batches {
-                    for (pending, outcome) in batch.replies.into_iter().zip(outcomes.by_ref()) {
-                        self.answer(pending, Ok(outcome));
-                    }
+                for (i, outcome) in all.zip(outcomes) {
+                    self.answer(&replies[i], answers[i].take(), Ok(outcome));
                 }
             }
-            Err(e) if batches.len() > 1 => {
-                warn!(batches = batches.len(), replies = replies.len(), error = %e, "cannot record a group of replies; recording each team's batch alone");
-                for batch in batches {
-                    self.write(vec![batch]);
+            Err(e) if groups.len() > 1 => {
+                warn!(batches = groups.len(), replies = all.len(), error = %e, "cannot record a group of replies; recording each team's batch alone");
+                for group in groups {
+                    self.write_groups(replies, answers, std::slice::from_ref(group));
                 }
             }
             Err(e) => {
-                let team = batches.first().map_or(0, |b| b.team);
-                warn!(team_id = team, replies = replies.len(), error = %e, "cannot record replies");
+                warn!(team_id = first.0, replies = all.len(), error = %e, "cannot record replies");
                 let why = e.to_string();
-                for pending in batches.into_iter().flat_map(|b| b.replies) {
-                    self.answer(
-                        pending,
-                        Err(AppError::Unavailable(format!(
-                            "cannot record the reply: {why}"
-                        ))),
-                    );
+                for i in all {
+                    let refused = AppError::Unavailable(format!("cannot record the reply: {why}"));
+                    self.answer(&replies[i], answers[i].take(), Err(refused));
                 }
             }
         }
     }
 
-    fn answer(&self, pending: Pending, outcome: AppResult<RecordOutcome>) {
+    fn answer(
+        &self,
+        reply: &NewReply,
+        answer: Option<oneshot::Sender<AppResult<RecordOutcome>>>,
+        outcome: AppResult<RecordOutcome>,
+    ) {
         if let Ok(RecordOutcome::Recorded(ids)) = &outcome {
-            let r = &pending.reply;
+            let r = reply;
             info!(team_id = r.team, member_id = r.member, day = %r.day, dones = ids.len(), channel = r.source.channel.as_str(), "reply recorded");
             Metrics::inc(&self.app.metrics.replies_received);
             Metrics::add(&self.app.metrics.dones_recorded, ids.len() as u64);
@@ -125,7 +150,9 @@ impl Recorder {
                 dones: ids.clone(),
             });
         }
-        let _ = pending.answer.send(outcome);
+        if let Some(answer) = answer {
+            let _ = answer.send(outcome);
+        }
     }
 }
 
@@ -137,12 +164,7 @@ impl Handler<RecordBatch> for Recorder {
     type Result = ();
     fn handle(&mut self, batch: RecordBatch, ctx: &mut Context<Self>) {
         if self.waiting.is_empty() {
-            match self.pacer.wait() {
-                wait if wait.is_zero() => ctx.notify(Flush),
-                wait => {
-                    ctx.notify_later(Flush, wait);
-                }
-            }
+            self.pacer.schedule(ctx, Flush);
         }
         self.waiting.push(batch);
     }

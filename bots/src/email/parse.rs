@@ -166,8 +166,8 @@ pub fn header_message_id(raw: &[u8]) -> Option<String> {
             value = Some(line[colon + 1..].to_vec());
         }
     }
-    let value = String::from_utf8_lossy(&value?).into_owned();
-    let id = value
+    let value = value?;
+    let id = String::from_utf8_lossy(&value)
         .trim()
         .trim_start_matches('<')
         .trim_end_matches('>')
