@@ -14,11 +14,20 @@
 //! due time. On start-up, messages a crash left in `sending` are queued again: delivery is
 //! at-least-once, and each message keeps its Message-ID so a rare duplicate is recognisable.
 //!
-//! Storage work is done in *rounds*, one at a time: a round records every outcome that finished
-//! since the last one (one transaction), claims the next messages (one transaction, read ahead of
-//! the free connections), and flushes. Only after that flush are the claimed messages handed to
-//! the transport, and only then do the recorded outcomes count as durable. One fsync therefore
-//! covers a whole batch of claims and outcomes, and sends go on while it runs.
+//! Storage work is done in *rounds* on blocking threads, one of each kind at a time and the kinds
+//! independent of each other:
+//! - a *journal* round appends every outcome that finished since the last one to the outcome
+//!   journal (one write, one `fdatasync`: `storage::outbox::journal`); when it is done those
+//!   outcomes are durable;
+//! - a *record* round writes journaled outcomes to sled (one transaction for a large batch),
+//!   flushes, announces their events and lets the journal forget them;
+//! - a *claim* round claims the next messages (one transaction, read ahead of the free
+//!   connections) and flushes; only then are they handed to the transport.
+//!
+//! Sends go on while any of them runs. They are apart because the duplicate bound below holds
+//! sends back until outcomes are durable: a journal append is a fraction of a millisecond, where
+//! a sled transaction and flush, or waiting behind a large claim, took several, and the
+//! connections waited with them.
 //!
 //! The duplicate bound: a send may start only while `in flight + finished but not yet durable`
 //! is below twice `concurrency`. A SIGKILL therefore re-sends at most `2 × concurrency` messages
@@ -81,9 +90,12 @@ type ChatAttempt = Result<
     String,
 >;
 
-/// A finished send whose outcome the next round records.
+/// A finished send, whose outcome the next journal round makes durable and a record round then
+/// writes to sled.
 struct Finished {
     id: OutboxId,
+    /// The message's attempt this send was (the journal applies an outcome to that claim only).
+    attempts: u32,
     outcome: SendOutcome,
     /// Announced once the outcome is recorded.
     event: Event,
@@ -98,10 +110,19 @@ pub struct OutboxActor {
     ready: VecDeque<(OutboxMessage, Vec<u8>)>,
     /// Sends started and not finished (at most `concurrency`).
     in_flight: usize,
-    /// Sends finished since the last round started; the next round records them.
+    /// Sends finished since the last journal round started; the next one journals them.
     finished: Vec<Finished>,
-    /// While a round runs: how many finished sends its flush makes durable.
-    round: Option<usize>,
+    /// While a journal round runs: how many finished sends it makes durable.
+    journaling: Option<usize>,
+    /// Finished sends waiting for a record round: journaled, or not durable at all when their
+    /// journal round failed (counted in `undurable`; the record round's flush makes them so).
+    journaled: Vec<(Finished, bool)>,
+    /// How many of `journaled` are not durable.
+    undurable: usize,
+    /// While a record round runs: how many of its outcomes only its flush makes durable.
+    recording: Option<usize>,
+    /// Whether a claim round runs.
+    claiming: bool,
     /// Whether messages may be due that are not claimed yet: set by a wake, cleared when a claim
     /// comes back short (the timer then wakes us at the next due time).
     may_be_due: bool,
@@ -121,7 +142,11 @@ impl OutboxActor {
             ready: VecDeque::new(),
             in_flight: 0,
             finished: Vec::new(),
-            round: None,
+            journaling: None,
+            journaled: Vec::new(),
+            undurable: 0,
+            recording: None,
+            claiming: false,
             may_be_due: true,
             wakes: 0,
             draining: false,
@@ -142,10 +167,13 @@ impl OutboxActor {
 
     /// Finished sends whose outcome is not durable yet.
     fn unconfirmed(&self) -> usize {
-        self.finished.len() + self.round.unwrap_or(0)
+        self.finished.len()
+            + self.journaling.unwrap_or(0)
+            + self.undurable
+            + self.recording.unwrap_or(0)
     }
 
-    /// Starts what can start: sends from the read-ahead, then a round if one is useful.
+    /// Starts what can start: sends from the read-ahead, then the rounds that are useful.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         let c = self.concurrency();
         while !self.draining && self.in_flight < c && self.in_flight + self.unconfirmed() < 2 * c {
@@ -154,85 +182,122 @@ impl OutboxActor {
             };
             self.start_send(ctx, message, body);
         }
-        if self.round.is_none() && self.round_useful() {
-            self.start_round(ctx);
+        if self.journaling.is_none() && !self.finished.is_empty() {
+            self.start_journal(ctx);
         }
-        if self.draining && self.in_flight == 0 && self.unconfirmed() == 0 && self.round.is_none() {
+        if self.recording.is_none() && self.record_useful() {
+            self.start_record(ctx);
+        }
+        if !self.claiming && self.claim_useful() {
+            self.start_claim(ctx);
+        }
+        if self.draining
+            && self.in_flight == 0
+            && self.unconfirmed() == 0
+            && self.journaled.is_empty()
+            && self.journaling.is_none()
+            && self.recording.is_none()
+            && !self.claiming
+        {
             for tx in self.drained.drain(..) {
                 let _ = tx.send(());
             }
         }
     }
 
-    /// A round is worth its flush when the read-ahead runs low while more may be due, or when
-    /// enough outcomes wait (half the connections' worth), or when no more sends are about to
-    /// start (nothing read ahead, nothing in flight, draining, or held back by the duplicate
-    /// bound): then waiting for more outcomes would only delay these.
-    fn round_useful(&self) -> bool {
-        let c = self.concurrency();
-        let claim = !self.draining && self.may_be_due && 2 * self.ready.len() < self.read_ahead();
-        let record = !self.finished.is_empty()
-            && (self.finished.len() >= c.div_ceil(2)
-                || self.ready.is_empty()
-                || self.in_flight == 0
-                || self.draining
-                || self.in_flight + self.unconfirmed() >= 2 * c);
-        claim || record
+    /// A claim is worth its round when the read-ahead runs low while more may be due.
+    fn claim_useful(&self) -> bool {
+        !self.draining && self.may_be_due && 2 * self.ready.len() < self.read_ahead()
     }
 
-    /// Records the finished outcomes and claims more messages (a transaction each), then flushes;
-    /// the claimed messages become sendable and the outcomes durable when the flush is done.
-    /// The storage work runs on a blocking thread, so sends go on meanwhile. Does nothing when
-    /// there is nothing to record and nothing to claim.
-    fn start_round(&mut self, ctx: &mut Context<Self>) {
-        let now = self.app.now();
-        // Read ahead: what the connections will take while this round runs, and more.
-        let want = if self.draining || !self.may_be_due {
-            0
-        } else {
-            self.read_ahead()
-                .saturating_sub(self.in_flight + self.ready.len())
-        };
+    /// Writing journaled outcomes to sled is worth a transaction and a flush for a large batch
+    /// (a claim's worth), or when nothing else is going on (no send in flight or ready, or
+    /// draining), or when some are not durable at all (a journal round failed).
+    fn record_useful(&self) -> bool {
+        !self.journaled.is_empty()
+            && (self.journaled.len() >= self.read_ahead()
+                || self.undurable > 0
+                || (self.in_flight == 0 && self.ready.is_empty())
+                || self.draining)
+    }
+
+    /// Appends the finished outcomes to the outcome journal, on a blocking thread, while sends go
+    /// on; they count as durable when it is done. If the journal cannot be written they wait,
+    /// not durable, for a record round, which makes them so in sled.
+    fn start_journal(&mut self, ctx: &mut Context<Self>) {
         let finished = std::mem::take(&mut self.finished);
-        if finished.is_empty() && want == 0 {
+        self.journaling = Some(finished.len());
+        let now = self.app.now();
+        let entries: Vec<_> = finished
+            .iter()
+            .map(|f| storage::JournaledOutcome {
+                id: f.id,
+                attempts: f.attempts,
+                outcome: f.outcome.clone(),
+            })
+            .collect();
+        let store = self.app.store.clone();
+        let work = tokio::task::spawn_blocking(move || store.journal_outcomes(now, &entries));
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
+            act.journaling = None;
+            let durable = match result {
+                Ok(Ok(())) => true,
+                Ok(Err(e)) => {
+                    error!(messages = finished.len(), error = %e, "cannot journal the outcome of sends; recording them in the database instead");
+                    false
+                }
+                Err(e) => {
+                    error!(messages = finished.len(), error = %e, "the journal task failed; recording the outcomes in the database instead");
+                    false
+                }
+            };
+            if !durable {
+                act.undurable += finished.len();
+            }
+            act.journaled
+                .extend(finished.into_iter().map(|f| (f, durable)));
+            act.pump(ctx);
+        }));
+    }
+
+    /// Writes journaled outcomes to sled (one transaction per batch) and flushes, on a blocking
+    /// thread, while sends go on; then their events are announced and the journal forgets them.
+    fn start_record(&mut self, ctx: &mut Context<Self>) {
+        let batch = std::mem::take(&mut self.journaled);
+        if batch.is_empty() {
             return;
         }
-        self.round = Some(finished.len());
-        let wakes = self.wakes;
-        let (outcomes, events): (Vec<_>, Vec<_>) = finished
+        let undurable = std::mem::take(&mut self.undurable);
+        let journaled = batch.len() - undurable;
+        self.recording = Some(undurable);
+        let now = self.app.now();
+        let (outcomes, events): (Vec<_>, Vec<_>) = batch
             .into_iter()
-            .map(|f| ((f.id, f.outcome), f.event))
+            .map(|(f, _)| ((f.id, f.outcome), f.event))
             .unzip();
         let deferred = outcomes
             .iter()
             .any(|(_, o)| matches!(o, SendOutcome::Deferred { .. }));
         let store = self.app.store.clone();
-        let work = async move {
-            let (store, recorded, claimed) = tokio::task::spawn_blocking(move || {
-                let recorded = match outcomes.is_empty() {
-                    true => Ok(0),
-                    false => store.record_outcomes(now, &outcomes).map(|r| r.len()),
-                };
-                let claimed = match want {
-                    0 => Ok(Vec::new()),
-                    _ => store.claim_due(now, want),
-                };
-                (store, recorded, claimed)
-            })
-            .await
-            .map_err(|e| format!("the storage task failed: {e}"))?;
-            let flushed = store.flush_async().await;
-            Ok::<_, String>((recorded, claimed, flushed))
-        };
+        let work = tokio::task::spawn_blocking(move || {
+            let recorded = store.record_outcomes(now, &outcomes).map(|r| r.len());
+            let flushed = store.flush();
+            if recorded.is_ok()
+                && flushed.is_ok()
+                && let Err(e) = store.outcomes_applied(journaled)
+            {
+                // It is emptied at the next start-up instead; nothing is lost.
+                warn!(error = %e, "cannot empty the outcome journal");
+            }
+            (recorded, flushed)
+        });
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
-            act.round = None;
+            act.recording = None;
             match result {
-                Err(e) => {
-                    // Nothing is known about what was written; start-up recovery re-queues
-                    // whatever stayed `sending`.
-                    error!(error = %e, "an outbox round failed");
-                }
-                Ok((recorded, claimed, flushed)) => {
+                // Nothing is known about what was written; journaled outcomes are applied at
+                // start-up, and whatever stayed `sending` is queued again.
+                Err(e) => error!(error = %e, "an outbox round failed"),
+                Ok((recorded, flushed)) => {
                     if let Err(e) = flushed {
                         // sled flushes on its own as well; a failed flush only widens the
                         // duplicate bound.
@@ -240,8 +305,53 @@ impl OutboxActor {
                     }
                     match recorded {
                         Ok(_) => events.into_iter().for_each(|e| act.app.emit(e)),
-                        // The messages stay in `sending`; start-up recovery queues them again.
+                        // The journal has them (unless it failed too); start-up applies them,
+                        // and whatever stayed `sending` is queued again.
                         Err(e) => error!(messages = events.len(), error = %e, "cannot record the outcome of sends"),
+                    }
+                    if deferred {
+                        // A retry time the last claim's timer did not know about.
+                        act.arm_timer(ctx, now);
+                    }
+                }
+            }
+            act.pump(ctx);
+        }));
+    }
+
+    /// Claims the next messages (one transaction) and flushes, on a blocking thread, while sends
+    /// go on; the claimed messages become sendable when the flush is done.
+    fn start_claim(&mut self, ctx: &mut Context<Self>) {
+        // Read ahead: what the connections will take while this round runs, and more.
+        let want = self
+            .read_ahead()
+            .saturating_sub(self.in_flight + self.ready.len());
+        if want == 0 {
+            return;
+        }
+        self.claiming = true;
+        let now = self.app.now();
+        let wakes = self.wakes;
+        let store = self.app.store.clone();
+        let work = async move {
+            let (store, claimed) =
+                tokio::task::spawn_blocking(move || (store.clone(), store.claim_due(now, want)))
+                    .await
+                    .map_err(|e| format!("the storage task failed: {e}"))?;
+            let flushed = store.flush_async().await;
+            Ok::<_, String>((claimed, flushed))
+        };
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
+            act.claiming = false;
+            match result {
+                // Nothing is known about what was written; start-up recovery re-queues
+                // whatever stayed `sending`.
+                Err(e) => error!(error = %e, "an outbox round failed"),
+                Ok((claimed, flushed)) => {
+                    if let Err(e) = flushed {
+                        // sled flushes on its own as well; a message sent before its `sending`
+                        // is durable is at worst sent again after a crash, like any in flight.
+                        error!(error = %e, "cannot flush the outbox");
                     }
                     match claimed {
                         Ok(claimed) => {
@@ -254,10 +364,6 @@ impl OutboxActor {
                             act.ready.extend(claimed);
                         }
                         Err(e) => error!(error = %e, "cannot claim outbox messages; retrying on the next wake"),
-                    }
-                    if deferred {
-                        // A retry time the last claim's timer did not know about.
-                        act.arm_timer(ctx, now);
                     }
                 }
             }
@@ -377,6 +483,7 @@ impl OutboxActor {
         };
         Finished {
             id: m.id,
+            attempts: m.attempts,
             outcome,
             event,
         }
@@ -455,6 +562,7 @@ impl OutboxActor {
         self.app.metrics.count_send(channel, state);
         Finished {
             id: m.id,
+            attempts: m.attempts,
             outcome,
             event,
         }

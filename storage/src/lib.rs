@@ -60,7 +60,7 @@ pub use error::{StorageError, StorageResult};
 pub use inbound::Registered;
 pub use links::{Linked, LinkedFrom};
 pub use model::*;
-pub use outbox::{MAX_BATCH, NewOutboxMessage, OutboxCounts, SendOutcome};
+pub use outbox::{JournaledOutcome, MAX_BATCH, NewOutboxMessage, OutboxCounts, SendOutcome};
 pub use private::make_private;
 pub use prompts::NewPrompt;
 pub use search::{Search, SearchError, SearchHit, SearchQuery, SearchResults};
@@ -85,6 +85,8 @@ pub struct Store {
     id_floor: u64,
     /// Raw received messages, durable before they are acknowledged (see [`spool`]).
     spool: std::sync::Arc<spool::Spool>,
+    /// Send outcomes, durable before sled has them (see [`outbox::journal`]).
+    journal: std::sync::Arc<outbox::journal::Journal>,
     /// The data directory (`None` for a temporary database): the search index lives in it.
     dir: Option<PathBuf>,
     /// Tells the search indexer that the change log grew (see [`search`]).
@@ -158,12 +160,18 @@ impl Store {
         codec::check_schema(&t.meta)?;
         let id_floor = codec::id_floor(&t.meta)?;
         let changes = std::sync::Arc::new(search::ChangeSignal::new(&t.search_changes)?);
+        let journal = match &dir {
+            Some(dir) => dir.join("outbox.journal"),
+            // A temporary database's files live and go with its spool's directory.
+            None => spool.dir().join("outbox.journal"),
+        };
         let store = Store {
             db,
             t,
             id_floor,
             gate: std::sync::Arc::new(RwLock::new(())),
             spool: std::sync::Arc::new(spool),
+            journal: std::sync::Arc::new(outbox::journal::Journal::new(journal)),
             dir,
             changes,
             permission_warning: None,

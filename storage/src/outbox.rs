@@ -20,7 +20,9 @@ use crate::codec::{id_key, key, key_id};
 use crate::error::{StorageError, StorageResult, TxResult, abort};
 use crate::{Channel, MemberId, OutboxId, OutboxKind, OutboxMessage, OutboxState, Store, TeamId};
 
+pub(crate) mod journal;
 pub(crate) mod record;
+pub use journal::JournaledOutcome;
 use record::{decode_message, encode_message};
 
 /// A message to enqueue.
@@ -586,9 +588,30 @@ impl Store {
         Ok(())
     }
 
-    /// Start-up: messages a crash left in `sending` are queued again, due now. Delivery is
-    /// therefore at-least-once; each keeps its Message-ID so a duplicate is recognisable.
+    /// Appends outcomes to the outcome journal ([`journal`]) and syncs it: once this returns they
+    /// are durable, and start-up applies them if a crash comes before sled has them. Record them
+    /// in sled afterwards with [`Store::record_outcomes`], flush, then call
+    /// [`Store::outcomes_applied`].
+    pub fn journal_outcomes(
+        &self,
+        at: DateTime<Utc>,
+        outcomes: &[JournaledOutcome],
+    ) -> StorageResult<()> {
+        self.journal.append(at, outcomes)
+    }
+
+    /// `n` journaled outcomes are recorded in sled and flushed; the journal is emptied once none
+    /// is left.
+    pub fn outcomes_applied(&self, n: usize) -> StorageResult<()> {
+        self.journal.applied(n)
+    }
+
+    /// Start-up: first the outcome journal is applied (a send it has ended is not sent again),
+    /// then messages a crash left in `sending` are queued again, due now. Delivery is therefore
+    /// at-least-once; each keeps its Message-ID so a duplicate is recognisable. Returns how many
+    /// were queued again.
     pub fn recover_outbox(&self, now: DateTime<Utc>) -> StorageResult<usize> {
+        self.replay_journal()?;
         let ids: Vec<OutboxId> = self
             .t
             .outbox_inflight
@@ -612,6 +635,47 @@ impl Store {
             })?;
         }
         Ok(ids.len())
+    }
+
+    /// Applies every journaled outcome whose message is still `sending` at the same attempt, then
+    /// flushes and empties the journal. Returns how many were applied.
+    fn replay_journal(&self) -> StorageResult<usize> {
+        let bytes = self.journal.read()?;
+        if bytes.is_empty() {
+            return Ok(0);
+        }
+        let _w = self.write_gate();
+        let mut applied = 0;
+        for (at, outcomes) in journal::decode_frames(&bytes) {
+            for chunk in outcomes.chunks(MAX_BATCH) {
+                applied += outbox_tx!(self, |tx| {
+                    let mut tally = Tally::default();
+                    let mut applied = 0;
+                    for o in chunk {
+                        let apply = |m: &mut OutboxMessage| match m.state {
+                            OutboxState::Sending { .. } if m.attempts == o.attempts => {
+                                o.outcome.apply(m, at);
+                                Ok(())
+                            }
+                            _ => Err(StorageError::Conflict(String::new())),
+                        };
+                        match tx.transition(o.id, &apply, &mut tally) {
+                            Ok(_) => applied += 1,
+                            // Already recorded, claimed again since, or deleted: nothing to do.
+                            Err(sled::transaction::ConflictableTransactionError::Abort(
+                                StorageError::Conflict(_) | StorageError::NotFound(_),
+                            )) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    tally.write(tx.counters)?;
+                    Ok(applied)
+                })?;
+            }
+        }
+        self.flush()?;
+        self.journal.clear()?;
+        Ok(applied)
     }
 
     pub fn outbox_message(&self, id: OutboxId) -> StorageResult<OutboxMessage> {

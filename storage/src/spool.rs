@@ -159,6 +159,10 @@ impl Spool {
         })
     }
 
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn lock(&self) -> MutexGuard<'_, BTreeMap<u64, Vec<InboundId>>> {
         // The map is only changed under the lock by code that cannot panic half-way.
         self.segments.lock().unwrap_or_else(|p| p.into_inner())

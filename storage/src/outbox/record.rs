@@ -102,7 +102,7 @@ fn kind_byte(kind: OutboxKind) -> u8 {
     }
 }
 
-fn put_len(out: &mut Vec<u8>, mut n: usize) {
+pub(super) fn put_len(out: &mut Vec<u8>, mut n: usize) {
     loop {
         let low = (n & 0x7f) as u8;
         n >>= 7;
@@ -114,7 +114,7 @@ fn put_len(out: &mut Vec<u8>, mut n: usize) {
     }
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
+pub(super) fn put_str(out: &mut Vec<u8>, s: &str) {
     put_len(out, s.len());
     out.extend_from_slice(s.as_bytes());
 }
@@ -129,12 +129,12 @@ fn put_opt(out: &mut Vec<u8>, v: Option<u64>) {
     }
 }
 
-fn put_time(out: &mut Vec<u8>, t: &DateTime<Utc>) {
+pub(super) fn put_time(out: &mut Vec<u8>, t: &DateTime<Utc>) {
     out.extend_from_slice(&t.timestamp().to_be_bytes());
     out.extend_from_slice(&t.timestamp_subsec_nanos().to_be_bytes());
 }
 
-struct Reader<'a>(&'a [u8]);
+pub(super) struct Reader<'a>(pub(super) &'a [u8]);
 
 impl Reader<'_> {
     fn take(&mut self, n: usize) -> StorageResult<&[u8]> {
@@ -149,21 +149,21 @@ impl Reader<'_> {
         Ok(head)
     }
 
-    fn array<const N: usize>(&mut self) -> StorageResult<[u8; N]> {
+    pub(super) fn array<const N: usize>(&mut self) -> StorageResult<[u8; N]> {
         let mut a = [0u8; N];
         a.copy_from_slice(self.take(N)?);
         Ok(a)
     }
 
-    fn byte(&mut self) -> StorageResult<u8> {
+    pub(super) fn byte(&mut self) -> StorageResult<u8> {
         Ok(self.array::<1>()?[0])
     }
 
-    fn u64(&mut self) -> StorageResult<u64> {
+    pub(super) fn u64(&mut self) -> StorageResult<u64> {
         Ok(u64::from_be_bytes(self.array()?))
     }
 
-    fn len(&mut self) -> StorageResult<usize> {
+    pub(super) fn len(&mut self) -> StorageResult<usize> {
         let mut n: u64 = 0;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -175,7 +175,7 @@ impl Reader<'_> {
         Err(corrupt("length longer than 10 bytes".into()))
     }
 
-    fn string(&mut self) -> StorageResult<String> {
+    pub(super) fn string(&mut self) -> StorageResult<String> {
         let n = self.len()?;
         let bytes = self.take(n)?;
         std::str::from_utf8(bytes)
@@ -191,7 +191,7 @@ impl Reader<'_> {
         }
     }
 
-    fn time(&mut self) -> StorageResult<DateTime<Utc>> {
+    pub(super) fn time(&mut self) -> StorageResult<DateTime<Utc>> {
         let secs = i64::from_be_bytes(self.array()?);
         let nanos = u32::from_be_bytes(self.array()?);
         DateTime::from_timestamp(secs, nanos)

@@ -4,8 +4,8 @@
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
 use crate::{
-    Channel, Delivery, NewOutboxMessage, NewPrompt, OutboxCounts, OutboxKind, OutboxState, Prompt,
-    SendOutcome, Store,
+    Channel, Delivery, JournaledOutcome, NewOutboxMessage, NewPrompt, OutboxCounts, OutboxKind,
+    OutboxState, Prompt, SendOutcome, Store,
 };
 
 fn t(min: u32) -> DateTime<Utc> {
@@ -190,6 +190,158 @@ fn recovery_requeues_every_message_left_sending() {
             .iter()
             .all(|(m, _)| m.attempts == 2)
     );
+}
+
+/// A crash after outcomes were journaled, before sled had them: start-up applies each to the
+/// claim it belongs to, and to nothing else, and queues the rest again.
+#[test]
+fn journaled_outcomes_are_applied_after_a_crash_and_only_to_their_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ids, journal) = {
+        let s = Store::open(dir.path()).unwrap();
+        let batch: Vec<_> = (0..5).map(|i| mail(&format!("m{i}"), t(0))).collect();
+        let ids: Vec<_> = s
+            .enqueue_many(&batch, t(0))
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(s.claim_due(t(1), 10).unwrap().len(), 5);
+        // m4 was deferred by an earlier attempt and is being sent again: its first outcome is
+        // in the journal (appended before the journal was emptied, say) but is no longer its.
+        let retry = SendOutcome::Deferred {
+            retry_at: t(1),
+            reply: "421 busy".into(),
+        };
+        s.record_outcomes(t(1), &[(ids[4], retry.clone())]).unwrap();
+        assert_eq!(s.claim_due(t(2), 10).unwrap().len(), 1);
+        let entry = |i: usize, attempts: u32, outcome: SendOutcome| JournaledOutcome {
+            id: ids[i],
+            attempts,
+            outcome,
+        };
+        let sent = SendOutcome::Sent {
+            reply: "250 2.0.0 queued".into(),
+        };
+        let later = SendOutcome::Deferred {
+            retry_at: t(40),
+            reply: "451 try later".into(),
+        };
+        let failed = SendOutcome::Failed {
+            reply: "550 no such user".into(),
+        };
+        s.journal_outcomes(t(3), &[entry(0, 1, sent), entry(1, 1, later)])
+            .unwrap();
+        s.journal_outcomes(t(3), &[entry(2, 1, failed), entry(4, 1, retry)])
+            .unwrap();
+        s.flush().unwrap();
+        // The crash: sled has all five `sending`; m3 never finished.
+        assert_eq!(counts(&s), (0, 5, 0, 0, 0));
+        (ids, dir.path().join("outbox.journal"))
+    };
+    assert!(std::fs::metadata(&journal).unwrap().len() > 0);
+
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        s.recover_outbox(t(5)).unwrap(),
+        2,
+        "m3 and m4 go back to the queue"
+    );
+    let state = |i: usize| s.outbox_message(ids[i]).unwrap();
+    assert!(
+        matches!(state(0).state, OutboxState::Sent { ref reply, .. } if reply == "250 2.0.0 queued")
+    );
+    assert!(
+        matches!(state(1).state, OutboxState::Deferred { ref reply } if reply == "451 try later")
+    );
+    assert_eq!(state(1).due_at, t(40));
+    assert!(
+        matches!(state(2).state, OutboxState::Failed { ref reply, .. } if reply == "550 no such user")
+    );
+    assert_eq!(state(3).state, OutboxState::Queued);
+    assert_eq!(
+        (state(4).state, state(4).attempts),
+        (OutboxState::Queued, 2)
+    );
+    assert_eq!(counts(&s), (2, 0, 1, 1, 1));
+    assert_eq!(
+        std::fs::metadata(&journal).unwrap().len(),
+        0,
+        "emptied once applied"
+    );
+    // Replaying again (another restart) changes nothing.
+    drop(s);
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.recover_outbox(t(6)).unwrap(), 0);
+    assert_eq!(counts(&s), (2, 0, 1, 1, 1));
+}
+
+/// The unsynced tail of an append cut short by a crash was never counted durable: replay stops
+/// there and applies every whole frame before it.
+#[test]
+fn a_torn_journal_tail_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<_> = {
+        let s = Store::open(dir.path()).unwrap();
+        let batch: Vec<_> = (0..2).map(|i| mail(&format!("m{i}"), t(0))).collect();
+        s.enqueue_many(&batch, t(0)).unwrap();
+        let claimed = s.claim_due(t(1), 10).unwrap();
+        let sent = |i: usize| JournaledOutcome {
+            id: claimed[i].0.id,
+            attempts: 1,
+            outcome: SendOutcome::Sent {
+                reply: "250 ok".into(),
+            },
+        };
+        s.journal_outcomes(t(2), &[sent(0)]).unwrap();
+        s.flush().unwrap();
+        // What a second append left when the machine stopped: a frame cut in its middle.
+        let frame = super::journal::encode(t(2), &[sent(1)]);
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("outbox.journal"))
+            .unwrap();
+        std::io::Write::write_all(&mut file, &frame[..frame.len() - 3]).unwrap();
+        claimed.iter().map(|(m, _)| m.id).collect()
+    };
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.recover_outbox(t(3)).unwrap(), 1);
+    assert!(matches!(
+        s.outbox_message(ids[0]).unwrap().state,
+        OutboxState::Sent { .. }
+    ));
+    assert_eq!(s.outbox_message(ids[1]).unwrap().state, OutboxState::Queued);
+}
+
+/// The journal is emptied once every outcome appended to it is in sled, and not before.
+#[test]
+fn the_journal_is_emptied_when_sled_has_every_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let journal = dir.path().join("outbox.journal");
+    let entry = |id: u64| JournaledOutcome {
+        id,
+        attempts: 1,
+        outcome: SendOutcome::Sent {
+            reply: "250 ok".into(),
+        },
+    };
+    s.journal_outcomes(t(1), &[entry(1), entry(2)]).unwrap();
+    s.journal_outcomes(t(1), &[entry(3)]).unwrap();
+    let len = std::fs::metadata(&journal).unwrap().len();
+    s.outcomes_applied(2).unwrap();
+    assert_eq!(
+        std::fs::metadata(&journal).unwrap().len(),
+        len,
+        "one is not in sled yet"
+    );
+    s.outcomes_applied(1).unwrap();
+    assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0);
+    // Appends go on into the emptied file.
+    s.journal_outcomes(t(2), &[entry(4)]).unwrap();
+    let frames = super::journal::decode_frames(&std::fs::read(&journal).unwrap());
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].1, vec![entry(4)]);
 }
 
 fn new_prompt(s: &Store, member: u64, day: NaiveDate) -> NewPrompt {

@@ -1,0 +1,268 @@
+//! The outcome journal: how sends ended, made durable in an append-only file before sled has them.
+//!
+//! The outbox actor may start a send only while the sends in flight plus the finished ones whose
+//! outcome is not durable yet stay below a bound (the crash bound, see src/actors/outbox.rs), so
+//! the time from "the server said 250" to "that is durable" paces every connection. Recording an
+//! outcome in sled takes a transaction over the outbox trees and a flush; appending it here takes a
+//! write and one `fdatasync` for the whole batch. So an outcome counts as durable once it is in the
+//! journal, and the sled record follows in larger batches, off the connections' path.
+//!
+//! ## Invariants
+//! - An entry is appended and synced before its outcome counts as durable.
+//! - Start-up ([`Store::recover_outbox`]) replays the journal before it queues the messages a
+//!   crash left `sending` again: an entry is applied to a message that is still `sending` at the
+//!   same attempt (its claim), and to nothing else, so replaying an entry twice, or one whose
+//!   outcome sled already has, changes nothing. A torn last frame was never synced, hence never
+//!   counted durable: replay stops there.
+//! - The file is emptied only when every entry appended to it is in sled and sled was flushed
+//!   after that ([`Store::outcomes_applied`]); the same lock orders appends and emptying, so no
+//!   entry is lost between them.
+//!
+//! ## Frame
+//! `magic u32 | length u32 | crc32 u32 | payload`, little-endian, the CRC over the payload. The
+//! payload is `at` (time) and a count, then per outcome: `id u64`, `attempts u32`, a tag
+//! (`0` sent, `1` deferred with its retry time, `2` failed) and the server's reply; integers
+//! big-endian, lengths and strings as in [`super::record`].
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+
+use super::SendOutcome;
+use super::record::{Reader, put_len, put_str, put_time};
+use crate::OutboxId;
+use crate::error::{StorageError, StorageResult};
+
+const MAGIC: u32 = 0xD0_4E_0C_7E;
+const HEADER: usize = 12;
+const TREE: &str = "outbox journal";
+
+/// A send's outcome as journaled: which claim of which message, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournaledOutcome {
+    pub id: OutboxId,
+    /// The message's `attempts` when it was claimed for this send.
+    pub attempts: u32,
+    pub outcome: SendOutcome,
+}
+
+pub(crate) struct Journal {
+    path: PathBuf,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Opened (append, create) at the first append.
+    file: Option<File>,
+    /// Bytes in the file that are whole, synced frames.
+    len: u64,
+    /// Entries appended since the file was last emptied that sled does not have durably yet.
+    unapplied: usize,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
+    move |source| StorageError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn corrupt(reason: String) -> StorageError {
+    StorageError::Corrupt { tree: TREE, reason }
+}
+
+pub(crate) fn encode(at: DateTime<Utc>, outcomes: &[JournaledOutcome]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(16 + outcomes.len() * 64);
+    put_time(&mut payload, &at);
+    put_len(&mut payload, outcomes.len());
+    for o in outcomes {
+        payload.extend_from_slice(&o.id.to_be_bytes());
+        payload.extend_from_slice(&o.attempts.to_be_bytes());
+        match &o.outcome {
+            SendOutcome::Sent { reply } => {
+                payload.push(0);
+                put_str(&mut payload, reply);
+            }
+            SendOutcome::Deferred { retry_at, reply } => {
+                payload.push(1);
+                put_time(&mut payload, retry_at);
+                put_str(&mut payload, reply);
+            }
+            SendOutcome::Failed { reply } => {
+                payload.push(2);
+                put_str(&mut payload, reply);
+            }
+        }
+    }
+    let mut frame = Vec::with_capacity(HEADER + payload.len());
+    frame.extend_from_slice(&MAGIC.to_le_bytes());
+    frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    frame.extend_from_slice(&payload);
+    frame
+}
+
+fn decode_payload(payload: &[u8]) -> StorageResult<(DateTime<Utc>, Vec<JournaledOutcome>)> {
+    let mut r = Reader(payload);
+    let at = r.time()?;
+    let n = r.len()?;
+    // Each entry takes at least 14 bytes: a count beyond that is damage, not a reason to allocate.
+    let mut out = Vec::with_capacity(n.min(payload.len() / 14));
+    for _ in 0..n {
+        let id = r.u64()?;
+        let attempts = u32::from_be_bytes(r.array()?);
+        let outcome = match r.byte()? {
+            0 => SendOutcome::Sent { reply: r.string()? },
+            1 => {
+                let retry_at = r.time()?;
+                SendOutcome::Deferred {
+                    retry_at,
+                    reply: r.string()?,
+                }
+            }
+            2 => SendOutcome::Failed { reply: r.string()? },
+            tag => return Err(corrupt(format!("unknown outcome tag {tag}"))),
+        };
+        out.push(JournaledOutcome {
+            id,
+            attempts,
+            outcome,
+        });
+    }
+    if !r.0.is_empty() {
+        return Err(corrupt(format!("{} bytes after the outcomes", r.0.len())));
+    }
+    Ok((at, out))
+}
+
+/// The frames of a journal file in order, up to the first that is not whole and intact (the
+/// unsynced tail of an append a crash cut short).
+pub(crate) fn decode_frames(mut bytes: &[u8]) -> Vec<(DateTime<Utc>, Vec<JournaledOutcome>)> {
+    let mut frames = Vec::new();
+    while bytes.len() >= HEADER {
+        let word =
+            |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let (magic, len, crc) = (word(0), word(4) as usize, word(8));
+        let Some(payload) = bytes.get(HEADER..HEADER + len) else {
+            break;
+        };
+        if magic != MAGIC || crc32fast::hash(payload) != crc {
+            break;
+        }
+        match decode_payload(payload) {
+            Ok(frame) => frames.push(frame),
+            Err(_) => break,
+        }
+        bytes = &bytes[HEADER + len..];
+    }
+    frames
+}
+
+impl Journal {
+    pub(crate) fn new(path: PathBuf) -> Journal {
+        Journal {
+            path,
+            state: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // State changes under the lock cannot panic half-way; a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends one frame and syncs it. On failure nothing of it counts: the file is cut back to
+    /// its last whole frame (or, if even that fails, closed, and reopened by the next append,
+    /// whose frames replay would then not reach past the torn one: the caller treats the
+    /// outcomes as not durable either way).
+    pub(crate) fn append(
+        &self,
+        at: DateTime<Utc>,
+        outcomes: &[JournaledOutcome],
+    ) -> StorageResult<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let frame = encode(at, outcomes);
+        let mut state = self.lock();
+        if state.file.is_none() {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&self.path)
+                .map_err(io_error(&self.path))?;
+            state.len = file.metadata().map_err(io_error(&self.path))?.len();
+            state.file = Some(file);
+        }
+        let len = state.len;
+        let Some(file) = state.file.as_mut() else {
+            unreachable!("opened above");
+        };
+        let written = file.write_all(&frame).and_then(|()| file.sync_data());
+        match written {
+            Ok(()) => {
+                state.len += frame.len() as u64;
+                state.unapplied += outcomes.len();
+                Ok(())
+            }
+            Err(e) => {
+                if file.set_len(len).and_then(|()| file.sync_data()).is_err() {
+                    state.file = None;
+                }
+                Err(io_error(&self.path)(e))
+            }
+        }
+    }
+
+    /// `n` journaled outcomes are now in sled, durably. When none is left unapplied the file is
+    /// emptied.
+    pub(crate) fn applied(&self, n: usize) -> StorageResult<()> {
+        let mut state = self.lock();
+        state.unapplied = state.unapplied.saturating_sub(n);
+        if state.unapplied > 0 || state.len == 0 {
+            return Ok(());
+        }
+        if let Some(file) = state.file.as_mut() {
+            file.set_len(0)
+                .and_then(|()| file.sync_data())
+                .map_err(io_error(&self.path))?;
+            state.len = 0;
+        }
+        Ok(())
+    }
+
+    /// Everything in the file (start-up, before any append).
+    pub(crate) fn read(&self) -> StorageResult<Vec<u8>> {
+        let mut bytes = Vec::new();
+        match File::open(&self.path) {
+            Ok(mut f) => {
+                f.read_to_end(&mut bytes).map_err(io_error(&self.path))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error(&self.path)(e)),
+        }
+        Ok(bytes)
+    }
+
+    /// Empties the file after a replay made every entry durable in sled.
+    pub(crate) fn clear(&self) -> StorageResult<()> {
+        let mut state = self.lock();
+        state.unapplied = 0;
+        state.len = 0;
+        state.file = None;
+        match OpenOptions::new().write(true).open(&self.path) {
+            Ok(f) => f
+                .set_len(0)
+                .and_then(|()| f.sync_data())
+                .map_err(io_error(&self.path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error(&self.path)(e)),
+        }
+    }
+}
