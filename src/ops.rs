@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 use storage::{
     ApiToken, Channel, Delivery, DigestDestinations, Identities, Member, MemberState,
-    NewOutboxMessage, NewPrompt, OutboxKind, Prompt, Role, Store, Team,
+    NewOutboxMessage, NewPrompt, OutboxKind, Prompt, PromptId, Role, Store, Team,
 };
 
 use bots::email::message::DkimConfig;
@@ -165,18 +165,18 @@ pub fn enqueue_email(
     Ok(store.enqueue(&message, now)?)
 }
 
-/// A member's prompt of `day`, due at `due_at`: a new prompt id, its signed reply token, the
-/// email rendered and built (DKIM-signed if configured), ready for [`Store::create_prompts`] (which
-/// writes it unless the member already has a prompt for that day).
+/// A member's prompt of `day`, due at `due_at`, as prompt `prompt_id` (reserved with
+/// [`Store::new_prompt_ids`], a team's at once): its signed reply token, the email rendered and
+/// built (DKIM-signed if configured), ready for [`Store::create_prompts`] (which writes it unless
+/// the member already has a prompt for that day).
 pub fn new_prompt(
     ctx: &render::Ctx,
-    store: &Store,
+    prompt_id: PromptId,
     team: &Team,
     member: &Member,
     day: NaiveDate,
     due_at: DateTime<Utc>,
 ) -> AppResult<NewPrompt> {
-    let prompt_id = store.new_prompt_id()?;
     let token = ctx.signer.reply_token(prompt_id, member.id, day);
     let reply_to = format!("reply+{token}@{}", ctx.settings.domain);
     let email = render::prompt(ctx, team, member, prompt_id, day, &reply_to);

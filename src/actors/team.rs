@@ -20,8 +20,8 @@ use bots::bus::{Outgoing, OutgoingBody};
 use chrono::{DateTime, NaiveDate, Utc};
 use scheduler::{Calendar, Schedule, Tz};
 use storage::{
-    Channel, Member, MemberState, NewPrompt, NewReply, OutboxKind, RecordOutcome, Source, Team,
-    TeamId,
+    Channel, Member, MemberState, NewPrompt, NewReply, OutboxKind, PromptId, RecordOutcome, Source,
+    Team, TeamId,
 };
 use tokio::sync::oneshot;
 use tracing::{debug, error, info, warn};
@@ -210,13 +210,11 @@ impl TeamActor {
         }
         let grace = self.app.settings.grace;
         let mut queued = false;
-        let mut prompts = Vec::new();
+        let mut wanted = Vec::new();
         for ms in &state.members {
             for fire in scheduler::due_fires(&ms.prompt, cursor, now, grace) {
-                if fire.at >= ms.member.created_at
-                    && let Some(p) = self.new_prompt(state, ms, fire.local_date, fire.at)?
-                {
-                    prompts.push(p);
+                if fire.at >= ms.member.created_at && self.wants_prompt(ms, fire.local_date)? {
+                    wanted.push((ms, fire.local_date, fire.at));
                 }
             }
             for fire in scheduler::due_fires(&ms.digest, cursor, now, grace) {
@@ -228,6 +226,7 @@ impl TeamActor {
                 }
             }
         }
+        let prompts = self.new_prompts(state, &wanted)?;
         queued |= self.create_prompts(state, prompts)? > 0;
         for fire in scheduler::due_fires(&state.team_prompt, cursor, now, grace) {
             if state.calendar.is_workday(fire.local_date) {
@@ -249,15 +248,9 @@ impl TeamActor {
         Ok(())
     }
 
-    /// The prompt of `day` for one member, rendered, unless they are not to be prompted that day
-    /// or already were. Written by [`Self::create_prompts`].
-    fn new_prompt(
-        &self,
-        state: &Loaded,
-        ms: &MemberSchedule,
-        day: NaiveDate,
-        due_at: DateTime<Utc>,
-    ) -> AppResult<Option<NewPrompt>> {
+    /// Whether a member is to get the prompt of `day`: active (or paused until before it), a
+    /// prompt day of theirs, and not prompted for it yet.
+    fn wants_prompt(&self, ms: &MemberSchedule, day: NaiveDate) -> AppResult<bool> {
         let member = &ms.member;
         let paused_until = match &member.state {
             MemberState::Active => None,
@@ -265,20 +258,48 @@ impl TeamActor {
             MemberState::Paused { until: None }
             | MemberState::Unsubscribed { .. }
             | MemberState::Bouncing { .. }
-            | MemberState::Removed { .. } => return Ok(None),
+            | MemberState::Removed { .. } => return Ok(false),
         };
-        if !scheduler::should_prompt(&ms.prompt_calendar, day, paused_until) {
-            return Ok(None);
+        Ok(
+            scheduler::should_prompt(&ms.prompt_calendar, day, paused_until)
+                && self.app.store.prompt_for_day(member.id, day)?.is_none(),
+        )
+    }
+
+    /// The prompts of those members and days (each as [`Self::wants_prompt`] found it: `day`,
+    /// due at `due_at`), rendered, their ids reserved at once. Written by [`Self::create_prompts`].
+    fn new_prompts(
+        &self,
+        state: &Loaded,
+        wanted: &[(&MemberSchedule, NaiveDate, DateTime<Utc>)],
+    ) -> AppResult<Vec<NewPrompt>> {
+        if wanted.is_empty() {
+            return Ok(Vec::new());
         }
-        if self.app.store.prompt_for_day(member.id, day)?.is_some() {
-            return Ok(None);
-        }
+        let ids = self.app.store.new_prompt_ids(wanted.len())?;
+        wanted
+            .iter()
+            .zip(ids)
+            .map(|(&(ms, day, due_at), id)| self.new_prompt(state, ms, day, due_at, id))
+            .collect()
+    }
+
+    /// One member's prompt of `day`, rendered, with its chat messages.
+    fn new_prompt(
+        &self,
+        state: &Loaded,
+        ms: &MemberSchedule,
+        day: NaiveDate,
+        due_at: DateTime<Utc>,
+        id: PromptId,
+    ) -> AppResult<NewPrompt> {
+        let member = &ms.member;
         let ctx = render::Ctx {
             settings: &self.app.settings,
             signer: &self.app.signer,
             now: self.app.now(),
         };
-        let mut prompt = ops::new_prompt(&ctx, &self.app.store, &state.team, member, day, due_at)?;
+        let mut prompt = ops::new_prompt(&ctx, id, &state.team, member, day, due_at)?;
         // The same prompt on each of the member's chat accounts, in the prompt's transaction;
         // not where the team takes its prompt in a thread of its chat.
         for channel in self.chat_channels() {
@@ -310,7 +331,7 @@ impl TeamActor {
                 ctx.now,
             )?);
         }
-        Ok(Some(prompt))
+        Ok(prompt)
     }
 
     /// The chat channels that are configured (their messages would otherwise wait for nothing).
@@ -833,13 +854,14 @@ impl Handler<SendPromptsNow> for TeamActor {
         let result = self.guarded(ctx, Self::failed(), |this| {
             let state = this.loaded()?;
             let now = this.app.now();
-            let mut prompts = Vec::new();
+            let mut wanted = Vec::new();
             for ms in &state.members {
                 let day = msg.day.unwrap_or_else(|| Self::local_today(ms, now));
-                if let Some(p) = this.new_prompt(state, ms, day, now)? {
-                    prompts.push(p);
+                if this.wants_prompt(ms, day)? {
+                    wanted.push((ms, day, now));
                 }
             }
+            let prompts = this.new_prompts(state, &wanted)?;
             let team_day = msg
                 .day
                 .unwrap_or_else(|| now.with_timezone(&state.team_prompt.tz()).date_naive());

@@ -292,11 +292,12 @@ async fn populate(
     };
     let mut prompts = Vec::with_capacity(members);
     let mut repliers = Vec::with_capacity(members);
-    for j in 0..members {
+    let ids = app.store.new_prompt_ids(members)?;
+    for (j, id) in (0..members).zip(ids) {
         let team = &created[j % teams];
         let (name, email) = (format!("Member {j}"), format!("member-{j}@example.org"));
         let member = app.add_member(&team.name, &name, &email, None)?;
-        let mut prompt = ops::new_prompt(&ctx, &app.store, team, &member, day, now)?;
+        let mut prompt = ops::new_prompt(&ctx, id, team, &member, day, now)?;
         // The address the prompt's Reply-To names; the server verifies the token (a wrong one
         // is refused, and a refusal fails the run).
         let token = app.signer.reply_token(prompt.prompt.id, member.id, day);

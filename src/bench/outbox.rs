@@ -279,7 +279,8 @@ impl<'a> Prompts<'a> {
         let first = self.created;
         let last = n.min(first + storage::MAX_BATCH as u64);
         let mut prompts = Vec::with_capacity(storage::MAX_BATCH);
-        for i in first..last {
+        let ids = app.store.new_prompt_ids((last - first) as usize)?;
+        for (i, id) in (first..last).zip(ids) {
             let member = Member {
                 id: i + 1,
                 team_id: self.team.id,
@@ -295,8 +296,7 @@ impl<'a> Prompts<'a> {
                 prompt_time: None,
                 created_at: now,
             };
-            let prompt =
-                ops::new_prompt(&ctx, &app.store, &self.team, &member, now.date_naive(), now)?;
+            let prompt = ops::new_prompt(&ctx, id, &self.team, &member, now.date_naive(), now)?;
             self.bytes += prompt.messages.iter().map(|m| m.body.len()).sum::<usize>();
             prompts.push(prompt);
         }

@@ -35,6 +35,12 @@ impl Store {
         self.next_id_of(crate::IdKind::Prompt)
     }
 
+    /// Reserves `n` prompt ids with one counter update (a team's prompts of an evening). An id
+    /// that ends up unused is a gap, never handed out again.
+    pub fn new_prompt_ids(&self, n: usize) -> StorageResult<std::ops::Range<PromptId>> {
+        self.next_ids(crate::IdKind::Prompt, n as u64)
+    }
+
     /// Creates `prompt` and enqueues `messages` (one per email delivery) in one transaction, unless
     /// the member already has a prompt for that day: then nothing is written and the existing prompt
     /// is returned with `false`. Each email delivery's `outbox_id` is filled in here, in order.

@@ -577,12 +577,17 @@ fn ids_people_read_are_small_and_dense_per_kind_and_survive_a_reopen() {
             .map(|e| member(&store, core.id, e).id)
             .collect();
         assert_eq!(ids, [1, 2, 3], "members count on their own");
+        // A team's prompts of an evening reserve their ids at once; the next one follows them.
+        assert_eq!(store.new_prompt_ids(3).unwrap(), 1..4);
+        assert_eq!(store.new_prompt_id().unwrap(), 4);
+        assert!(store.new_prompt_ids(0).unwrap().is_empty());
         store.flush().unwrap();
     }
     // sled's own generator jumps after a reopen; these do not.
     let store = reopen(dir.path()).unwrap();
     assert_eq!(team(&store, "Web").id, 3);
     assert_eq!(member(&store, 3, "d@x.org").id, 4);
+    assert_eq!(store.new_prompt_ids(2).unwrap(), 5..7);
 }
 
 #[test]
