@@ -1,7 +1,8 @@
 //! Backups: a consistent snapshot of the whole database while the server keeps running.
 //!
 //! A backup holds the write gate exclusively, so it sees no transaction half-applied and no write
-//! lands while it copies; reads go on. The snapshot is itself a sled database in `DIR/db`, plus a
+//! lands while it copies; reads go on. Outcomes of sends that so far are durable only in the
+//! outbox's journal are applied to the snapshot. The snapshot is itself a sled database in `DIR/db`, plus a
 //! `DIR/backup.json` manifest; `restore_from` imports it into an empty data directory.
 
 use std::path::Path;
@@ -112,6 +113,20 @@ fn copy_unregistered(store: &Store, to: &sled::Db) -> StorageResult<()> {
     Ok(())
 }
 
+/// Sends whose outcome is durable only in the outbox's journal (sled records them a batch later)
+/// get it in the snapshot, so that a restored database does not send them again. Under the
+/// exclusive gate no outcome is recorded, so each one is in the trees just copied or still in
+/// the journal.
+fn apply_outcome_journal(store: &Store, to: &sled::Db) -> StorageResult<()> {
+    let journal = store.journal.read()?;
+    if journal.is_empty() {
+        return Ok(());
+    }
+    crate::outbox::apply_journal(&crate::trees::Trees::open(to)?, &journal)?;
+    to.flush()?;
+    Ok(())
+}
+
 /// Writes a consistent snapshot of `store` into the empty (or new) directory `dir`.
 pub fn backup_to(
     store: &Store,
@@ -126,6 +141,7 @@ pub fn backup_to(
         copy_trees(&store.db, &target)?;
         copy_pending_bodies(store, &target)?;
         copy_unregistered(store, &target)?;
+        apply_outcome_journal(store, &target)?;
     }
     let manifest = Manifest {
         created_at: now,

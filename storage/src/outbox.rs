@@ -18,6 +18,7 @@ use sled::transaction::TransactionalTree;
 
 use crate::codec::{id_key, key, key_id};
 use crate::error::{StorageError, StorageResult, TxResult, abort};
+use crate::trees::Trees;
 use crate::{Channel, MemberId, OutboxId, OutboxKind, OutboxMessage, OutboxState, Store, TeamId};
 
 pub(crate) mod journal;
@@ -187,15 +188,16 @@ impl OutboxTx<'_> {
     }
 }
 
+/// One transaction over the outbox trees of `$trees` (a [`Trees`]: the store's, or a backup's).
 macro_rules! outbox_tx {
-    ($store:expr, |$tx:ident| $body:expr) => {
+    ($trees:expr, |$tx:ident| $body:expr) => {
         (
-            &$store.t.outbox,
-            &$store.t.outbox_bodies,
-            &$store.t.outbox_due,
-            &$store.t.outbox_inflight,
-            &$store.t.outbox_keys,
-            &$store.t.counters,
+            &$trees.outbox,
+            &$trees.outbox_bodies,
+            &$trees.outbox_due,
+            &$trees.outbox_inflight,
+            &$trees.outbox_keys,
+            &$trees.counters,
         )
             .transaction(|(outbox, bodies, due, inflight, keys, counters)| {
                 let $tx = OutboxTx {
@@ -209,6 +211,42 @@ macro_rules! outbox_tx {
                 $body
             })
     };
+}
+
+/// Applies the journaled outcomes in `bytes` (the journal file's contents) to the outbox in `t`:
+/// each only to the claim it ended, a message still `sending` at the same attempt; one already
+/// recorded, claimed again since, or deleted is left as it is, so applying twice changes nothing.
+/// Returns how many were applied. Start-up applies the store's own journal; a backup applies it
+/// to its snapshot. The caller holds the write gate.
+pub(crate) fn apply_journal(t: &Trees, bytes: &[u8]) -> StorageResult<usize> {
+    let mut applied = 0;
+    for (at, outcomes) in journal::decode_frames(bytes) {
+        for chunk in outcomes.chunks(MAX_BATCH) {
+            applied += outbox_tx!(t, |tx| {
+                let mut tally = Tally::default();
+                let mut applied = 0;
+                for o in chunk {
+                    let apply = |m: &mut OutboxMessage| match m.state {
+                        OutboxState::Sending { .. } if m.attempts == o.attempts => {
+                            o.outcome.apply(m, at);
+                            Ok(())
+                        }
+                        _ => Err(StorageError::Conflict(String::new())),
+                    };
+                    match tx.transition(o.id, &apply, &mut tally) {
+                        Ok(_) => applied += 1,
+                        Err(sled::transaction::ConflictableTransactionError::Abort(
+                            StorageError::Conflict(_) | StorageError::NotFound(_),
+                        )) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                tally.write(tx.counters)?;
+                Ok(applied)
+            })?;
+        }
+    }
+    Ok(applied)
 }
 
 /// How a send ended, as recorded by [`Store::record_outcomes`].
@@ -275,7 +313,7 @@ impl Store {
     ) -> StorageResult<(OutboxId, bool)> {
         let _w = self.write_gate();
         let id = self.next_id()?;
-        Ok(outbox_tx!(self, |tx| {
+        Ok(outbox_tx!(self.t, |tx| {
             let mut tally = Tally::default();
             let done = tx.enqueue(id, m, now, &mut tally)?;
             tally.write(tx.counters)?;
@@ -298,7 +336,7 @@ impl Store {
                 .iter()
                 .map(|_| self.next_id())
                 .collect::<StorageResult<_>>()?;
-            let done = outbox_tx!(self, |tx| {
+            let done = outbox_tx!(self.t, |tx| {
                 let mut tally = Tally::default();
                 let done = ids
                     .iter()
@@ -335,7 +373,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let claimed = outbox_tx!(self, |tx| {
+        let claimed = outbox_tx!(self.t, |tx| {
             let mut tally = Tally::default();
             let mut claimed = Vec::with_capacity(ids.len());
             for &id in &ids {
@@ -387,7 +425,7 @@ impl Store {
         let _w = self.write_gate();
         let mut recorded = Vec::with_capacity(outcomes.len());
         for chunk in outcomes.chunks(MAX_BATCH) {
-            let done = outbox_tx!(self, |tx| {
+            let done = outbox_tx!(self.t, |tx| {
                 let mut tally = Tally::default();
                 let done = chunk
                     .iter()
@@ -413,7 +451,7 @@ impl Store {
         change: &dyn Fn(&mut OutboxMessage) -> Result<(), StorageError>,
     ) -> StorageResult<OutboxMessage> {
         let _w = self.write_gate();
-        Ok(outbox_tx!(self, |tx| {
+        Ok(outbox_tx!(self.t, |tx| {
             let mut tally = Tally::default();
             let done = tx.transition(id, change, &mut tally)?;
             tally.write(tx.counters)?;
@@ -479,7 +517,7 @@ impl Store {
                 m.state.as_str()
             ))),
         };
-        Ok(outbox_tx!(self, |tx| {
+        Ok(outbox_tx!(self.t, |tx| {
             if tx.outbox.get(id_key(id))?.is_some() && tx.bodies.get(id_key(id))?.is_none() {
                 return abort(StorageError::Conflict(format!(
                     "outbox message {id} cannot be retried: its text was deleted (it is kept for [outbox] keep_bodies_days after the message is sent or fails)"
@@ -558,7 +596,7 @@ impl Store {
     pub fn return_unsent(&self, ids: &[OutboxId], now: DateTime<Utc>) -> StorageResult<()> {
         let _w = self.write_gate();
         for chunk in ids.chunks(MAX_BATCH) {
-            outbox_tx!(self, |tx| {
+            outbox_tx!(self.t, |tx| {
                 let mut tally = Tally::default();
                 for &id in chunk {
                     let unclaim = |m: &mut OutboxMessage| match m.state {
@@ -621,7 +659,7 @@ impl Store {
             .collect::<StorageResult<_>>()?;
         let _w = self.write_gate();
         for chunk in ids.chunks(MAX_BATCH) {
-            outbox_tx!(self, |tx| {
+            outbox_tx!(self.t, |tx| {
                 let mut tally = Tally::default();
                 for &id in chunk {
                     let requeue = |m: &mut OutboxMessage| {
@@ -644,35 +682,10 @@ impl Store {
         if bytes.is_empty() {
             return Ok(0);
         }
-        let _w = self.write_gate();
-        let mut applied = 0;
-        for (at, outcomes) in journal::decode_frames(&bytes) {
-            for chunk in outcomes.chunks(MAX_BATCH) {
-                applied += outbox_tx!(self, |tx| {
-                    let mut tally = Tally::default();
-                    let mut applied = 0;
-                    for o in chunk {
-                        let apply = |m: &mut OutboxMessage| match m.state {
-                            OutboxState::Sending { .. } if m.attempts == o.attempts => {
-                                o.outcome.apply(m, at);
-                                Ok(())
-                            }
-                            _ => Err(StorageError::Conflict(String::new())),
-                        };
-                        match tx.transition(o.id, &apply, &mut tally) {
-                            Ok(_) => applied += 1,
-                            // Already recorded, claimed again since, or deleted: nothing to do.
-                            Err(sled::transaction::ConflictableTransactionError::Abort(
-                                StorageError::Conflict(_) | StorageError::NotFound(_),
-                            )) => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    tally.write(tx.counters)?;
-                    Ok(applied)
-                })?;
-            }
-        }
+        let applied = {
+            let _w = self.write_gate();
+            apply_journal(&self.t, &bytes)?
+        };
         self.flush()?;
         self.journal.clear()?;
         Ok(applied)

@@ -237,8 +237,10 @@ impl Journal {
         Ok(())
     }
 
-    /// Everything in the file (start-up, before any append).
+    /// Everything in the file: at start-up, or for a backup while appends go on (an append
+    /// holds the same lock until its frame is synced, so no frame is read half-written).
     pub(crate) fn read(&self) -> StorageResult<Vec<u8>> {
+        let _appends = self.lock();
         let mut bytes = Vec::new();
         match File::open(&self.path) {
             Ok(mut f) => {

@@ -542,3 +542,48 @@ fn a_message_without_its_text_fails_instead_of_blocking_every_claim() {
     assert_eq!(counts(&s), (0, 1, 0, 0, 1));
     assert!(s.claim_due(t(2), 10).unwrap().is_empty());
 }
+
+/// A backup taken while an outcome is durable only in the journal (sled records it a batch
+/// later) has it: the restored database does not send that message again.
+#[test]
+fn a_backup_has_the_outcomes_only_the_journal_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let batch: Vec<_> = (0..3).map(|i| mail(&format!("m{i}"), t(0))).collect();
+    s.enqueue_many(&batch, t(0)).unwrap();
+    let ids: Vec<_> = s
+        .claim_due(t(1), 10)
+        .unwrap()
+        .into_iter()
+        .map(|(m, _)| m.id)
+        .collect();
+    let sent = SendOutcome::Sent {
+        reply: "250 2.0.0 queued".into(),
+    };
+    // m0's outcome is in sled, m1's only in the journal, m2 is still being sent.
+    s.record_outcomes(t(2), &[(ids[0], sent.clone())]).unwrap();
+    let journaled = JournaledOutcome {
+        id: ids[1],
+        attempts: 1,
+        outcome: sent,
+    };
+    s.journal_outcomes(t(2), &[journaled]).unwrap();
+    let snap = tempfile::tempdir().unwrap();
+    crate::backup_to(&s, &snap.path().join("b"), t(3)).unwrap();
+    assert_eq!(
+        counts(&s),
+        (0, 2, 1, 0, 0),
+        "the backup left the live store as it was"
+    );
+
+    let data = tempfile::tempdir().unwrap();
+    crate::restore_from(&snap.path().join("b"), &data.path().join("d")).unwrap();
+    let r = Store::open(&data.path().join("d")).unwrap();
+    assert_eq!(r.recover_outbox(t(4)).unwrap(), 1, "only m2 goes out again");
+    assert!(matches!(
+        r.outbox_message(ids[1]).unwrap().state,
+        OutboxState::Sent { ref reply, at } if reply == "250 2.0.0 queued" && at == t(2)
+    ));
+    assert_eq!(r.outbox_message(ids[2]).unwrap().state, OutboxState::Queued);
+    assert_eq!(counts(&r), (1, 0, 2, 0, 0));
+}
