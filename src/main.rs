@@ -54,3 +54,14 @@ fn no_transparent_huge_pages() {
 
 #[cfg(not(target_os = "linux"))]
 fn no_transparent_huge_pages() {}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[test]
+    fn the_process_runs_without_transparent_huge_pages() {
+        super::no_transparent_huge_pages();
+        // SAFETY: PR_GET_THP_DISABLE only reads the flag of this process's memory map.
+        let disabled = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
+        assert_eq!(disabled, 1);
+    }
+}

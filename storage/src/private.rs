@@ -52,23 +52,45 @@ pub fn make_private(dir: &Path) -> StorageResult<Option<String>> {
 
 /// `dir` and every directory below it `0700`, every file `0600` (symbolic links are left alone:
 /// their own mode means nothing, and their targets are not ours).
+///
+/// Something below `dir` may go while it is walked (sled writes a new snapshot file and deletes
+/// the old one from a thread of its own, the spool deletes processed segments): what is gone
+/// needs no tightening, so only `dir` itself must exist.
 #[cfg(unix)]
 pub fn tighten(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
+    set_mode(dir, 0o700)?;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        set_mode(&d, 0o700)?;
-        for entry in std::fs::read_dir(&d)? {
-            let entry = entry?;
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                stack.push(entry.path());
-            } else if kind.is_file() {
-                let mode = entry.metadata()?.permissions().mode() & 0o777;
-                if mode & 0o077 != 0 {
-                    set_mode(&entry.path(), 0o600)?;
-                }
+        let entries = match std::fs::read_dir(&d) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && d != dir => continue,
+            entries => entries?,
+        };
+        for entry in entries {
+            match tighten_entry(&entry?, &mut stack) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                done => done?,
             }
+        }
+    }
+    Ok(())
+}
+
+/// One entry of a directory being tightened: a directory is made `0700` and walked later, a file
+/// made `0600` unless it already is.
+#[cfg(unix)]
+fn tighten_entry(
+    entry: &std::fs::DirEntry,
+    stack: &mut Vec<std::path::PathBuf>,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let kind = entry.file_type()?;
+    if kind.is_dir() {
+        set_mode(&entry.path(), 0o700)?;
+        stack.push(entry.path());
+    } else if kind.is_file() {
+        let mode = entry.metadata()?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            set_mode(&entry.path(), 0o600)?;
         }
     }
     Ok(())
