@@ -54,6 +54,8 @@ pub struct Server {
     web: actix_web::dev::ServerHandle,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     outbox: Addr<OutboxActor>,
+    /// The outbox's own thread (see [`OutboxActor::start_on`]).
+    outbox_thread: actix_rt::Arbiter,
     /// The thread that receives mail (the SMTP sessions and the inbound actor), and the one that
     /// processes it; stopped in this order.
     inbound_threads: [actix_rt::Arbiter; 2],
@@ -102,7 +104,13 @@ impl Server {
             },
         )
         .context("[email] smtp_url")?;
-        let outbox = OutboxActor::new(app.ctx.clone(), app.actors.clone(), transport).start();
+        let outbox_thread = actix_rt::Arbiter::new();
+        let outbox = OutboxActor::start_on(
+            &outbox_thread.handle(),
+            app.ctx.clone(),
+            app.actors.clone(),
+            transport,
+        );
         app.actors.set_outbox(outbox.clone());
         for team in app.store.teams()? {
             app.actors.ensure_team(team.id);
@@ -227,6 +235,7 @@ impl Server {
             web,
             tasks,
             outbox,
+            outbox_thread,
             inbound_threads: [inbound_thread, processing_thread],
             control_path,
         })
@@ -254,15 +263,21 @@ impl Server {
         }
         // Release the data directory: actors stop once nobody holds their addresses, dropping their
         // clones of the app and so of the store. Wait for that, briefly.
-        // The inbound actors stop with their threads; dropping the receipt actor stops the spool
-        // writer.
-        for thread in self.inbound_threads {
+        // The outbox (drained above, or given up on) and the inbound actors stop with their
+        // threads; dropping the receipt actor stops the spool writer.
+        let [receipt, processing] = self.inbound_threads;
+        let threads = [
+            ("the outbox's thread", self.outbox_thread),
+            ("the receipt thread", receipt),
+            ("the processing thread", processing),
+        ];
+        for (name, thread) in threads {
             thread.stop();
             if tokio::task::spawn_blocking(move || thread.join())
                 .await
                 .is_err()
             {
-                warn!("an inbound thread panicked while stopping");
+                warn!("{name} panicked while stopping");
             }
         }
         self.app.actors.forget();

@@ -4,17 +4,17 @@
 //! evening prompts exactly as the team actor does it (`ops::new_prompt`: `render::prompt`, then
 //! `bots::email::message::build`; then `Store::create_prompts`, which writes each prompt, its
 //! indexes and its outbox message, a team of `storage::MAX_BATCH` members per transaction),
-//! flushes them, and then starts
-//! the real [`OutboxActor`] against the SMTP server given with `--smtp`. The clock stops when every
+//! flushes them, and then starts the real [`OutboxActor`] (on a thread of its own, as the server
+//! runs it) against the SMTP server given with `--smtp`. The clock stops when every
 //! message is recorded `sent` or `failed` and the database is flushed: the figure includes the
 //! claim (`queued → sending`), the SMTP exchange and the outcome (`sending → sent`), as in
 //! production. Enqueueing is timed separately: that is the send phase, with a full queue.
 //!
 //! With `overlap` it runs the way the server does instead: the outbox actor is running from the
 //! start, and the prompts are enqueued a team at a time (rendered and written, then the outbox
-//! woken, as a team actor does at its prompt time, on the same actix thread, which runs the
-//! outbox's sends between two teams), so sending starts with the first team while the others are
-//! being written. As in the server, nothing is flushed for the enqueue itself: a claim flushes
+//! woken, as a team actor does at its prompt time, on the actix system thread, where the team
+//! actors run; the outbox sends from its own thread meanwhile), so sending starts with the first
+//! team while the others are being written. As in the server, nothing is flushed for the enqueue itself: a claim flushes
 //! before it hands messages to SMTP, and that flush covers the prompts it claims. The end-to-end
 //! figure of that run, from the prompts being due to the last one accepted, is what a team waits
 //! for.
@@ -26,7 +26,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::Actor;
 use anyhow::{Context as _, bail};
 use bots::email::send::{SmtpOptions, Transport};
 use chrono::Utc;
@@ -174,10 +173,20 @@ async fn run_in(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
             ""
         }
     );
+    // The outbox on a thread of its own, as the server runs it.
+    let outbox_thread = actix_rt::Arbiter::new();
+    let start_outbox = |transport| {
+        OutboxActor::start_on(
+            &outbox_thread.handle(),
+            app.ctx.clone(),
+            app.actors.clone(),
+            transport,
+        )
+    };
     let started = Instant::now();
     let mut prompts = Prompts::new(&app);
     let (enqueue, send_started, outbox) = if opts.overlap {
-        let outbox = OutboxActor::new(app.ctx.clone(), app.actors.clone(), transport).start();
+        let outbox = start_outbox(transport);
         app.actors.set_outbox(outbox.clone());
         let mut first_woken = None;
         while prompts.created < opts.messages {
@@ -205,7 +214,7 @@ async fn run_in(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
             opts.concurrency
         );
         let send_started = Instant::now();
-        let outbox = OutboxActor::new(app.ctx.clone(), app.actors.clone(), transport).start();
+        let outbox = start_outbox(transport);
         app.actors.set_outbox(outbox.clone());
         (enqueue, send_started, outbox)
     };
@@ -217,6 +226,7 @@ async fn run_in(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
         .context("the outbox actor stopped")?;
     app.store.flush_async().await?;
     let send = send_started.elapsed();
+    outbox_thread.stop();
     let overlapped_end_to_end = opts.overlap.then(|| started.elapsed());
     let counts = app.store.outbox_counts().unwrap_or(counts);
     Ok(Report {
