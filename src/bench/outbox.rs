@@ -5,8 +5,8 @@
 //! `bots::email::message::build`; then `Store::create_prompts`, which writes each prompt, its
 //! indexes and its outbox message, a team of `storage::MAX_BATCH` members per transaction),
 //! flushes them, and then starts the real [`OutboxActor`] (on a thread of its own, as the server
-//! runs it) against the SMTP server given with `--smtp`. The clock stops when every
-//! message is recorded `sent` or `failed` and the database is flushed: the figure includes the
+//! runs it) against the SMTP server given with `--smtp`. The clock stops when every message is
+//! recorded `sent` or `failed` and the database is flushed: the figure includes the
 //! claim (`queued → sending`), the SMTP exchange and the outcome (`sending → sent`), as in
 //! production. Enqueueing is timed separately: that is the send phase, with a full queue.
 //!
@@ -14,10 +14,10 @@
 //! start, and the prompts are enqueued a team at a time (rendered and written, then the outbox
 //! woken, as a team actor does at its prompt time, on the actix system thread, where the team
 //! actors run; the outbox sends from its own thread meanwhile), so sending starts with the first
-//! team while the others are being written. As in the server, nothing is flushed for the enqueue itself: a claim flushes
-//! before it hands messages to SMTP, and that flush covers the prompts it claims. The end-to-end
-//! figure of that run, from the prompts being due to the last one accepted, is what a team waits
-//! for.
+//! team while the others are being written. As in the server, nothing is flushed for the enqueue
+//! itself: a claim flushes before it hands messages to SMTP, and that flush covers the prompts it
+//! claims. The end-to-end figure of that run, from the prompts being due to the last one
+//! accepted, is what a team waits for.
 //!
 //! The benchmark is bounded: it gives up when no message changes state for [`STALL_LIMIT`].
 //! What it deliberately does not measure: scheduling (which prompts are due) and chat channels.
