@@ -295,13 +295,14 @@ fn a_torn_journal_tail_is_ignored() {
         };
         s.journal_outcomes(t(2), &[sent(0)]).unwrap();
         s.flush().unwrap();
-        // What a second append left when the machine stopped: a frame cut in its middle.
+        // What a second append left when the machine stopped: a frame cut in its middle, right
+        // after the first one.
+        let path = dir.path().join("outbox.journal");
+        let end = super::journal::frames_end(&std::fs::read(&path).unwrap());
         let frame = super::journal::encode(t(2), &[sent(1)]);
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(dir.path().join("outbox.journal"))
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, &frame[..frame.len() - 3], end as u64)
             .unwrap();
-        std::io::Write::write_all(&mut file, &frame[..frame.len() - 3]).unwrap();
         claimed.iter().map(|(m, _)| m.id).collect()
     };
     let s = Store::open(dir.path()).unwrap();
@@ -326,22 +327,30 @@ fn the_journal_is_emptied_when_sled_has_every_outcome() {
             reply: "250 ok".into(),
         },
     };
+    let frames = || super::journal::decode_frames(&std::fs::read(&journal).unwrap());
     s.journal_outcomes(t(1), &[entry(1), entry(2)]).unwrap();
     s.journal_outcomes(t(1), &[entry(3)]).unwrap();
-    let len = std::fs::metadata(&journal).unwrap().len();
     s.outcomes_applied(2).unwrap();
-    assert_eq!(
-        std::fs::metadata(&journal).unwrap().len(),
-        len,
-        "one is not in sled yet"
-    );
+    assert_eq!(frames().len(), 2, "one is not in sled yet");
     s.outcomes_applied(1).unwrap();
-    assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0);
-    // Appends go on into the emptied file.
+    assert!(frames().is_empty());
+    assert!(
+        std::fs::read(&journal).unwrap().iter().all(|&b| b == 0),
+        "no old frame is left to follow a new one"
+    );
+    // Appends go on from the start of the emptied file.
     s.journal_outcomes(t(2), &[entry(4)]).unwrap();
-    let frames = super::journal::decode_frames(&std::fs::read(&journal).unwrap());
-    assert_eq!(frames.len(), 1);
-    assert_eq!(frames[0].1, vec![entry(4)]);
+    assert_eq!(frames().len(), 1);
+    assert_eq!(frames()[0].1, vec![entry(4)]);
+    // Past its zeros the file grows, and the frames stay in order.
+    let many: Vec<_> = (10..70_000).map(entry).collect();
+    s.journal_outcomes(t(3), &many).unwrap();
+    s.journal_outcomes(t(3), &[entry(5)]).unwrap();
+    assert!(std::fs::metadata(&journal).unwrap().len() > 1 << 20);
+    let after = frames();
+    assert_eq!(after.len(), 3);
+    assert_eq!(after[1].1, many);
+    assert_eq!(after[2].1, vec![entry(5)]);
 }
 
 fn new_prompt(s: &Store, member: u64, day: NaiveDate) -> NewPrompt {
