@@ -287,13 +287,22 @@ impl Journal {
         if state.unapplied > 0 || state.len == 0 {
             return Ok(());
         }
-        if let Some(file) = state.file.as_ref() {
-            write_zeros(file, 0, state.len)
-                .and_then(|()| file.sync_data())
-                .map_err(io_error(&self.path))?;
-            state.len = 0;
+        let Some(file) = state.file.as_ref() else {
+            return Ok(());
+        };
+        match write_zeros(file, 0, state.len).and_then(|()| file.sync_data()) {
+            Ok(()) => {
+                state.len = 0;
+                Ok(())
+            }
+            Err(e) => {
+                // Some frames may be zeroed and others not: the next append reopens the file and
+                // starts after whatever intact frames are left at its start. (Those are in sled
+                // already; replaying them changes nothing.)
+                state.file = None;
+                Err(io_error(&self.path)(e))
+            }
         }
-        Ok(())
     }
 
     /// Everything in the file: at start-up, or for a backup while appends go on (an append

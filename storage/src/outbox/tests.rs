@@ -596,3 +596,26 @@ fn a_backup_has_the_outcomes_only_the_journal_holds() {
     assert_eq!(r.outbox_message(ids[2]).unwrap().state, OutboxState::Queued);
     assert_eq!(counts(&r), (1, 0, 2, 0, 0));
 }
+
+/// A journal opened again with frames in it (a restart, before its replay) goes on after them.
+#[test]
+fn a_reopened_journal_goes_on_after_its_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = |id: u64| JournaledOutcome {
+        id,
+        attempts: 1,
+        outcome: SendOutcome::Sent {
+            reply: "250 ok".into(),
+        },
+    };
+    {
+        let s = Store::open(dir.path()).unwrap();
+        s.journal_outcomes(t(1), &[entry(1), entry(2)]).unwrap();
+    }
+    let s = Store::open(dir.path()).unwrap();
+    s.journal_outcomes(t(2), &[entry(3)]).unwrap();
+    let frames =
+        super::journal::decode_frames(&std::fs::read(dir.path().join("outbox.journal")).unwrap());
+    let outcomes: Vec<_> = frames.into_iter().map(|(_, o)| o).collect();
+    assert_eq!(outcomes, vec![vec![entry(1), entry(2)], vec![entry(3)]]);
+}
