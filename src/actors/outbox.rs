@@ -116,7 +116,7 @@ pub struct OutboxActor {
     journaling: Option<usize>,
     /// Finished sends waiting for a record round: journaled, or not durable at all when their
     /// journal round failed (counted in `undurable`; the record round's flush makes them so).
-    journaled: Vec<(Finished, bool)>,
+    journaled: Vec<Finished>,
     /// How many of `journaled` are not durable.
     undurable: usize,
     /// While a record round runs: how many of its outcomes only its flush makes durable.
@@ -268,8 +268,7 @@ impl OutboxActor {
             if !durable {
                 act.undurable += finished.len();
             }
-            act.journaled
-                .extend(finished.into_iter().map(|f| (f, durable)));
+            act.journaled.extend(finished);
             act.pump(ctx);
         }));
     }
@@ -287,7 +286,7 @@ impl OutboxActor {
         let now = self.app.now();
         let (outcomes, events): (Vec<_>, Vec<_>) = batch
             .into_iter()
-            .map(|(f, _)| ((f.id, f.outcome), f.event))
+            .map(|f| ((f.id, f.outcome), f.event))
             .unzip();
         let deferred = outcomes
             .iter()
@@ -347,14 +346,10 @@ impl OutboxActor {
         let now = self.app.now();
         let wakes = self.wakes;
         let store = self.app.store.clone();
-        let work = async move {
-            let (store, claimed) =
-                tokio::task::spawn_blocking(move || (store.clone(), store.claim_due(now, want)))
-                    .await
-                    .map_err(|e| format!("the storage task failed: {e}"))?;
-            let flushed = store.flush_async().await;
-            Ok::<_, String>((claimed, flushed))
-        };
+        let work = tokio::task::spawn_blocking(move || {
+            let claimed = store.claim_due(now, want);
+            (claimed, store.flush())
+        });
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             act.claiming = false;
             match result {

@@ -2,8 +2,9 @@
 //!
 //! A backup holds the write gate exclusively, so it sees no transaction half-applied and no write
 //! lands while it copies; reads go on. Outcomes of sends that so far are durable only in the
-//! outbox's journal are applied to the snapshot. The snapshot is itself a sled database in `DIR/db`, plus a
-//! `DIR/backup.json` manifest; `restore_from` imports it into an empty data directory.
+//! outbox's journal are applied to the snapshot. The snapshot is itself a sled database in
+//! `DIR/db`, plus a `DIR/backup.json` manifest; `restore_from` imports it into an empty data
+//! directory.
 
 use std::path::Path;
 
@@ -118,11 +119,11 @@ fn copy_unregistered(store: &Store, to: &sled::Db) -> StorageResult<()> {
 /// exclusive gate no outcome is recorded, so each one is in the trees just copied or still in
 /// the journal.
 fn apply_outcome_journal(store: &Store, to: &sled::Db) -> StorageResult<()> {
-    let journal = store.journal.read()?;
-    if journal.is_empty() {
+    let frames = store.journal.frames()?;
+    if frames.is_empty() {
         return Ok(());
     }
-    crate::outbox::apply_journal(&crate::trees::Trees::open(to)?, &journal)?;
+    crate::outbox::apply_journal(&crate::trees::Trees::open(to)?, &frames)?;
     to.flush()?;
     Ok(())
 }

@@ -213,14 +213,15 @@ macro_rules! outbox_tx {
     };
 }
 
-/// Applies the journaled outcomes in `bytes` (the journal file's contents) to the outbox in `t`:
-/// each only to the claim it ended, a message still `sending` at the same attempt; one already
-/// recorded, claimed again since, or deleted is left as it is, so applying twice changes nothing.
-/// Returns how many were applied. Start-up applies the store's own journal; a backup applies it
-/// to its snapshot. The caller holds the write gate.
-pub(crate) fn apply_journal(t: &Trees, bytes: &[u8]) -> StorageResult<usize> {
+/// Applies journaled outcomes (the journal's `frames`) to the outbox in `t`: each only to the
+/// claim it ended, a message still `sending` at the same attempt; one already recorded, claimed
+/// again since, or deleted is left as it is, so applying twice changes nothing. Returns how many
+/// were applied. Start-up applies the store's own journal; a backup applies it to its snapshot.
+/// The caller holds the write gate.
+pub(crate) fn apply_journal(t: &Trees, frames: &[journal::Frame]) -> StorageResult<usize> {
     let mut applied = 0;
-    for (at, outcomes) in journal::decode_frames(bytes) {
+    for (at, outcomes) in frames {
+        let at = *at;
         for chunk in outcomes.chunks(MAX_BATCH) {
             applied += outbox_tx!(t, |tx| {
                 let mut tally = Tally::default();
@@ -678,13 +679,15 @@ impl Store {
     /// Applies every journaled outcome whose message is still `sending` at the same attempt, then
     /// flushes and empties the journal. Returns how many were applied.
     fn replay_journal(&self) -> StorageResult<usize> {
-        let bytes = self.journal.read()?;
-        if bytes.is_empty() {
+        let frames = self.journal.frames()?;
+        if frames.is_empty() {
+            // Nothing to apply (the usual start-up, after a clean stop): its zeros stay for the
+            // next appends.
             return Ok(0);
         }
         let applied = {
             let _w = self.write_gate();
-            apply_journal(&self.t, &bytes)?
+            apply_journal(&self.t, &frames)?
         };
         self.flush()?;
         self.journal.clear()?;

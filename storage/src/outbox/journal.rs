@@ -152,7 +152,7 @@ fn decode_payload(payload: &[u8]) -> StorageResult<(DateTime<Utc>, Vec<Journaled
 
 /// The frames of a journal file in order, up to the first that is not whole and intact (the
 /// unsynced tail of an append a crash cut short, or the zeros after the last frame).
-pub(crate) fn decode_frames(bytes: &[u8]) -> Vec<(DateTime<Utc>, Vec<JournaledOutcome>)> {
+pub(crate) fn decode_frames(bytes: &[u8]) -> Vec<Frame> {
     decode(bytes).0
 }
 
@@ -161,7 +161,8 @@ pub(crate) fn frames_end(bytes: &[u8]) -> usize {
     decode(bytes).1
 }
 
-type Frame = (DateTime<Utc>, Vec<JournaledOutcome>);
+/// One append: when, and the outcomes.
+pub(crate) type Frame = (DateTime<Utc>, Vec<JournaledOutcome>);
 
 fn decode(all: &[u8]) -> (Vec<Frame>, usize) {
     let mut frames = Vec::new();
@@ -305,9 +306,9 @@ impl Journal {
         }
     }
 
-    /// Everything in the file: at start-up, or for a backup while appends go on (an append
+    /// The frames in the file: at start-up, or for a backup while appends go on (an append
     /// holds the same lock until its frame is synced, so no frame is read half-written).
-    pub(crate) fn read(&self) -> StorageResult<Vec<u8>> {
+    pub(crate) fn frames(&self) -> StorageResult<Vec<Frame>> {
         let _appends = self.lock();
         let mut bytes = Vec::new();
         match File::open(&self.path) {
@@ -317,7 +318,7 @@ impl Journal {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_error(&self.path)(e)),
         }
-        Ok(bytes)
+        Ok(decode_frames(&bytes))
     }
 
     /// Empties the file after a replay made every entry durable in sled.

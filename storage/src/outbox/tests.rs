@@ -27,6 +27,26 @@ fn mail(key: &str, due: DateTime<Utc>) -> NewOutboxMessage {
     }
 }
 
+/// The ids `batch` got, enqueued at `t(0)`.
+fn enqueued(s: &Store, batch: &[NewOutboxMessage]) -> Vec<crate::OutboxId> {
+    s.enqueue_many(batch, t(0))
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// Message `id`'s first attempt, accepted, as journaled.
+fn accepted(id: u64) -> JournaledOutcome {
+    JournaledOutcome {
+        id,
+        attempts: 1,
+        outcome: SendOutcome::Sent {
+            reply: "250 ok".into(),
+        },
+    }
+}
+
 fn counts(s: &Store) -> (u64, u64, u64, u64, u64) {
     let OutboxCounts {
         queued,
@@ -79,12 +99,7 @@ fn claims_are_due_first_and_outcomes_are_recorded_in_one_batch() {
         mail("b", t(2)),
         mail("c", t(3)),
     ];
-    let ids: Vec<_> = s
-        .enqueue_many(&batch, t(0))
-        .unwrap()
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
+    let ids = enqueued(&s, &batch);
     let (late, a, b, c) = (ids[0], ids[1], ids[2], ids[3]);
 
     let claimed = s.claim_due(t(4), 2).unwrap();
@@ -200,12 +215,7 @@ fn journaled_outcomes_are_applied_after_a_crash_and_only_to_their_claim() {
     let (ids, journal) = {
         let s = Store::open(dir.path()).unwrap();
         let batch: Vec<_> = (0..5).map(|i| mail(&format!("m{i}"), t(0))).collect();
-        let ids: Vec<_> = s
-            .enqueue_many(&batch, t(0))
-            .unwrap()
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
+        let ids = enqueued(&s, &batch);
         assert_eq!(s.claim_due(t(1), 10).unwrap().len(), 5);
         // m4 was deferred by an earlier attempt and is being sent again: its first outcome is
         // in the journal (appended before the journal was emptied, say) but is no longer its.
@@ -286,13 +296,7 @@ fn a_torn_journal_tail_is_ignored() {
         let batch: Vec<_> = (0..2).map(|i| mail(&format!("m{i}"), t(0))).collect();
         s.enqueue_many(&batch, t(0)).unwrap();
         let claimed = s.claim_due(t(1), 10).unwrap();
-        let sent = |i: usize| JournaledOutcome {
-            id: claimed[i].0.id,
-            attempts: 1,
-            outcome: SendOutcome::Sent {
-                reply: "250 ok".into(),
-            },
-        };
+        let sent = |i: usize| accepted(claimed[i].0.id);
         s.journal_outcomes(t(2), &[sent(0)]).unwrap();
         s.flush().unwrap();
         // What a second append left when the machine stopped: a frame cut in its middle, right
@@ -320,16 +324,10 @@ fn the_journal_is_emptied_when_sled_has_every_outcome() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path()).unwrap();
     let journal = dir.path().join("outbox.journal");
-    let entry = |id: u64| JournaledOutcome {
-        id,
-        attempts: 1,
-        outcome: SendOutcome::Sent {
-            reply: "250 ok".into(),
-        },
-    };
     let frames = || super::journal::decode_frames(&std::fs::read(&journal).unwrap());
-    s.journal_outcomes(t(1), &[entry(1), entry(2)]).unwrap();
-    s.journal_outcomes(t(1), &[entry(3)]).unwrap();
+    s.journal_outcomes(t(1), &[accepted(1), accepted(2)])
+        .unwrap();
+    s.journal_outcomes(t(1), &[accepted(3)]).unwrap();
     s.outcomes_applied(2).unwrap();
     assert_eq!(frames().len(), 2, "one is not in sled yet");
     s.outcomes_applied(1).unwrap();
@@ -339,18 +337,18 @@ fn the_journal_is_emptied_when_sled_has_every_outcome() {
         "no old frame is left to follow a new one"
     );
     // Appends go on from the start of the emptied file.
-    s.journal_outcomes(t(2), &[entry(4)]).unwrap();
+    s.journal_outcomes(t(2), &[accepted(4)]).unwrap();
     assert_eq!(frames().len(), 1);
-    assert_eq!(frames()[0].1, vec![entry(4)]);
+    assert_eq!(frames()[0].1, vec![accepted(4)]);
     // Past its zeros the file grows, and the frames stay in order.
-    let many: Vec<_> = (10..70_000).map(entry).collect();
+    let many: Vec<_> = (10..70_000).map(accepted).collect();
     s.journal_outcomes(t(3), &many).unwrap();
-    s.journal_outcomes(t(3), &[entry(5)]).unwrap();
+    s.journal_outcomes(t(3), &[accepted(5)]).unwrap();
     assert!(std::fs::metadata(&journal).unwrap().len() > 1 << 20);
     let after = frames();
     assert_eq!(after.len(), 3);
     assert_eq!(after[1].1, many);
-    assert_eq!(after[2].1, vec![entry(5)]);
+    assert_eq!(after[2].1, vec![accepted(5)]);
 }
 
 fn new_prompt(s: &Store, member: u64, day: NaiveDate) -> NewPrompt {
@@ -601,21 +599,18 @@ fn a_backup_has_the_outcomes_only_the_journal_holds() {
 #[test]
 fn a_reopened_journal_goes_on_after_its_frames() {
     let dir = tempfile::tempdir().unwrap();
-    let entry = |id: u64| JournaledOutcome {
-        id,
-        attempts: 1,
-        outcome: SendOutcome::Sent {
-            reply: "250 ok".into(),
-        },
-    };
     {
         let s = Store::open(dir.path()).unwrap();
-        s.journal_outcomes(t(1), &[entry(1), entry(2)]).unwrap();
+        s.journal_outcomes(t(1), &[accepted(1), accepted(2)])
+            .unwrap();
     }
     let s = Store::open(dir.path()).unwrap();
-    s.journal_outcomes(t(2), &[entry(3)]).unwrap();
+    s.journal_outcomes(t(2), &[accepted(3)]).unwrap();
     let frames =
         super::journal::decode_frames(&std::fs::read(dir.path().join("outbox.journal")).unwrap());
     let outcomes: Vec<_> = frames.into_iter().map(|(_, o)| o).collect();
-    assert_eq!(outcomes, vec![vec![entry(1), entry(2)], vec![entry(3)]]);
+    assert_eq!(
+        outcomes,
+        vec![vec![accepted(1), accepted(2)], vec![accepted(3)]]
+    );
 }
