@@ -6,13 +6,15 @@
 //! and what each answer means: a rate limit defers it until the platform's `retry_after`, a moved
 //! chat updates the destination and sends there, a blocked bot marks the link broken).
 //!
-//! It claims due messages from storage (each moves to `sending`, durably, *before* it is handed
-//! to the transport), sends up to `[outbox] concurrency` at once, and records the outcome: `sent`;
+//! It claims due messages from storage (a claim is held in memory: the message reads `sending`,
+//! and stays `queued` on disk until its outcome is recorded, see `storage::outbox::claims`),
+//! sends up to `[outbox] concurrency` at once, and records the outcome: `sent`;
 //! `deferred` with exponential backoff and jitter after a transient failure (4xx, dropped
 //! connection, timeout) until the message is `[outbox] max_age_hours` old; `failed` at once after a
 //! permanent one (5xx). It wakes when told (`Wake`), on every scheduler tick, and at the earliest
-//! due time. On start-up, messages a crash left in `sending` are queued again: delivery is
-//! at-least-once, and each message keeps its Message-ID so a rare duplicate is recognisable.
+//! due time. A message that was claimed when donebot stopped is still `queued`, and goes out after
+//! the restart: delivery is at-least-once, and each message keeps its Message-ID so a rare
+//! duplicate is recognisable.
 //!
 //! Storage work is done in *rounds* on blocking threads, one of each kind at a time and the kinds
 //! independent of each other:
@@ -21,8 +23,8 @@
 //!   outcomes are durable;
 //! - a *record* round writes journaled outcomes to sled (one transaction for a large batch),
 //!   flushes, announces their events and lets the journal forget them;
-//! - a *claim* round claims the next messages (one transaction, read ahead of the free
-//!   connections) and flushes; only then are they handed to the transport.
+//! - a *claim* round claims the next messages (read ahead of the free connections) and reads
+//!   their bodies; it writes nothing.
 //!
 //! Sends go on while any of them runs. They are apart because the duplicate bound below holds
 //! sends back until outcomes are durable: a journal append is a fraction of a millisecond, where
@@ -32,7 +34,7 @@
 //! The duplicate bound: a send may start only while `in flight + finished but not yet durable`
 //! is below twice `concurrency`. A SIGKILL therefore re-sends at most `2 × concurrency` messages
 //! (each delivered, or in the middle of its delivery, without a durable `sent`); the read-ahead
-//! is `sending` too but was never handed over, so its re-sending after a crash is no duplicate.
+//! is claimed too but was never handed over, so its sending after a restart is no duplicate.
 //! A chat platform has no idempotency key: a send in flight at a crash, or one the platform took
 //! without its answer arriving, is sent again after the restart (at least once).
 
@@ -58,8 +60,8 @@ use crate::metrics::Metrics;
 
 pub mod chat;
 
-/// Claimed messages held ready, in connections' worth: a claim is a large batch (one transaction
-/// for many messages), and the connections stay busy through a round and the next.
+/// Claimed messages held ready, in connections' worth: a claim is a large batch (one scan of the
+/// due index for many messages), and the connections stay busy through a round and the next.
 const READ_AHEAD_ROUNDS: usize = 8;
 /// ... and at least this many, so that a small pool still claims in batches.
 const MIN_READ_AHEAD: usize = 256;
@@ -106,7 +108,7 @@ pub struct OutboxActor {
     /// The chat channels it sends through.
     actors: Actors,
     transport: Arc<Transport>,
-    /// Claimed messages whose `sending` is durable, waiting for a free connection.
+    /// Claimed messages, waiting for a free connection.
     ready: VecDeque<(OutboxMessage, Vec<u8>)>,
     /// Sends started and not finished (at most `concurrency`).
     in_flight: usize,
@@ -308,7 +310,7 @@ impl OutboxActor {
             act.recording = None;
             match result {
                 // Nothing is known about what was written; journaled outcomes are applied at
-                // start-up, and whatever stayed `sending` is queued again.
+                // start-up, and what is still claimed stays held until then.
                 Err(e) => error!(error = %e, "an outbox round failed"),
                 Ok((recorded, flushed)) => {
                     if let Err(e) = flushed {
@@ -319,7 +321,7 @@ impl OutboxActor {
                     match recorded {
                         Ok(_) => events.into_iter().for_each(|e| act.app.emit(e)),
                         // The journal has them (unless it failed too); start-up applies them,
-                        // and whatever stayed `sending` is queued again.
+                        // and what is still claimed stays held until then.
                         Err(e) => error!(messages = events.len(), error = %e, "cannot record the outcome of sends"),
                     }
                     if deferred {
@@ -332,8 +334,8 @@ impl OutboxActor {
         }));
     }
 
-    /// Claims the next messages (one transaction) and flushes, on a blocking thread, while sends
-    /// go on; the claimed messages become sendable when the flush is done.
+    /// Claims the next messages (in memory: nothing is written) and reads their bodies, on a
+    /// blocking thread, while sends go on.
     fn start_claim(&mut self, ctx: &mut Context<Self>) {
         // Read ahead: what the connections will take while this round runs, and more.
         let want = self
@@ -346,35 +348,24 @@ impl OutboxActor {
         let now = self.app.now();
         let wakes = self.wakes;
         let store = self.app.store.clone();
-        let work = tokio::task::spawn_blocking(move || {
-            let claimed = store.claim_due(now, want);
-            (claimed, store.flush())
-        });
+        let work = tokio::task::spawn_blocking(move || store.claim_due(now, want));
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             act.claiming = false;
             match result {
-                // Nothing is known about what was written; start-up recovery re-queues
-                // whatever stayed `sending`.
-                Err(e) => error!(error = %e, "an outbox round failed"),
-                Ok((claimed, flushed)) => {
-                    if let Err(e) = flushed {
-                        // sled flushes on its own as well; a message sent before its `sending`
-                        // is durable is at worst sent again after a crash, like any in flight.
-                        error!(error = %e, "cannot flush the outbox");
+                Ok(Ok(claimed)) => {
+                    // Nothing more was due when the claim ran: wake at the earliest due time,
+                    // unless a wake came in while the round ran.
+                    if claimed.len() < want && act.wakes == wakes {
+                        act.may_be_due = false;
+                        act.arm_timer(ctx, now);
                     }
-                    match claimed {
-                        Ok(claimed) => {
-                            // Nothing more was due when the claim ran: wake at the earliest due
-                            // time, unless a wake came in while the round ran.
-                            if claimed.len() < want && act.wakes == wakes {
-                                act.may_be_due = false;
-                                act.arm_timer(ctx, now);
-                            }
-                            act.ready.extend(claimed);
-                        }
-                        Err(e) => error!(error = %e, "cannot claim outbox messages; retrying on the next wake"),
-                    }
+                    act.ready.extend(claimed);
                 }
+                Ok(Err(e)) => {
+                    error!(error = %e, "cannot claim outbox messages; retrying on the next wake")
+                }
+                // What it claimed, if anything, is held until the sender's next start.
+                Err(e) => error!(error = %e, "an outbox round failed"),
             }
             if act.draining {
                 act.return_ready();
@@ -384,7 +375,7 @@ impl OutboxActor {
     }
 
     /// How many claimed messages to hold: enough to keep every connection busy through a round
-    /// (a transaction and an fsync) and the next, and to make each claim a large batch.
+    /// and the next, and to make each claim a large batch.
     fn read_ahead(&self) -> usize {
         (READ_AHEAD_ROUNDS * self.concurrency()).max(MIN_READ_AHEAD)
     }
@@ -396,7 +387,7 @@ impl OutboxActor {
             return;
         }
         if let Err(e) = self.app.store.return_unsent(&ids, self.app.now()) {
-            // They stay in `sending`; start-up recovery queues them again.
+            // They stay claimed until the next sender starts; nothing on disk holds them.
             error!(messages = ids.len(), error = %e, "cannot return unsent outbox messages");
         }
     }
@@ -644,11 +635,20 @@ impl Actor for OutboxActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         match self.app.store.recover_outbox(self.app.now()) {
-            Ok(0) => {}
-            Ok(n) => warn!(
-                messages = n,
-                "re-queued messages that were being sent when donebot stopped"
-            ),
+            Ok(r) => {
+                if r.journaled > 0 {
+                    warn!(
+                        messages = r.journaled,
+                        "recorded sends that ended before donebot stopped, from the outcome journal"
+                    );
+                }
+                if r.released > 0 {
+                    warn!(
+                        messages = r.released,
+                        "re-queued messages that were claimed for sending when the outbox stopped"
+                    );
+                }
+            }
             Err(e) => error!(error = %e, "cannot recover in-flight outbox messages"),
         }
         self.prune_bodies();

@@ -20,8 +20,9 @@
 //!   are re-derived from the inbound spool (idempotently) if lost, and outbox transitions are recovered
 //!   on start-up ([`Store::recover_outbox`]).
 //! - the outbox's transitions are group-committed by its caller (the outbox actor in the app): a
-//!   batch of claims is flushed before any of them is handed to the transport, and a batch of
-//!   outcomes (`sent`, …) is written in one transaction and flushed while further sends go on.
+//!   claim is held in memory (a crash leaves the message `queued`, as recovery used to make it),
+//!   a batch of outcomes (`sent`, …) is appended to the outcome journal and synced, then written
+//!   to sled in one transaction and flushed while further sends go on.
 //!   Sends in flight plus outcomes not yet durable never exceed twice `[outbox] concurrency`, so
 //!   a crash re-sends at most that many messages (proved by `tests/outbox_crash.rs`).
 //!
@@ -60,7 +61,9 @@ pub use error::{StorageError, StorageResult};
 pub use inbound::Registered;
 pub use links::{Linked, LinkedFrom};
 pub use model::*;
-pub use outbox::{JournaledOutcome, MAX_BATCH, NewOutboxMessage, OutboxCounts, SendOutcome};
+pub use outbox::{
+    JournaledOutcome, MAX_BATCH, NewOutboxMessage, OutboxCounts, OutboxRecovery, SendOutcome,
+};
 pub use private::make_private;
 pub use prompts::NewPrompt;
 pub use search::{Search, SearchError, SearchHit, SearchQuery, SearchResults};
@@ -87,6 +90,8 @@ pub struct Store {
     spool: std::sync::Arc<spool::Spool>,
     /// Send outcomes, durable before sled has them (see [`outbox::journal`]).
     journal: std::sync::Arc<outbox::journal::Journal>,
+    /// Outbox messages a sender holds, in memory (see [`outbox::claims`]).
+    claims: std::sync::Arc<outbox::claims::Claims>,
     /// The data directory (`None` for a temporary database): the search index lives in it.
     dir: Option<PathBuf>,
     /// Tells the search indexer that the change log grew (see [`search`]).
@@ -172,6 +177,7 @@ impl Store {
             gate: std::sync::Arc::new(RwLock::new(())),
             spool: std::sync::Arc::new(spool),
             journal: std::sync::Arc::new(outbox::journal::Journal::new(journal)),
+            claims: std::sync::Arc::default(),
             dir,
             changes,
             permission_warning: None,

@@ -482,13 +482,16 @@ pub enum OutboxKind {
     SignIn,
 }
 
-/// The lifecycle of an outgoing message. Each transition is persisted before the action it announces.
+/// The lifecycle of an outgoing message. Each transition is persisted before the action it
+/// announces, except the claim (`sending`), which is held in memory: the message stays `queued`
+/// (or `deferred`) on disk, which is what a crash during its send resolves to anyway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum OutboxState {
     /// Waiting for its due time.
     Queued,
-    /// Handed to the transport; a crash here resolves to `queued` again (at-least-once).
+    /// Claimed by the sender and handed to the transport (not stored; a crash here leaves it
+    /// `queued`, at-least-once).
     Sending { since: DateTime<Utc> },
     /// Accepted by the next hop.
     Sent { at: DateTime<Utc>, reply: String },

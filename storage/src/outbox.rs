@@ -1,11 +1,14 @@
 //! The outbox: every outgoing message with its own state, persisted before each action.
 //!
 //! Lifecycle (see [`OutboxState`]): `queued → sending → sent | deferred → sending … | failed`.
-//! A message is in exactly one of the index trees that match its state: `outbox_due` (queued,
-//! deferred; keyed by due time so the sender wakes at the earliest), `outbox_inflight` (sending), or
-//! none (sent, failed). Every transition rewrites the record, moves the index entry and adjusts the
-//! per-state counters in one transaction. A key (`prompt:17:email`) is enqueued at most once, ever.
-//! Records are binary ([`record`]): a transition rewrites about 150 bytes, not 400 of JSON.
+//! `sending` is a claim held in memory ([`claims`]): in sled a claimed message stays `queued` or
+//! `deferred` until its outcome is recorded, so a send costs one transition, not two. A message is
+//! in the index tree that matches its stored state: `outbox_due` (queued, deferred; keyed by due
+//! time so the sender wakes at the earliest) or none (sent, failed); `outbox_inflight` holds only
+//! durable claims written by earlier versions, which start-up queues again. Every transition
+//! rewrites the record, moves the index entry and adjusts the per-state counters in one
+//! transaction. A key (`prompt:17:email`) is enqueued at most once, ever. Records are binary
+//! ([`record`]): a transition rewrites about 150 bytes, not 400 of JSON.
 //!
 //! The batch operations ([`Store::enqueue_many`], [`Store::create_prompts`], [`Store::claim_due`],
 //! [`Store::record_outcomes`]) put up to [`MAX_BATCH`] messages in one transaction, each with
@@ -21,8 +24,10 @@ use crate::error::{StorageError, StorageResult, TxResult, abort};
 use crate::trees::Trees;
 use crate::{Channel, MemberId, OutboxId, OutboxKind, OutboxMessage, OutboxState, Store, TeamId};
 
+pub(crate) mod claims;
 pub(crate) mod journal;
 pub(crate) mod record;
+use claims::{Claim, show_claimed};
 pub use journal::JournaledOutcome;
 use record::{decode_message, encode_message};
 
@@ -40,6 +45,17 @@ pub struct NewOutboxMessage {
     pub message_id: String,
     pub body: Vec<u8>,
     pub due_at: DateTime<Utc>,
+}
+
+/// What [`Store::recover_outbox`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxRecovery {
+    /// Outcomes applied from the journal: sends that ended before a stop that sled had not
+    /// recorded yet.
+    pub journaled: usize,
+    /// Claims ended, their messages due again: those a sender of this process held when it
+    /// stopped, and durable `sending` records written by earlier versions.
+    pub released: usize,
 }
 
 /// Number of messages in each state.
@@ -214,8 +230,8 @@ macro_rules! outbox_tx {
 }
 
 /// Applies journaled outcomes (the journal's `frames`) to the outbox in `t`: each only to the
-/// claim it ended, a message still `sending` at the same attempt; one already recorded, claimed
-/// again since, or deleted is left as it is, so applying twice changes nothing. Returns how many
+/// claim it ended (see [`ended_by`]); one already recorded, claimed again since, or deleted is
+/// left as it is, so applying twice changes nothing. Returns how many
 /// were applied. Start-up applies the store's own journal; a backup applies it to its snapshot.
 /// The caller holds the write gate.
 pub(crate) fn apply_journal(t: &Trees, frames: &[journal::Frame]) -> StorageResult<usize> {
@@ -227,12 +243,14 @@ pub(crate) fn apply_journal(t: &Trees, frames: &[journal::Frame]) -> StorageResu
                 let mut tally = Tally::default();
                 let mut applied = 0;
                 for o in chunk {
-                    let apply = |m: &mut OutboxMessage| match m.state {
-                        OutboxState::Sending { .. } if m.attempts == o.attempts => {
+                    let apply = |m: &mut OutboxMessage| {
+                        if ended_by(m, o.attempts) {
+                            m.attempts = o.attempts;
                             o.outcome.apply(m, at);
                             Ok(())
+                        } else {
+                            Err(StorageError::Conflict(String::new()))
                         }
-                        _ => Err(StorageError::Conflict(String::new())),
                     };
                     match tx.transition(o.id, &apply, &mut tally) {
                         Ok(_) => applied += 1,
@@ -248,6 +266,20 @@ pub(crate) fn apply_journal(t: &Trees, frames: &[journal::Frame]) -> StorageResu
         }
     }
     Ok(applied)
+}
+
+/// Whether a journaled outcome of attempt `attempts` ended the claim `m` is in: `m` is still as
+/// that claim found it, `queued` or `deferred` one attempt before (claims are not written), or
+/// `sending` at that attempt (a durable claim, written by earlier versions). Once recorded, or
+/// claimed and recorded again, it is neither.
+fn ended_by(m: &OutboxMessage, attempts: u32) -> bool {
+    match m.state {
+        OutboxState::Queued | OutboxState::Deferred { .. } => {
+            m.attempts.checked_add(1) == Some(attempts)
+        }
+        OutboxState::Sending { .. } => m.attempts == attempts,
+        OutboxState::Sent { .. } | OutboxState::Failed { .. } => false,
+    }
 }
 
 /// How a send ended, as recorded by [`Store::record_outcomes`].
@@ -282,22 +314,6 @@ impl SendOutcome {
                 reply: reply.clone(),
             },
         };
-    }
-}
-
-/// `queued`/`deferred` → `sending`, counting the attempt; anything else is not due.
-fn claim(m: &mut OutboxMessage, now: DateTime<Utc>) -> Result<(), StorageError> {
-    match m.state {
-        OutboxState::Queued | OutboxState::Deferred { .. } => {
-            m.state = OutboxState::Sending { since: now };
-            m.attempts += 1;
-            Ok(())
-        }
-        _ => Err(StorageError::Conflict(format!(
-            "outbox message {} is {}, not due",
-            m.id,
-            m.state.as_str()
-        ))),
     }
 }
 
@@ -352,56 +368,78 @@ impl Store {
         Ok(out)
     }
 
-    /// Claims up to `limit` messages due at `now`, oldest due first: all of them move to `sending`
-    /// in one transaction before they are returned with their bodies. The caller must report each
-    /// one with [`Store::record_outcomes`] (or `mark_sent`/`mark_deferred`/`mark_failed`). A
-    /// message whose text is missing is recorded `failed` instead of returned.
+    /// Claims up to `limit` messages due at `now`, oldest due first, and returns them with their
+    /// bodies, each `sending` at its next attempt. A claim is held in memory ([`claims`]), not
+    /// written: until its outcome is recorded the message stays `queued` (or `deferred`) in sled,
+    /// and a crash leaves it so. The caller must report each one with [`Store::record_outcomes`]
+    /// (or give it back with [`Store::return_unsent`]). A message whose text is missing is
+    /// recorded `failed` instead of returned.
     pub fn claim_due(
         &self,
         now: DateTime<Utc>,
         limit: usize,
     ) -> StorageResult<Vec<(OutboxMessage, Vec<u8>)>> {
-        let gate = self.write_gate();
+        let limit = limit.min(MAX_BATCH);
         let end = due_key(now, u64::MAX);
-        let ids: Vec<OutboxId> = self
-            .t
-            .outbox_due
-            .range(..=end)
-            .keys()
-            .take(limit.min(MAX_BATCH))
-            .map(|k| key_id("outbox_due", &k?))
-            .collect::<StorageResult<_>>()?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let claimed = outbox_tx!(self.t, |tx| {
-            let mut tally = Tally::default();
-            let mut claimed = Vec::with_capacity(ids.len());
-            for &id in &ids {
-                match tx.transition(id, &|m| claim(m, now), &mut tally) {
-                    Ok(m) => claimed.push(m),
-                    // Claimed by someone else between the scan and the transaction; `transition`
-                    // wrote nothing for it.
-                    Err(sled::transaction::ConflictableTransactionError::Abort(
-                        StorageError::Conflict(_),
-                    )) => {}
-                    Err(e) => return Err(e),
+        let claimed = {
+            let mut claims = self.claims.lock();
+            // Read first, claim after: an error claims nothing.
+            let mut found = Vec::new();
+            for k in self.t.outbox_due.range(..=end).keys() {
+                if found.len() == limit {
+                    break;
                 }
+                let id = key_id("outbox_due", &k?)?;
+                if claims.contains_key(&id) {
+                    continue;
+                }
+                // An index entry and its record are written together; a record that is not
+                // due (recorded since the scan started) is not claimed.
+                let Some(v) = self.t.outbox.get(id_key(id))? else {
+                    continue;
+                };
+                let m = decode_message(&v)?;
+                let was_deferred = match m.state {
+                    OutboxState::Queued => false,
+                    OutboxState::Deferred { .. } => true,
+                    _ => continue,
+                };
+                let claim = Claim {
+                    since: now,
+                    attempts: m.attempts.saturating_add(1),
+                    was_deferred,
+                };
+                found.push((m, claim));
             }
-            tally.write(tx.counters)?;
-            Ok(claimed)
-        })?;
+            found
+                .into_iter()
+                .map(|(mut m, claim)| {
+                    claims.insert(m.id, claim);
+                    show_claimed(&mut m, &claim);
+                    m
+                })
+                .collect::<Vec<_>>()
+        };
         let mut ready = Vec::with_capacity(claimed.len());
         let mut textless = Vec::new();
         for m in claimed {
-            match self.t.outbox_bodies.get(id_key(m.id))? {
-                Some(body) => ready.push((m, body.to_vec())),
-                None => textless.push(m.id),
+            match self.t.outbox_bodies.get(id_key(m.id)) {
+                Ok(Some(body)) => ready.push((m, body.to_vec())),
+                Ok(None) => textless.push(m.id),
+                Err(e) => {
+                    // Nothing is handed out: every claim of this call is given back.
+                    let ids: Vec<OutboxId> = ready
+                        .iter()
+                        .map(|(m, _): &(OutboxMessage, _)| m.id)
+                        .chain(textless)
+                        .collect();
+                    self.return_unsent(&ids, now)?;
+                    return Err(e.into());
+                }
             }
         }
         if !textless.is_empty() {
             // Nothing can send such a message; failing it keeps it from blocking every claim.
-            drop(gate);
             let reply = "its text is missing from the outbox; it cannot be sent".to_owned();
             let failed: Vec<_> = textless
                 .into_iter()
@@ -415,15 +453,19 @@ impl Store {
         Ok(ready)
     }
 
-    /// Records how sends ended, at `at`: each message moves from `sending` to `sent`, `deferred`
-    /// or `failed`, all of them in one transaction (per [`MAX_BATCH`]). Not flushed: the caller
-    /// decides when the outcomes must be durable (see the outbox actor's group commit).
+    /// Records how sends ended, at `at`: each claimed message moves to `sent`, `deferred` or
+    /// `failed` at its claim's attempt, all of them in one transaction (per [`MAX_BATCH`]), and
+    /// its claim ends. Not flushed: the caller decides when the outcomes must be durable (see
+    /// the outbox actor's group commit).
     pub fn record_outcomes(
         &self,
         at: DateTime<Utc>,
         outcomes: &[(OutboxId, SendOutcome)],
     ) -> StorageResult<Vec<OutboxMessage>> {
         let _w = self.write_gate();
+        // Held across the transaction: no reader sees an outcome recorded with its claim still
+        // standing (the counts would show the message twice).
+        let mut claims = self.claims.lock();
         let mut recorded = Vec::with_capacity(outcomes.len());
         for chunk in outcomes.chunks(MAX_BATCH) {
             let done = outbox_tx!(self.t, |tx| {
@@ -431,7 +473,11 @@ impl Store {
                 let done = chunk
                     .iter()
                     .map(|(id, outcome)| {
+                        let claim = claims.get(id).map(|c| c.attempts);
                         let apply = |m: &mut OutboxMessage| {
+                            if let Some(attempts) = claim {
+                                m.attempts = attempts;
+                            }
                             outcome.apply(m, at);
                             Ok(())
                         };
@@ -441,23 +487,12 @@ impl Store {
                 tally.write(tx.counters)?;
                 Ok(done)
             })?;
+            for (id, _) in chunk {
+                claims.remove(id);
+            }
             recorded.extend(done);
         }
         Ok(recorded)
-    }
-
-    fn finish(
-        &self,
-        id: OutboxId,
-        change: &dyn Fn(&mut OutboxMessage) -> Result<(), StorageError>,
-    ) -> StorageResult<OutboxMessage> {
-        let _w = self.write_gate();
-        Ok(outbox_tx!(self.t, |tx| {
-            let mut tally = Tally::default();
-            let done = tx.transition(id, change, &mut tally)?;
-            tally.write(tx.counters)?;
-            Ok(done)
-        })?)
     }
 
     fn record_one(
@@ -466,10 +501,9 @@ impl Store {
         at: DateTime<Utc>,
         outcome: SendOutcome,
     ) -> StorageResult<OutboxMessage> {
-        self.finish(id, &|m| {
-            outcome.apply(m, at);
-            Ok(())
-        })
+        self.record_outcomes(at, &[(id, outcome)])?
+            .pop()
+            .ok_or_else(|| StorageError::NotFound(format!("outbox message {id}")))
     }
 
     pub fn mark_sent(
@@ -518,6 +552,12 @@ impl Store {
                 m.state.as_str()
             ))),
         };
+        let claims = self.claims.lock();
+        if claims.contains_key(&id) {
+            return Err(StorageError::Conflict(format!(
+                "outbox message {id} is sending; only failed or deferred messages can be retried"
+            )));
+        }
         Ok(outbox_tx!(self.t, |tx| {
             if tx.outbox.get(id_key(id))?.is_some() && tx.bodies.get(id_key(id))?.is_none() {
                 return abort(StorageError::Conflict(format!(
@@ -592,37 +632,12 @@ impl Store {
     }
 
     /// Claimed messages that were never handed to the transport (a draining sender's read-ahead)
-    /// go back to `queued`, due at `now`, and their claim is not counted as an attempt. A message
-    /// that is no longer `sending` is left alone.
-    pub fn return_unsent(&self, ids: &[OutboxId], now: DateTime<Utc>) -> StorageResult<()> {
-        let _w = self.write_gate();
-        for chunk in ids.chunks(MAX_BATCH) {
-            outbox_tx!(self.t, |tx| {
-                let mut tally = Tally::default();
-                for &id in chunk {
-                    let unclaim = |m: &mut OutboxMessage| match m.state {
-                        OutboxState::Sending { .. } => {
-                            m.state = OutboxState::Queued;
-                            m.due_at = now;
-                            m.attempts = m.attempts.saturating_sub(1);
-                            Ok(())
-                        }
-                        _ => Err(StorageError::Conflict(format!(
-                            "outbox message {} is {}",
-                            m.id,
-                            m.state.as_str()
-                        ))),
-                    };
-                    match tx.transition(id, &unclaim, &mut tally) {
-                        Ok(_)
-                        | Err(sled::transaction::ConflictableTransactionError::Abort(
-                            StorageError::Conflict(_),
-                        )) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                tally.write(tx.counters)
-            })?;
+    /// are given back: their claims end, and they are due again as they were, without an attempt
+    /// counted (nothing was written for the claim).
+    pub fn return_unsent(&self, ids: &[OutboxId], _now: DateTime<Utc>) -> StorageResult<()> {
+        let mut claims = self.claims.lock();
+        for id in ids {
+            claims.remove(id);
         }
         Ok(())
     }
@@ -645,12 +660,19 @@ impl Store {
         self.journal.applied(n)
     }
 
-    /// Start-up: first the outcome journal is applied (a send it has ended is not sent again),
-    /// then messages a crash left in `sending` are queued again, due now. Delivery is therefore
-    /// at-least-once; each keeps its Message-ID so a duplicate is recognisable. Returns how many
-    /// were queued again.
-    pub fn recover_outbox(&self, now: DateTime<Utc>) -> StorageResult<usize> {
-        self.replay_journal()?;
+    /// Start-up of a sender: first the outcome journal is applied (a send it has ended is not sent
+    /// again), then the claims of an earlier sender end: in memory (one of this process that
+    /// stopped), and durable `sending` records written by earlier versions, which are queued
+    /// again, due now. A message claimed when a crash came is still `queued` and goes out again:
+    /// delivery is at-least-once, and each keeps its Message-ID so a duplicate is recognisable.
+    pub fn recover_outbox(&self, now: DateTime<Utc>) -> StorageResult<OutboxRecovery> {
+        let journaled = self.replay_journal()?;
+        let held = {
+            let mut claims = self.claims.lock();
+            let held = claims.len();
+            claims.clear();
+            held
+        };
         let ids: Vec<OutboxId> = self
             .t
             .outbox_inflight
@@ -673,7 +695,10 @@ impl Store {
                 tally.write(tx.counters)
             })?;
         }
-        Ok(ids.len())
+        Ok(OutboxRecovery {
+            journaled,
+            released: held + ids.len(),
+        })
     }
 
     /// Applies every journaled outcome whose message is still `sending` at the same attempt, then
@@ -696,9 +721,16 @@ impl Store {
 
     pub fn outbox_message(&self, id: OutboxId) -> StorageResult<OutboxMessage> {
         match self.t.outbox.get(id_key(id))? {
-            Some(v) => decode_message(&v),
+            Some(v) => self.shown_message(&v),
             None => Err(StorageError::NotFound(format!("outbox message {id}"))),
         }
+    }
+
+    /// A stored record as readers see it: `sending` while claimed.
+    pub(crate) fn shown_message(&self, record: &[u8]) -> StorageResult<OutboxMessage> {
+        let mut m = decode_message(record)?;
+        self.claims.overlay(&mut m);
+        Ok(m)
     }
 
     pub fn outbox_body(&self, id: OutboxId) -> StorageResult<Vec<u8>> {
@@ -716,7 +748,7 @@ impl Store {
     ) -> StorageResult<Vec<OutboxMessage>> {
         let mut out = Vec::new();
         for v in self.t.outbox.iter().values() {
-            let m = decode_message(&v?)?;
+            let m = self.shown_message(&v?)?;
             if state.is_none_or(|s| s == m.state.as_str()) {
                 out.push(m);
                 if out.len() >= limit {
@@ -728,6 +760,11 @@ impl Store {
     }
 
     pub fn outbox_counts(&self) -> StorageResult<OutboxCounts> {
+        // The counters count stored states; claimed messages are stored `queued` or `deferred`.
+        // Read under the claims' lock, which a record round holds across its transaction.
+        let claims = self.claims.lock();
+        let claimed = claims.len() as u64;
+        let from_deferred = claims.values().filter(|c| c.was_deferred).count() as u64;
         let get = |s: &str| -> StorageResult<u64> {
             Ok(match self.t.counters.get(format!("outbox.{s}"))? {
                 Some(v) => {
@@ -737,10 +774,10 @@ impl Store {
             })
         };
         Ok(OutboxCounts {
-            queued: get("queued")?,
-            sending: get("sending")?,
+            queued: get("queued")?.saturating_sub(claimed - from_deferred),
+            sending: get("sending")? + claimed,
             sent: get("sent")?,
-            deferred: get("deferred")?,
+            deferred: get("deferred")?.saturating_sub(from_deferred),
             failed: get("failed")?,
         })
     }

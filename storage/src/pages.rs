@@ -78,7 +78,7 @@ impl Store {
             if out.len() >= limit {
                 break;
             }
-            let m: OutboxMessage = crate::outbox::record::decode_message(&v?)?;
+            let m: OutboxMessage = self.shown_message(&v?)?;
             if state.is_none_or(|s| s == m.state.as_str()) {
                 out.push(m);
             }

@@ -268,15 +268,16 @@ fn outbox_walks_its_states_and_recovers_in_flight_messages() {
         (1, 0, 1, 1, 0)
     );
 
-    // c is claimed and the process "crashes": start-up puts it back in the queue.
+    // c is claimed and its sender stops: the next one's start-up makes it due again.
     assert_eq!(s.claim_due(t(12), 10).unwrap().len(), 1);
     assert_eq!(s.outbox_counts().unwrap().sending, 1);
-    assert_eq!(s.recover_outbox(t(14)).unwrap(), 1);
+    assert_eq!(s.recover_outbox(t(14)).unwrap().released, 1);
     let back = s.outbox_message(c).unwrap();
-    assert_eq!((back.state, back.attempts), (OutboxState::Queued, 1));
+    assert_eq!((back.state, back.attempts), (OutboxState::Queued, 0));
 
+    // Due as it was (before b's retry time), not claimed anew.
     let due = s.claim_due(t(14), 10).unwrap();
-    assert_eq!(due.iter().map(|(m, _)| m.id).collect::<Vec<_>>(), [b, c]);
+    assert_eq!(due.iter().map(|(m, _)| m.id).collect::<Vec<_>>(), [c, b]);
     s.mark_failed(b, t(14), "550 no such user").unwrap();
     assert!(
         s.retry_outbox(a, t(15)).is_err(),

@@ -39,7 +39,8 @@ pub struct Trees {
     pub outbox_bodies: sled::Tree,
     /// due millis ‖ outbox id → () for messages in `queued` or `deferred`.
     pub outbox_due: sled::Tree,
-    /// outbox id → () for messages in `sending`.
+    /// outbox id → () for messages `sending` durably: written by earlier versions only (claims
+    /// are held in memory now), emptied at start-up.
     pub outbox_inflight: sled::Tree,
     /// idempotency key → outbox id (a key is enqueued once, ever).
     pub outbox_keys: sled::Tree,

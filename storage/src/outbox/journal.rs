@@ -9,10 +9,11 @@
 //!
 //! ## Invariants
 //! - An entry is appended and synced before its outcome counts as durable.
-//! - Start-up ([`Store::recover_outbox`]) replays the journal before it queues the messages a
-//!   crash left `sending` again: an entry is applied to a message that is still `sending` at the
-//!   same attempt (its claim), and to nothing else, so replaying an entry twice, or one whose
-//!   outcome sled already has, changes nothing. A torn last frame was never synced, hence never
+//! - Start-up ([`Store::recover_outbox`]) replays the journal: an entry is applied to a message
+//!   still as the claim it ended found it (`queued` or `deferred` one attempt before, since claims
+//!   are not written; or a durable `sending` at the same attempt, written by earlier versions),
+//!   and to nothing else, so replaying an entry twice, or one whose outcome sled already has,
+//!   changes nothing. A torn last frame was never synced, hence never
 //!   counted durable: replay stops there.
 //! - The file is emptied only when every entry appended to it is in sled and sled was flushed
 //!   after that ([`Store::outcomes_applied`]); the same lock orders appends and emptying, so no

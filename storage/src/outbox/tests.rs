@@ -2,10 +2,13 @@
 //! counters and idempotency as the one-message operations.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use sled::Transactional;
+
+use super::OutboxTx;
 
 use crate::{
     Channel, Delivery, JournaledOutcome, NewOutboxMessage, NewPrompt, OutboxCounts, OutboxKind,
-    OutboxState, Prompt, SendOutcome, Store,
+    OutboxRecovery, OutboxState, Prompt, SendOutcome, Store,
 };
 
 fn t(min: u32) -> DateTime<Utc> {
@@ -167,6 +170,8 @@ fn claims_are_due_first_and_outcomes_are_recorded_in_one_batch() {
     assert_eq!(again[1].0.attempts, 2);
 }
 
+/// A claim is held in memory: the stored message is untouched, so giving it back leaves it due
+/// as it was, at the attempt it had.
 #[test]
 fn unsent_claims_go_back_to_the_queue_without_counting_an_attempt() {
     let s = Store::temporary().unwrap();
@@ -186,25 +191,106 @@ fn unsent_claims_go_back_to_the_queue_without_counting_an_attempt() {
     let back = s.outbox_message(b).unwrap();
     assert_eq!(
         (back.state, back.attempts, back.due_at),
-        (OutboxState::Queued, 0, t(3))
+        (OutboxState::Queued, 0, t(0))
     );
     assert_eq!(counts(&s), (1, 0, 1, 0, 0));
+    let again = s.claim_due(t(4), 10).unwrap();
+    assert_eq!(
+        again
+            .iter()
+            .map(|(m, _)| (m.id, m.attempts))
+            .collect::<Vec<_>>(),
+        [(b, 1)]
+    );
 }
 
+/// Claimed messages are shown `sending` at their next attempt; a crash leaves them as stored,
+/// due, and the next start claims them again at that same attempt.
 #[test]
-fn recovery_requeues_every_message_left_sending() {
-    let s = Store::temporary().unwrap();
-    let batch: Vec<_> = (0..5).map(|i| mail(&format!("m{i}"), t(0))).collect();
-    s.enqueue_many(&batch, t(0)).unwrap();
-    assert_eq!(s.claim_due(t(1), 10).unwrap().len(), 5);
-    assert_eq!(s.recover_outbox(t(2)).unwrap(), 5);
+fn a_crash_leaves_claimed_messages_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = {
+        let s = Store::open(dir.path()).unwrap();
+        let batch: Vec<_> = (0..5).map(|i| mail(&format!("m{i}"), t(0))).collect();
+        let ids = enqueued(&s, &batch);
+        let claimed = s.claim_due(t(1), 10).unwrap();
+        assert_eq!(claimed.len(), 5);
+        assert!(
+            claimed
+                .iter()
+                .all(|(m, _)| m.attempts == 1 && m.state == OutboxState::Sending { since: t(1) })
+        );
+        assert_eq!(counts(&s), (0, 5, 0, 0, 0));
+        assert_eq!(s.outbox_list(Some("sending"), 10).unwrap().len(), 5);
+        assert_eq!(s.outbox_page(Some("sending"), None, 10).unwrap().len(), 5);
+        assert_eq!(s.outbox_message(ids[0]).unwrap().attempts, 1);
+        s.flush().unwrap();
+        ids
+    };
+    let s = crate::reopen(dir.path()).unwrap();
     assert_eq!(counts(&s), (5, 0, 0, 0, 0));
+    assert_eq!(s.outbox_message(ids[0]).unwrap().attempts, 0);
+    assert_eq!(s.recover_outbox(t(2)).unwrap(), OutboxRecovery::default());
+    let again = s.claim_due(t(2), 10).unwrap();
+    assert_eq!(
+        again
+            .iter()
+            .map(|(m, _)| (m.id, m.attempts))
+            .collect::<Vec<_>>(),
+        ids.iter().map(|&id| (id, 1)).collect::<Vec<_>>()
+    );
+}
+
+/// A sender that starts again in the same process (its actor restarted) ends the claims the
+/// one before it held: their messages are due again, not held forever.
+#[test]
+fn a_new_sender_releases_the_claims_of_the_one_before() {
+    let s = Store::temporary().unwrap();
+    let batch: Vec<_> = (0..3).map(|i| mail(&format!("m{i}"), t(0))).collect();
+    s.enqueue_many(&batch, t(0)).unwrap();
+    assert_eq!(s.claim_due(t(1), 10).unwrap().len(), 3);
+    assert!(s.claim_due(t(1), 10).unwrap().is_empty(), "claimed once");
+    assert_eq!(
+        s.recover_outbox(t(2)).unwrap(),
+        OutboxRecovery {
+            journaled: 0,
+            released: 3
+        }
+    );
+    assert_eq!(counts(&s), (3, 0, 0, 0, 0));
     assert!(
         s.claim_due(t(2), 10)
             .unwrap()
             .iter()
-            .all(|(m, _)| m.attempts == 2)
+            .all(|(m, _)| m.attempts == 1)
     );
+}
+
+/// A claimed message cannot be retried by an operator meanwhile (it would be claimed twice).
+#[test]
+fn a_claimed_message_cannot_be_retried() {
+    let s = Store::temporary().unwrap();
+    let id = enqueued(&s, &[mail("m", t(0))])[0];
+    let retry = SendOutcome::Deferred {
+        retry_at: t(5),
+        reply: "421 busy".into(),
+    };
+    s.claim_due(t(1), 10).unwrap();
+    s.record_outcomes(t(1), &[(id, retry)]).unwrap();
+    let claimed = s.claim_due(t(5), 10).unwrap();
+    assert_eq!((claimed[0].0.id, claimed[0].0.attempts), (id, 2));
+    assert_eq!(counts(&s), (0, 1, 0, 0, 0), "claimed from deferred");
+    assert!(matches!(
+        s.retry_outbox(id, t(6)),
+        Err(crate::StorageError::Conflict(_))
+    ));
+    assert!(s.claim_due(t(6), 10).unwrap().is_empty());
+    let sent = SendOutcome::Sent {
+        reply: "250 ok".into(),
+    };
+    let m = s.record_outcomes(t(6), &[(id, sent)]).unwrap().remove(0);
+    assert_eq!(m.attempts, 2);
+    assert_eq!(counts(&s), (0, 0, 1, 0, 0));
 }
 
 /// A crash after outcomes were journaled, before sled had them: start-up applies each to the
@@ -245,7 +331,8 @@ fn journaled_outcomes_are_applied_after_a_crash_and_only_to_their_claim() {
         s.journal_outcomes(t(3), &[entry(2, 1, failed), entry(4, 1, retry)])
             .unwrap();
         s.flush().unwrap();
-        // The crash: sled has all five `sending`; m3 never finished.
+        // The crash: all five are claimed (sled has four `queued`, m4 `deferred`); m3 and m4's
+        // second attempt never finished.
         assert_eq!(counts(&s), (0, 5, 0, 0, 0));
         (ids, dir.path().join("outbox.journal"))
     };
@@ -254,8 +341,11 @@ fn journaled_outcomes_are_applied_after_a_crash_and_only_to_their_claim() {
     let s = Store::open(dir.path()).unwrap();
     assert_eq!(
         s.recover_outbox(t(5)).unwrap(),
-        2,
-        "m3 and m4 go back to the queue"
+        OutboxRecovery {
+            journaled: 3,
+            released: 0
+        },
+        "m4's stale outcome is not applied"
     );
     let state = |i: usize| s.outbox_message(ids[i]).unwrap();
     assert!(
@@ -268,12 +358,19 @@ fn journaled_outcomes_are_applied_after_a_crash_and_only_to_their_claim() {
     assert!(
         matches!(state(2).state, OutboxState::Failed { ref reply, .. } if reply == "550 no such user")
     );
+    assert_eq!((state(0).attempts, state(3).attempts), (1, 0));
     assert_eq!(state(3).state, OutboxState::Queued);
     assert_eq!(
         (state(4).state, state(4).attempts),
-        (OutboxState::Queued, 2)
+        (
+            OutboxState::Deferred {
+                reply: "421 busy".into()
+            },
+            1
+        ),
+        "as its first attempt left it"
     );
-    assert_eq!(counts(&s), (2, 0, 1, 1, 1));
+    assert_eq!(counts(&s), (1, 0, 1, 2, 1));
     assert_eq!(
         std::fs::metadata(&journal).unwrap().len(),
         0,
@@ -282,8 +379,63 @@ fn journaled_outcomes_are_applied_after_a_crash_and_only_to_their_claim() {
     // Replaying again (another restart) changes nothing.
     drop(s);
     let s = Store::open(dir.path()).unwrap();
-    assert_eq!(s.recover_outbox(t(6)).unwrap(), 0);
-    assert_eq!(counts(&s), (2, 0, 1, 1, 1));
+    assert_eq!(s.recover_outbox(t(6)).unwrap(), OutboxRecovery::default());
+    assert_eq!(counts(&s), (1, 0, 1, 2, 1));
+}
+
+/// Data written by earlier versions, which wrote a claim durably (`sending`, in
+/// `outbox_inflight`): a journaled outcome of that claim is applied to it, and a claim without
+/// one is queued again.
+#[test]
+fn durable_claims_of_earlier_versions_are_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = {
+        let s = Store::open(dir.path()).unwrap();
+        let ids = enqueued(&s, &[mail("m0", t(0)), mail("m1", t(0))]);
+        // What `claim_due` used to write: the record `sending` at its next attempt, its due
+        // entry moved to `outbox_inflight`, and the counters.
+        outbox_tx!(s.t, |tx| {
+            let mut tally = super::Tally::default();
+            for &id in &ids {
+                tx.transition(
+                    id,
+                    &|m| {
+                        m.state = OutboxState::Sending { since: t(1) };
+                        m.attempts = 1;
+                        Ok(())
+                    },
+                    &mut tally,
+                )?;
+            }
+            tally.write(tx.counters)
+        })
+        .unwrap();
+        s.journal_outcomes(t(2), &[accepted(ids[0])]).unwrap();
+        s.flush().unwrap();
+        ids
+    };
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(counts(&s), (0, 2, 0, 0, 0));
+    assert_eq!(
+        s.recover_outbox(t(3)).unwrap(),
+        OutboxRecovery {
+            journaled: 1,
+            released: 1
+        }
+    );
+    assert!(matches!(
+        s.outbox_message(ids[0]).unwrap().state,
+        OutboxState::Sent { .. }
+    ));
+    assert_eq!(counts(&s), (1, 0, 1, 0, 0));
+    let again = s.claim_due(t(3), 10).unwrap();
+    assert_eq!(
+        again
+            .iter()
+            .map(|(m, _)| (m.id, m.attempts))
+            .collect::<Vec<_>>(),
+        [(ids[1], 2)]
+    );
 }
 
 /// The unsynced tail of an append cut short by a crash was never counted durable: replay stops
@@ -310,7 +462,7 @@ fn a_torn_journal_tail_is_ignored() {
         claimed.iter().map(|(m, _)| m.id).collect()
     };
     let s = Store::open(dir.path()).unwrap();
-    assert_eq!(s.recover_outbox(t(3)).unwrap(), 1);
+    assert_eq!(s.recover_outbox(t(3)).unwrap().journaled, 1);
     assert!(matches!(
         s.outbox_message(ids[0]).unwrap().state,
         OutboxState::Sent { .. }
@@ -586,12 +738,20 @@ fn a_backup_has_the_outcomes_only_the_journal_holds() {
     let data = tempfile::tempdir().unwrap();
     crate::restore_from(&snap.path().join("b"), &data.path().join("d")).unwrap();
     let r = Store::open(&data.path().join("d")).unwrap();
-    assert_eq!(r.recover_outbox(t(4)).unwrap(), 1, "only m2 goes out again");
+    assert_eq!(
+        r.recover_outbox(t(4)).unwrap(),
+        OutboxRecovery::default(),
+        "the snapshot has m1's outcome itself"
+    );
     assert!(matches!(
         r.outbox_message(ids[1]).unwrap().state,
         OutboxState::Sent { ref reply, at } if reply == "250 2.0.0 queued" && at == t(2)
     ));
-    assert_eq!(r.outbox_message(ids[2]).unwrap().state, OutboxState::Queued);
+    assert_eq!(
+        r.outbox_message(ids[2]).unwrap().state,
+        OutboxState::Queued,
+        "only m2 goes out again"
+    );
     assert_eq!(counts(&r), (1, 0, 2, 0, 0));
 }
 
