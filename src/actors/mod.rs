@@ -22,15 +22,17 @@ pub mod team;
 pub mod ticker;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use actix::{Actor, Addr};
-use storage::TeamId;
+use chrono::{DateTime, Utc};
+use storage::{Handoff, NewPrompt, Prompt, StorageResult, Store, TeamId};
 
 use crate::channels::Running;
 use crate::context::AppContext;
 use crate::error::AppResult;
-use outbox::{OutboxActor, Wake};
+use outbox::{Handed, OutboxActor, Wake};
 use recorder::Recorder;
 use team::TeamActor;
 
@@ -45,6 +47,9 @@ struct Inner {
     teams: Mutex<HashMap<TeamId, Addr<TeamActor>>>,
     recorder: Mutex<Option<Addr<Recorder>>>,
     outbox: OnceLock<Addr<OutboxActor>>,
+    /// How many more freshly enqueued messages the outbox takes from its enqueuers' hands (see
+    /// [`Actors::create_prompts`]); 0 while it does not run.
+    outbox_room: AtomicUsize,
     channels: Mutex<Running>,
 }
 
@@ -55,6 +60,7 @@ impl Actors {
             teams: Mutex::new(HashMap::new()),
             recorder: Mutex::new(None),
             outbox: OnceLock::new(),
+            outbox_room: AtomicUsize::new(0),
             channels: Mutex::new(Running::default()),
         }))
     }
@@ -81,6 +87,79 @@ impl Actors {
         if let Some(o) = self.0.outbox.get() {
             o.do_send(Wake);
         }
+    }
+
+    /// Creates prompts with their emails ([`Store::create_prompts`]) and hands those due now
+    /// straight to the outbox, as many as it has room for: they are claimed for it as they are
+    /// written, and it sends them without scanning or reading the database for them. The rest
+    /// wait in the due index for its next claim. Wake the outbox afterwards as usual.
+    pub fn create_prompts(
+        &self,
+        store: &Store,
+        prompts: Vec<NewPrompt>,
+        now: DateTime<Utc>,
+    ) -> StorageResult<Vec<(Prompt, bool)>> {
+        let wanted: usize = prompts.iter().map(|p| p.messages.len()).sum();
+        let mut handoff = Handoff::with_room(self.take_outbox_room(wanted));
+        let reserved = handoff.room;
+        let created = store.create_prompts_handing(prompts, now, &mut handoff);
+        self.give_outbox_room(handoff.room);
+        if !handoff.claimed.is_empty() {
+            let handed = handoff.claimed;
+            match self.0.outbox.get() {
+                Some(o) => {
+                    if let Err(e) = o.try_send(Handed(handed)) {
+                        // Its mailbox is gone or full: they wait for a claim instead.
+                        let Handed(handed) = e.into_inner();
+                        self.give_back(store, handed, now);
+                    }
+                }
+                None => self.give_back(store, handed, now),
+            }
+        }
+        debug_assert!(handoff.room <= reserved);
+        created
+    }
+
+    /// Messages claimed for an outbox that cannot take them: their claims end (they are due in
+    /// the database) and its room is given back.
+    fn give_back(
+        &self,
+        store: &Store,
+        handed: Vec<(storage::OutboxMessage, Vec<u8>)>,
+        now: DateTime<Utc>,
+    ) {
+        let ids: Vec<_> = handed.iter().map(|(m, _)| m.id).collect();
+        self.give_outbox_room(ids.len());
+        if let Err(e) = store.return_unsent(&ids, now) {
+            tracing::error!(messages = ids.len(), error = %e, "cannot give back messages the outbox did not take");
+        }
+    }
+
+    /// Reserves room for up to `n` messages in the outbox's hands; returns how many it got.
+    fn take_outbox_room(&self, n: usize) -> usize {
+        let mut got = 0;
+        let _ = self
+            .0
+            .outbox_room
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |room| {
+                got = room.min(n);
+                Some(room - got)
+            });
+        got
+    }
+
+    /// Gives back room for `n` messages (the outbox took them out of its hands, or they were not
+    /// handed over after all).
+    pub(crate) fn give_outbox_room(&self, n: usize) {
+        if n > 0 {
+            self.0.outbox_room.fetch_add(n, Ordering::AcqRel);
+        }
+    }
+
+    /// The outbox takes up to `n` messages into its hands (0: none, it stops).
+    pub(crate) fn set_outbox_room(&self, n: usize) {
+        self.0.outbox_room.store(n, Ordering::Release);
     }
 
     fn lock_teams(&self) -> MutexGuard<'_, HashMap<TeamId, Addr<TeamActor>>> {

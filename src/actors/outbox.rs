@@ -23,8 +23,12 @@
 //!   outcomes are durable;
 //! - a *record* round writes journaled outcomes to sled (one transaction for a large batch),
 //!   flushes, announces their events and lets the journal forget them;
-//! - a *claim* round claims the next messages (read ahead of the free connections) and reads
-//!   their bodies; it writes nothing.
+//! - a *claim* round claims the next messages (read ahead of the free connections), reads
+//!   their bodies and flushes sled: what it claimed may have been enqueued since the last flush,
+//!   and nothing is sent before its record is durable;
+//! - a *flush* round does the same for the messages their enqueuer handed over ([`Handed`]:
+//!   claimed as they were written, so no scan or read is needed for them), one flush for all
+//!   that arrived since the last one.
 //!
 //! Sends go on while any of them runs. They are apart because the duplicate bound below holds
 //! sends back until outcomes are durable: a journal append is a fraction of a millisecond, where
@@ -66,6 +70,10 @@ const READ_AHEAD_ROUNDS: usize = 8;
 /// ... and at least this many, so that a small pool still claims in batches.
 const MIN_READ_AHEAD: usize = 256;
 
+/// How many freshly enqueued messages the outbox holds at most in its hands (see [`Handed`]):
+/// a large transaction's worth, a few megabytes of bodies.
+const HANDOFF_ROOM: usize = 2 * storage::MAX_BATCH;
+
 /// How often the texts of old sent and failed messages are deleted (`[outbox] keep_bodies_days`).
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Texts deleted at most per pass (a few seconds of work at most; the next pass goes on).
@@ -75,6 +83,13 @@ const PRUNE_LIMIT: usize = 100_000;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Wake;
+
+/// Messages just enqueued and claimed for the outbox by their enqueuer, with their bodies
+/// ([`Actors::create_prompts`](crate::actors::Actors::create_prompts)): sent without a scan or
+/// a read of the database.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Handed(pub Vec<(OutboxMessage, Vec<u8>)>);
 
 /// Stop claiming new messages; answers once nothing is in flight and every outcome is durable,
 /// and then the actor stops (it holds the [`AppContext`], and with it the data directory, until it does).
@@ -110,6 +125,13 @@ pub struct OutboxActor {
     transport: Arc<Transport>,
     /// Claimed messages, waiting for a free connection.
     ready: VecDeque<(OutboxMessage, Vec<u8>)>,
+    /// Messages handed over by their enqueuer ([`Handed`]), durable, waiting for a free
+    /// connection after `ready`; each one taken out gives its room back.
+    handed: VecDeque<(OutboxMessage, Vec<u8>)>,
+    /// Messages handed over whose enqueue a flush round has yet to make durable.
+    handed_unflushed: Vec<(OutboxMessage, Vec<u8>)>,
+    /// While a flush round runs: how many handed messages it makes durable.
+    flushing: Option<usize>,
     /// Sends started and not finished (at most `concurrency`).
     in_flight: usize,
     /// Sends finished since the last journal round started; the next one journals them.
@@ -156,6 +178,9 @@ impl OutboxActor {
             actors,
             transport: Arc::new(transport),
             ready: VecDeque::new(),
+            handed: VecDeque::new(),
+            handed_unflushed: Vec::new(),
+            flushing: None,
             in_flight: 0,
             finished: Vec::new(),
             journaling: None,
@@ -193,7 +218,12 @@ impl OutboxActor {
     fn pump(&mut self, ctx: &mut Context<Self>) {
         let c = self.concurrency();
         while !self.draining && self.in_flight < c && self.in_flight + self.unconfirmed() < 2 * c {
-            let Some((message, body)) = self.ready.pop_front() else {
+            let next = self.ready.pop_front().or_else(|| {
+                let handed = self.handed.pop_front()?;
+                self.actors.give_outbox_room(1);
+                Some(handed)
+            });
+            let Some((message, body)) = next else {
                 break;
             };
             self.start_send(ctx, message, body);
@@ -207,8 +237,12 @@ impl OutboxActor {
         if !self.claiming && self.claim_useful() {
             self.start_claim(ctx);
         }
+        if self.flushing.is_none() && !self.handed_unflushed.is_empty() {
+            self.start_flush(ctx);
+        }
         if self.draining
             && self.in_flight == 0
+            && self.flushing.is_none()
             && self.unconfirmed() == 0
             && self.journaled.is_empty()
             && self.journaling.is_none()
@@ -223,7 +257,15 @@ impl OutboxActor {
 
     /// A claim is worth its round when the read-ahead runs low while more may be due.
     fn claim_useful(&self) -> bool {
-        !self.draining && self.may_be_due && 2 * self.ready.len() < self.read_ahead()
+        !self.draining && self.may_be_due && 2 * self.held() < self.read_ahead()
+    }
+
+    /// Claimed messages waiting to be sent.
+    fn held(&self) -> usize {
+        self.ready.len()
+            + self.handed.len()
+            + self.handed_unflushed.len()
+            + self.flushing.unwrap_or(0)
     }
 
     /// Writing journaled outcomes to sled is worth a transaction and a flush for a large batch
@@ -233,7 +275,7 @@ impl OutboxActor {
         !self.journaled.is_empty()
             && (self.journaled.len() >= self.read_ahead()
                 || self.undurable > 0
-                || (self.in_flight == 0 && self.ready.is_empty())
+                || (self.in_flight == 0 && self.ready.is_empty() && self.handed.is_empty())
                 || self.draining)
     }
 
@@ -340,7 +382,7 @@ impl OutboxActor {
         // Read ahead: what the connections will take while this round runs, and more.
         let want = self
             .read_ahead()
-            .saturating_sub(self.in_flight + self.ready.len());
+            .saturating_sub(self.in_flight + self.held());
         if want == 0 {
             return;
         }
@@ -348,7 +390,19 @@ impl OutboxActor {
         let now = self.app.now();
         let wakes = self.wakes;
         let store = self.app.store.clone();
-        let work = tokio::task::spawn_blocking(move || store.claim_due(now, want));
+        let work = tokio::task::spawn_blocking(move || {
+            let claimed = store.claim_due(now, want)?;
+            // The claim writes nothing, but what it claimed may have been enqueued since sled's
+            // last flush: nothing is sent before its record is durable.
+            if !claimed.is_empty()
+                && let Err(e) = store.flush()
+            {
+                let ids: Vec<OutboxId> = claimed.iter().map(|(m, _)| m.id).collect();
+                store.return_unsent(&ids, now)?;
+                return Err(e);
+            }
+            Ok(claimed)
+        });
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             act.claiming = false;
             match result {
@@ -362,7 +416,7 @@ impl OutboxActor {
                     act.ready.extend(claimed);
                 }
                 Ok(Err(e)) => {
-                    error!(error = %e, "cannot claim outbox messages; retrying on the next wake")
+                    error!(error = %e, "cannot claim outbox messages (or make them durable); retrying on the next wake")
                 }
                 // What it claimed, if anything, is held until the sender's next start.
                 Err(e) => error!(error = %e, "an outbox round failed"),
@@ -374,15 +428,42 @@ impl OutboxActor {
         }));
     }
 
-    /// How many claimed messages to hold: enough to keep every connection busy through a round
-    /// and the next, and to make each claim a large batch.
-    fn read_ahead(&self) -> usize {
-        (READ_AHEAD_ROUNDS * self.concurrency()).max(MIN_READ_AHEAD)
+    /// Makes the enqueue of the handed messages waiting for it durable (a flush of sled, which
+    /// their enqueuer did not do), on a blocking thread, while sends go on; then they can be
+    /// sent. One round covers every message handed over before it started.
+    fn start_flush(&mut self, ctx: &mut Context<Self>) {
+        let batch = std::mem::take(&mut self.handed_unflushed);
+        self.flushing = Some(batch.len());
+        let store = self.app.store.clone();
+        let work = tokio::task::spawn_blocking(move || store.flush());
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
+            act.flushing = None;
+            let flushed = match result {
+                Ok(Ok(_)) => true,
+                Ok(Err(e)) => {
+                    error!(messages = batch.len(), error = %e, "cannot flush the outbox; its claims will send the handed messages");
+                    false
+                }
+                Err(e) => {
+                    error!(messages = batch.len(), error = %e, "the flush task failed; its claims will send the handed messages");
+                    false
+                }
+            };
+            if flushed && !act.draining {
+                act.handed.extend(batch);
+            } else {
+                let n = batch.len();
+                act.give_back(batch.into_iter().map(|(m, _)| m.id).collect());
+                if !act.draining {
+                    act.actors.give_outbox_room(n);
+                }
+            }
+            act.pump(ctx);
+        }));
     }
 
-    /// A draining sender gives its unsent read-ahead back to the queue.
-    fn return_ready(&mut self) {
-        let ids: Vec<OutboxId> = self.ready.drain(..).map(|(m, _)| m.id).collect();
+    /// Claimed messages that will not be sent now go back to the queue.
+    fn give_back(&self, ids: Vec<OutboxId>) {
         if ids.is_empty() {
             return;
         }
@@ -390,6 +471,24 @@ impl OutboxActor {
             // They stay claimed until the next sender starts; nothing on disk holds them.
             error!(messages = ids.len(), error = %e, "cannot return unsent outbox messages");
         }
+    }
+
+    /// How many claimed messages to hold: enough to keep every connection busy through a round
+    /// and the next, and to make each claim a large batch.
+    fn read_ahead(&self) -> usize {
+        (READ_AHEAD_ROUNDS * self.concurrency()).max(MIN_READ_AHEAD)
+    }
+
+    /// A draining sender gives its unsent read-ahead, and what was handed to it, back to the
+    /// queue, and takes nothing more into its hands.
+    fn return_ready(&mut self) {
+        self.actors.set_outbox_room(0);
+        let ids: Vec<OutboxId> = (self.ready.drain(..))
+            .chain(self.handed.drain(..))
+            .chain(self.handed_unflushed.drain(..))
+            .map(|(m, _)| m.id)
+            .collect();
+        self.give_back(ids);
     }
 
     fn start_send(&mut self, ctx: &mut Context<Self>, message: OutboxMessage, body: Vec<u8>) {
@@ -651,8 +750,22 @@ impl Actor for OutboxActor {
             }
             Err(e) => error!(error = %e, "cannot recover in-flight outbox messages"),
         }
+        // After the recovery, which ends every claim held before: from now on the enqueuers
+        // may claim messages for this sender.
+        self.actors.set_outbox_room(HANDOFF_ROOM);
         self.prune_bodies();
         ctx.run_interval(PRUNE_EVERY, |act, _| act.prune_bodies());
+        self.pump(ctx);
+    }
+}
+
+impl Handler<Handed> for OutboxActor {
+    type Result = ();
+    fn handle(&mut self, Handed(messages): Handed, ctx: &mut Context<Self>) {
+        self.handed_unflushed.extend(messages);
+        if self.draining {
+            self.return_ready();
+        }
         self.pump(ctx);
     }
 }

@@ -2,21 +2,22 @@
 //!
 //! It creates a data directory (a fresh temporary one unless `--data` names one), enqueues N
 //! evening prompts exactly as the team actor does it (`ops::new_prompt`: `render::prompt`, then
-//! `bots::email::message::build`; then `Store::create_prompts`, which writes each prompt, its
-//! indexes and its outbox message, a team of `storage::MAX_BATCH` members per transaction),
+//! `bots::email::message::build`; then `Actors::create_prompts`, which writes each prompt, its
+//! indexes and its outbox message, a team of `storage::MAX_BATCH` members per transaction, and
+//! hands what it can to a running outbox),
 //! flushes them, and then starts the real [`OutboxActor`] (on a thread of its own, as the server
 //! runs it) against the SMTP server given with `--smtp`. The clock stops when every message is
 //! recorded `sent` or `failed` and the database is flushed: the figure includes the
-//! claim (`queued → sending`), the SMTP exchange and the outcome (`sending → sent`), as in
-//! production. Enqueueing is timed separately: that is the send phase, with a full queue.
+//! claim (`queued → sending`, in memory), the SMTP exchange and the outcome (`sent`, journaled
+//! then recorded), as in production. Enqueueing is timed separately: that is the send phase, with a full queue.
 //!
 //! With `overlap` it runs the way the server does instead: the outbox actor is running from the
 //! start, and the prompts are enqueued a team at a time (rendered and written, then the outbox
 //! woken, as a team actor does at its prompt time, on the actix system thread, where the team
 //! actors run; the outbox sends from its own thread meanwhile), so sending starts with the first
-//! team while the others are being written. As in the server, nothing is flushed for the enqueue
-//! itself: a claim flushes before it hands messages to SMTP, and that flush covers the prompts it
-//! claims. The end-to-end figure of that run, from the prompts being due to the last one
+//! team while the others are being written, each team's messages handed straight to the outbox
+//! as far as it has room. As in the server, nothing is flushed for the enqueue itself: the outbox
+//! flushes before it sends what it claimed or was handed, and that flush covers their prompts. The end-to-end figure of that run, from the prompts being due to the last one
 //! accepted, is what a team waits for.
 //!
 //! The benchmark is bounded: it gives up when no message changes state for [`STALL_LIMIT`].
@@ -197,7 +198,7 @@ async fn run_in(opts: &Options, dir: &Path) -> anyhow::Result<Report> {
             // teams the thread runs whatever else is ready (the outbox's sends among them).
             tokio::task::yield_now().await;
         }
-        // The outbox's claims flush what they claim; this covers the rest, as sled's own
+        // The outbox flushes what it sends before it sends it; this covers the rest, as sled's own
         // flusher would.
         app.store.flush_async().await?;
         (started.elapsed(), first_woken.unwrap_or(started), outbox)
@@ -310,7 +311,7 @@ impl<'a> Prompts<'a> {
             self.bytes += prompt.messages.iter().map(|m| m.body.len()).sum::<usize>();
             prompts.push(prompt);
         }
-        let done = app.store.create_prompts(prompts, now)?;
+        let done = app.actors.create_prompts(&app.store, prompts, now)?;
         let created = done.iter().filter(|(_, new)| *new).count() as u64;
         if created != last - first {
             bail!(

@@ -62,7 +62,8 @@ pub use inbound::Registered;
 pub use links::{Linked, LinkedFrom};
 pub use model::*;
 pub use outbox::{
-    JournaledOutcome, MAX_BATCH, NewOutboxMessage, OutboxCounts, OutboxRecovery, SendOutcome,
+    Handoff, JournaledOutcome, MAX_BATCH, NewOutboxMessage, OutboxCounts, OutboxRecovery,
+    SendOutcome,
 };
 pub use private::make_private;
 pub use prompts::NewPrompt;

@@ -58,6 +58,25 @@ pub struct OutboxRecovery {
     pub released: usize,
 }
 
+/// Messages claimed by their enqueuer for a sender that takes them from its hands, up to `room`
+/// of them (see [`claims`] and [`Store::create_prompts_handing`]).
+#[derive(Debug, Default)]
+pub struct Handoff {
+    /// How many more may be claimed.
+    pub room: usize,
+    /// The messages claimed, `sending` at their first attempt, each with its body.
+    pub claimed: Vec<(OutboxMessage, Vec<u8>)>,
+}
+
+impl Handoff {
+    pub fn with_room(room: usize) -> Handoff {
+        Handoff {
+            room,
+            claimed: Vec::new(),
+        }
+    }
+}
+
 /// Number of messages in each state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct OutboxCounts {
@@ -122,6 +141,27 @@ pub(crate) fn counter_add(counters: &TransactionalTree, name: &str, delta: i64) 
     Ok(())
 }
 
+impl NewOutboxMessage {
+    /// The record it is stored as, with `id`, enqueued at `now`.
+    pub(crate) fn record(&self, id: OutboxId, now: DateTime<Utc>) -> OutboxMessage {
+        OutboxMessage {
+            id,
+            key: self.key.clone(),
+            channel: self.channel,
+            kind: self.kind,
+            team_id: self.team_id,
+            member_id: self.member_id,
+            envelope_from: self.envelope_from.clone(),
+            envelope_to: self.envelope_to.clone(),
+            message_id: self.message_id.clone(),
+            state: OutboxState::Queued,
+            attempts: 0,
+            due_at: self.due_at,
+            created_at: now,
+        }
+    }
+}
+
 impl OutboxTx<'_> {
     /// Enqueues unless the key was seen before. Returns the id and whether it is new.
     pub(crate) fn enqueue(
@@ -134,21 +174,7 @@ impl OutboxTx<'_> {
         if let Some(existing) = self.keys.get(m.key.as_bytes())? {
             return Ok((key_id("outbox_keys", &existing).or_else(abort)?, false));
         }
-        let msg = OutboxMessage {
-            id,
-            key: m.key.clone(),
-            channel: m.channel,
-            kind: m.kind,
-            team_id: m.team_id,
-            member_id: m.member_id,
-            envelope_from: m.envelope_from.clone(),
-            envelope_to: m.envelope_to.clone(),
-            message_id: m.message_id.clone(),
-            state: OutboxState::Queued,
-            attempts: 0,
-            due_at: m.due_at,
-            created_at: now,
-        };
+        let msg = m.record(id, now);
         self.outbox.insert(&id_key(id), encode_message(&msg))?;
         self.bodies.insert(&id_key(id), m.body.as_slice())?;
         self.due.insert(due_key(m.due_at, id), &[])?;
@@ -408,6 +434,7 @@ impl Store {
                     since: now,
                     attempts: m.attempts.saturating_add(1),
                     was_deferred,
+                    committed: true,
                 };
                 found.push((m, claim));
             }
@@ -763,8 +790,11 @@ impl Store {
         // The counters count stored states; claimed messages are stored `queued` or `deferred`.
         // Read under the claims' lock, which a record round holds across its transaction.
         let claims = self.claims.lock();
-        let claimed = claims.len() as u64;
-        let from_deferred = claims.values().filter(|c| c.was_deferred).count() as u64;
+        let claimed = claims.values().filter(|c| c.committed).count() as u64;
+        let from_deferred = claims
+            .values()
+            .filter(|c| c.committed && c.was_deferred)
+            .count() as u64;
         let get = |s: &str| -> StorageResult<u64> {
             Ok(match self.t.counters.get(format!("outbox.{s}"))? {
                 Some(v) => {

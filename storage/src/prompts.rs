@@ -5,8 +5,9 @@ use sled::Transactional;
 
 use crate::codec::{day_bytes, decode, encode, id_key, key, key_id};
 use crate::error::{StorageError, StorageResult, TxResult, abort};
-use crate::outbox::{NewOutboxMessage, OutboxTx};
-use crate::{Delivery, MemberId, Prompt, PromptId, Store};
+use crate::outbox::claims::{Claim, show_claimed};
+use crate::outbox::{Handoff, NewOutboxMessage, OutboxTx};
+use crate::{Delivery, MemberId, OutboxId, Prompt, PromptId, Store};
 
 /// A prompt to create with the outbox messages that carry it (see [`Store::create_prompts`]).
 #[derive(Debug, Clone)]
@@ -23,6 +24,14 @@ struct Pending {
     bytes: Vec<u8>,
     outbox_ids: Vec<u64>,
     messages: Vec<NewOutboxMessage>,
+}
+
+/// What writing a prompt of a chunk did.
+enum Written {
+    /// Created, with whether each of its messages was new (a key enqueued before is not).
+    Created(Vec<bool>),
+    /// Its member already had a prompt for that day, this one: nothing was written.
+    Existing(PromptId),
 }
 
 fn member_day_key(member: MemberId, day: NaiveDate) -> Vec<u8> {
@@ -68,24 +77,123 @@ impl Store {
         batch: impl IntoIterator<Item = NewPrompt>,
         now: DateTime<Utc>,
     ) -> StorageResult<Vec<(Prompt, bool)>> {
+        self.create_prompts_handing(batch, now, &mut Handoff::default())
+    }
+
+    /// [`Store::create_prompts`], and up to `handoff.room` of the new messages due at `now` are
+    /// claimed for a sender that takes them from `handoff.claimed` (see
+    /// [`crate::outbox::claims`]): each claim is taken before its message is written, so no scan
+    /// of the due index can claim it first. The sender must report each one as it would a
+    /// message of [`Store::claim_due`].
+    pub fn create_prompts_handing(
+        &self,
+        batch: impl IntoIterator<Item = NewPrompt>,
+        now: DateTime<Utc>,
+        handoff: &mut Handoff,
+    ) -> StorageResult<Vec<(Prompt, bool)>> {
         let _w = self.write_gate();
         let mut batch = batch.into_iter().peekable();
         let mut out = Vec::new();
         while batch.peek().is_some() {
-            let chunk: Vec<Pending> = batch
+            let mut chunk: Vec<Pending> = batch
                 .by_ref()
                 .take(crate::outbox::MAX_BATCH)
                 .map(|p| self.pending(p))
                 .collect::<StorageResult<_>>()?;
-            let existing = self.create_chunk(&chunk, now)?;
-            for (p, existing) in chunk.into_iter().zip(existing) {
-                out.push(match existing {
-                    Some(id) => (self.prompt(id)?, false),
-                    None => (p.prompt, true),
+            let handed = self.claim_before_writing(&chunk, now, handoff.room);
+            let written = match self.create_chunk(&chunk, now) {
+                Ok(written) => written,
+                Err(e) => {
+                    let mut claims = self.claims.lock();
+                    for (p, m) in &handed {
+                        claims.remove(&chunk[*p].outbox_ids[*m]);
+                    }
+                    return Err(e);
+                }
+            };
+            self.hand_over(&mut chunk, &written, &handed, now, handoff);
+            for (p, written) in chunk.into_iter().zip(written) {
+                out.push(match written {
+                    Written::Existing(id) => (self.prompt(id)?, false),
+                    Written::Created(_) => (p.prompt, true),
                 });
             }
         }
         Ok(out)
+    }
+
+    /// Claims, not yet committed, up to `room` of the chunk's messages due at `now`. Returns
+    /// where they are: (prompt, message) positions.
+    fn claim_before_writing(
+        &self,
+        chunk: &[Pending],
+        now: DateTime<Utc>,
+        room: usize,
+    ) -> Vec<(usize, usize)> {
+        if room == 0 {
+            return Vec::new();
+        }
+        let handed: Vec<(usize, usize)> = chunk
+            .iter()
+            .enumerate()
+            .flat_map(|(p, pending)| {
+                pending
+                    .messages
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| m.due_at <= now)
+                    .map(move |(m, _)| (p, m))
+            })
+            .take(room)
+            .collect();
+        let mut claims = self.claims.lock();
+        for &(p, m) in &handed {
+            let claim = Claim {
+                since: now,
+                attempts: 1,
+                was_deferred: false,
+                committed: false,
+            };
+            claims.insert(chunk[p].outbox_ids[m], claim);
+        }
+        handed
+    }
+
+    /// After the chunk's transaction: the claims of messages written count from now on and go
+    /// into `handoff` with their bodies; those of messages not written end.
+    fn hand_over(
+        &self,
+        chunk: &mut [Pending],
+        written: &[Written],
+        handed: &[(usize, usize)],
+        now: DateTime<Utc>,
+        handoff: &mut Handoff,
+    ) {
+        if handed.is_empty() {
+            return;
+        }
+        let mut claims = self.claims.lock();
+        for &(p, m) in handed {
+            let id: OutboxId = chunk[p].outbox_ids[m];
+            let new = matches!(&written[p], Written::Created(new) if new[m]);
+            // A sender that started meanwhile ended every claim it found (`recover_outbox`):
+            // this one is then no longer ours to hand over.
+            match claims.get_mut(&id) {
+                Some(claim) if new => {
+                    claim.committed = true;
+                    let message = &mut chunk[p].messages[m];
+                    let mut record = message.record(id, now);
+                    show_claimed(&mut record, claim);
+                    handoff
+                        .claimed
+                        .push((record, std::mem::take(&mut message.body)));
+                    handoff.room -= 1;
+                }
+                _ => {
+                    claims.remove(&id);
+                }
+            }
+        }
     }
 
     /// Gives the prompt's messages their outbox ids and encodes it.
@@ -116,13 +224,8 @@ impl Store {
         })
     }
 
-    /// Writes a chunk in one transaction. Returns, per prompt, the id of the prompt that already
-    /// existed for its member and day (nothing written), or `None` (created).
-    fn create_chunk(
-        &self,
-        chunk: &[Pending],
-        now: DateTime<Utc>,
-    ) -> StorageResult<Vec<Option<PromptId>>> {
+    /// Writes a chunk in one transaction. Returns what was written for each prompt.
+    fn create_chunk(&self, chunk: &[Pending], now: DateTime<Utc>) -> StorageResult<Vec<Written>> {
         Ok((
             &self.t.prompts,
             &self.t.prompts_by_member_day,
@@ -135,14 +238,14 @@ impl Store {
             &self.t.counters,
         )
             .transaction(
-                |(prompts, by_day, by_mid, outbox, bodies, due, inflight, keys, counters)| -> TxResult<Vec<Option<PromptId>>> {
+                |(prompts, by_day, by_mid, outbox, bodies, due, inflight, keys, counters)| -> TxResult<Vec<Written>> {
                     let tx = OutboxTx { outbox, bodies, due, inflight, keys, counters };
                     let mut tally = crate::outbox::Tally::default();
                     let mut result = Vec::with_capacity(chunk.len());
                     let mut created = 0;
                     for p in chunk {
                         if let Some(existing) = by_day.get(p.md_key.as_slice())? {
-                            result.push(Some(key_id("prompts_by_member_day", &existing).or_else(abort)?));
+                            result.push(Written::Existing(key_id("prompts_by_member_day", &existing).or_else(abort)?));
                             continue;
                         }
                         prompts.insert(&id_key(p.prompt.id), p.bytes.as_slice())?;
@@ -152,11 +255,14 @@ impl Store {
                                 by_mid.insert(mid.as_bytes(), &id_key(p.prompt.id))?;
                             }
                         }
-                        for (id, m) in p.outbox_ids.iter().zip(&p.messages) {
-                            tx.enqueue(*id, m, now, &mut tally)?;
-                        }
+                        let new = p
+                            .outbox_ids
+                            .iter()
+                            .zip(&p.messages)
+                            .map(|(id, m)| Ok(tx.enqueue(*id, m, now, &mut tally)?.1))
+                            .collect::<TxResult<Vec<bool>>>()?;
                         created += 1;
-                        result.push(None);
+                        result.push(Written::Created(new));
                     }
                     if created > 0 {
                         crate::outbox::counter_add(counters, "prompts.created", created)?;

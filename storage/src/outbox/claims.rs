@@ -10,6 +10,11 @@
 //! a message costs one transaction and one flush less (Postfix's queue manager holds its active
 //! queue in memory the same way).
 //!
+//! A message can also be claimed by its enqueuer for a sender that takes it straight from there
+//! ([`crate::Store::create_prompts_handing`]): the claim is taken before the message is written,
+//! so no scan of the due index can claim it first, and it counts once the write is committed.
+//! The sender then needs no scan and no read of sled for it.
+//!
 //! Lock order: this table's lock is taken before sled's transaction lock (a record round and an
 //! operator's retry hold it across their transaction, so a reader never sees an outcome
 //! recorded while its claim still stands), and never inside a transaction.
@@ -29,6 +34,9 @@ pub(crate) struct Claim {
     pub attempts: u32,
     /// Whether it was claimed from `deferred` (else from `queued`), for the counts.
     pub was_deferred: bool,
+    /// False while the enqueuer that claimed it has not committed the message: it is not counted
+    /// (nor stored) yet.
+    pub committed: bool,
 }
 
 #[derive(Default)]
@@ -44,7 +52,7 @@ impl Claims {
 
     /// Shows `m` as its readers must see it: `sending`, at the claim's attempt, while claimed.
     pub(crate) fn overlay(&self, m: &mut OutboxMessage) {
-        if let Some(c) = self.lock().get(&m.id) {
+        if let Some(c) = self.lock().get(&m.id).filter(|c| c.committed) {
             show_claimed(m, c);
         }
     }

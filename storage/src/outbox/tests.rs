@@ -563,6 +563,105 @@ fn a_team_of_prompts_is_created_in_a_batch_once_per_member_and_day() {
     assert_eq!(s.counter("prompts.created").unwrap(), 3);
 }
 
+/// Prompts written with a hand-off: up to its room, the new messages due now are claimed as
+/// they are written and handed over with their bodies; nothing else is (one due later, one of a
+/// prompt that existed already); a scan of the due index does not claim them again.
+#[test]
+fn new_prompts_are_handed_to_the_sender_as_they_are_written() {
+    let s = Store::temporary().unwrap();
+    let day = NaiveDate::from_ymd_opt(2026, 3, 9).unwrap();
+    s.create_prompts([new_prompt(&s, 1, day)], t(0)).unwrap();
+    let mut later = new_prompt(&s, 4, day);
+    later.messages[0].due_at = t(30);
+    let batch = vec![
+        new_prompt(&s, 1, day),
+        later,
+        new_prompt(&s, 2, day),
+        new_prompt(&s, 3, day),
+        new_prompt(&s, 5, day),
+    ];
+    // Room for three: claimed before the write are the first three due (member 1's second
+    // prompt among them, which is then not written), so two are handed over.
+    let mut handoff = crate::Handoff::with_room(3);
+    let got = s.create_prompts_handing(batch, t(1), &mut handoff).unwrap();
+    assert_eq!(
+        got.iter().map(|(_, new)| *new).collect::<Vec<_>>(),
+        [false, true, true, true, true]
+    );
+    assert_eq!(handoff.room, 1);
+    let handed: Vec<_> = handoff
+        .claimed
+        .iter()
+        .map(|(m, body)| (m.member_id, m.attempts, m.state.clone(), body.clone()))
+        .collect();
+    let body = |key: &str| format!("Subject: {key}\r\n\r\nhello\r\n").into_bytes();
+    assert_eq!(
+        handed,
+        [
+            (
+                Some(2),
+                1,
+                OutboxState::Sending { since: t(1) },
+                body(&format!("prompt:2:{day}:email"))
+            ),
+            (
+                Some(3),
+                1,
+                OutboxState::Sending { since: t(1) },
+                body(&format!("prompt:3:{day}:email"))
+            ),
+        ]
+    );
+    // As stored, they are queued; as read, claimed.
+    let id = handoff.claimed[0].0.id;
+    assert_eq!(s.outbox_message(id).unwrap().attempts, 1);
+    assert_eq!(counts(&s), (3, 2, 0, 0, 0));
+    // A scan finds only the unclaimed ones due: member 1's first prompt and member 5's.
+    let scanned: Vec<_> = s
+        .claim_due(t(2), 10)
+        .unwrap()
+        .into_iter()
+        .map(|(m, _)| m.member_id)
+        .collect();
+    assert_eq!(scanned, [Some(1), Some(5)]);
+    let sent = SendOutcome::Sent {
+        reply: "250 ok".into(),
+    };
+    let recorded = s.record_outcomes(t(3), &[(id, sent)]).unwrap();
+    assert_eq!(recorded[0].attempts, 1);
+    assert_eq!(counts(&s), (1, 3, 1, 0, 0));
+}
+
+/// A handed message not sent before a crash is queued in the database, and a sender that
+/// starts again in the process ends its claim: either way it goes out again.
+#[test]
+fn handed_messages_are_due_again_after_a_crash_or_a_new_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = NaiveDate::from_ymd_opt(2026, 3, 9).unwrap();
+    {
+        let s = Store::open(dir.path()).unwrap();
+        let mut handoff = crate::Handoff::with_room(10);
+        s.create_prompts_handing([new_prompt(&s, 1, day)], t(0), &mut handoff)
+            .unwrap();
+        assert_eq!(handoff.claimed.len(), 1);
+        assert!(s.claim_due(t(1), 10).unwrap().is_empty());
+        s.flush().unwrap();
+    }
+    let s = crate::reopen(dir.path()).unwrap();
+    assert_eq!(counts(&s), (1, 0, 0, 0, 0));
+    let mut handoff = crate::Handoff::with_room(10);
+    s.create_prompts_handing([new_prompt(&s, 2, day)], t(1), &mut handoff)
+        .unwrap();
+    assert_eq!(s.recover_outbox(t(2)).unwrap().released, 1);
+    let due = s.claim_due(t(2), 10).unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|(m, _)| (m.member_id, m.attempts))
+            .collect::<Vec<_>>(),
+        [(Some(1), 1), (Some(2), 1)]
+    );
+}
+
 #[test]
 fn the_text_of_old_sent_and_failed_messages_is_deleted_and_their_records_stay() {
     let s = Store::temporary().unwrap();
