@@ -326,9 +326,18 @@ impl InboundProcessor {
         let actors = self.actors.clone();
         let checker = Arc::clone(&self.checker);
         // A received message is registered first (with every other one received meanwhile).
-        let (id, raw, registered) = match msg {
-            Process::Received { entry, raw } => (entry.id(), raw, Some(self.register(*entry, ctx))),
-            Process::Pending(id) => (id, None, None),
+        // Its recipients come along, so processing need not read its record back.
+        let (id, raw, rcpt_to, registered) = match msg {
+            Process::Received { entry, raw } => {
+                let rcpt_to = entry.rcpt_to().to_vec();
+                (
+                    entry.id(),
+                    raw,
+                    Some(rcpt_to),
+                    Some(self.register(*entry, ctx)),
+                )
+            }
+            Process::Pending(id) => (id, None, None, None),
         };
         async move {
             // Holds the raw message's slot until processing is over.
@@ -358,7 +367,7 @@ impl InboundProcessor {
                     }
                 }
             }
-            let result = process(&app, &actors, &checker, id, raw).await;
+            let result = process(&app, &actors, &checker, id, rcpt_to, raw).await;
             let state = match &result {
                 // Recorded dones mark the record themselves, in their own transaction.
                 Ok(Outcome::Recorded) => None,
@@ -440,9 +449,13 @@ async fn process(
     actors: &Actors,
     checker: &Checker,
     id: InboundId,
+    rcpt_to: Option<Vec<String>>,
     raw: Option<Vec<u8>>,
 ) -> Result<Outcome, Failure> {
-    let record = app.store.inbound(id).map_err(AppError::from)?;
+    let rcpt_to = match rcpt_to {
+        Some(rcpt_to) => rcpt_to,
+        None => app.store.inbound(id).map_err(AppError::from)?.rcpt_to,
+    };
     let raw = match raw {
         Some(raw) => raw,
         None => app.store.inbound_body(id).map_err(AppError::from)?,
@@ -453,10 +466,9 @@ async fn process(
         .map_err(|e| Failure::Broken(format!("unreadable message: {e}")))?;
     let text = bots::email::trim::trim_reply(&parsed.text);
     if let Some(kind) = parsed.auto {
-        return handle_auto(app, actors, kind, &record.rcpt_to, &parsed, &raw);
+        return handle_auto(app, actors, kind, &rcpt_to, &parsed, &raw);
     }
-    let (member, prompt) =
-        resolve(app, actors, checker, id, &record.rcpt_to, &parsed, &raw).await?;
+    let (member, prompt) = resolve(app, actors, checker, id, &rcpt_to, &parsed, &raw).await?;
     if let Some(outcome) = command(app, actors, &member, &text, id)? {
         return Ok(Outcome::Done(outcome));
     }

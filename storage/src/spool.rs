@@ -118,6 +118,11 @@ impl SpoolEntry {
         self.id
     }
 
+    /// Its envelope recipients.
+    pub fn rcpt_to(&self) -> &[String] {
+        &self.meta.rcpt_to
+    }
+
     /// Its sled record, in `state`, pointing at its frame in the spool.
     pub(crate) fn record(&self, state: InboundState) -> InboundRecord {
         InboundRecord {
