@@ -12,6 +12,14 @@ use storage::{Member, Team};
 use crate::config::Settings;
 use crate::domain::token::Signer;
 
+/// 128 random bits, in lower-case base32: the part of a Message-ID no one can guess.
+fn random_part() -> String {
+    let random: [u8; 16] = rand::random();
+    data_encoding::BASE32_NOPAD
+        .encode(&random)
+        .to_ascii_lowercase()
+}
+
 /// The link-token action of the VERP return path `bounce+TOKEN@domain` (names the member).
 pub const BOUNCE_ACTION: &str = "bounce";
 
@@ -38,11 +46,13 @@ impl Ctx<'_> {
     /// A random Message-ID (128 bits): nobody can guess a prompt's and thread a forged reply
     /// or bounce onto it. `id` is not part of it; the caller keeps the id it returns.
     fn message_id(&self, kind: &str, _id: impl std::fmt::Display) -> String {
-        let random: [u8; 16] = rand::random();
-        let random = data_encoding::BASE32_NOPAD
-            .encode(&random)
-            .to_ascii_lowercase();
-        format!("{kind}.{random}@{}", self.settings.domain)
+        format!("{kind}.{}@{}", random_part(), self.settings.domain)
+    }
+
+    /// A prompt's Message-ID: random like the others, and naming its prompt, so that storage
+    /// finds the prompt without an index entry (see [`storage::prompt_message_id`]).
+    fn prompt_message_id(&self, prompt_id: u64) -> String {
+        storage::prompt_message_id(prompt_id, &random_part(), &self.settings.domain)
     }
 
     /// The envelope sender of mail to `member`: `bounce+TOKEN@domain`, so that a bounce proves
@@ -169,7 +179,7 @@ pub fn prompt(
         ),
         text,
         html,
-        ctx.message_id("prompt", prompt_id),
+        ctx.prompt_message_id(prompt_id),
     );
     email.reply_to = Some(format!("{} <{reply_to}>", quote_name(&team.name)));
     email

@@ -66,7 +66,7 @@ pub use outbox::{
     SendOutcome,
 };
 pub use private::make_private;
-pub use prompts::NewPrompt;
+pub use prompts::{NewPrompt, prompt_message_id};
 pub use search::{Search, SearchError, SearchHit, SearchQuery, SearchResults};
 pub use spool::{Accepted, InboundUsage, InboundWriter, NewInbound, Receipt, SpoolEntry};
 pub use web_auth::{SignInLink, WebSession};
@@ -298,9 +298,16 @@ mod tests;
 /// threads release its file lock a moment later, so `Locked` is retried (bounded). Tests only.
 #[cfg(test)]
 pub(crate) fn reopen(dir: &Path) -> StorageResult<Store> {
+    unlocked(|| Store::open(dir))
+}
+
+/// `f`, again while it fails with `Locked` (bounded): for a database just closed in this
+/// process, such as a backup just written ([`restore_from`] opens it). Tests only.
+#[cfg(test)]
+pub(crate) fn unlocked<T>(mut f: impl FnMut() -> StorageResult<T>) -> StorageResult<T> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        match Store::open(dir) {
+        match f() {
             Err(StorageError::Locked { .. }) if std::time::Instant::now() < deadline => {
                 std::thread::yield_now()
             }

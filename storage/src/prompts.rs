@@ -34,6 +34,24 @@ enum Written {
     Existing(PromptId),
 }
 
+/// The Message-ID of a prompt's email: `prompt.ID.RANDOM@DOMAIN`, where `random` is what no one
+/// can guess. It names its prompt, so it takes no entry in the Message-ID index:
+/// [`Store::prompt_by_message_id`] reads the prompt it names and accepts it only if one of its
+/// deliveries has exactly this Message-ID. Other Message-IDs (those of older prompts, the keys
+/// of chat messages) are found through the index.
+pub fn prompt_message_id(id: PromptId, random: &str, domain: &str) -> String {
+    format!("prompt.{id}.{random}@{domain}")
+}
+
+/// The prompt a Message-ID of [`prompt_message_id`]'s form names (to be checked against it).
+fn named_prompt(message_id: &str) -> Option<PromptId> {
+    let (id, rest) = message_id.strip_prefix("prompt.")?.split_once('.')?;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) || !rest.contains('@') {
+        return None;
+    }
+    id.parse().ok()
+}
+
 fn member_day_key(member: MemberId, day: NaiveDate) -> Vec<u8> {
     key(&[&id_key(member), &day_bytes(day)])
 }
@@ -251,7 +269,9 @@ impl Store {
                         prompts.insert(&id_key(p.prompt.id), p.bytes.as_slice())?;
                         by_day.insert(p.md_key.as_slice(), &id_key(p.prompt.id))?;
                         for d in &p.prompt.deliveries {
-                            if let Some(mid) = &d.message_id {
+                            if let Some(mid) = &d.message_id
+                                && named_prompt(mid) != Some(p.prompt.id)
+                            {
                                 by_mid.insert(mid.as_bytes(), &id_key(p.prompt.id))?;
                             }
                         }
@@ -297,6 +317,15 @@ impl Store {
 
     /// The prompt whose delivery had this Message-ID (for In-Reply-To / References matching).
     pub fn prompt_by_message_id(&self, message_id: &str) -> StorageResult<Option<Prompt>> {
+        if let Some(id) = named_prompt(message_id)
+            && let Some(v) = self.t.prompts.get(id_key(id))?
+        {
+            let prompt: Prompt = decode("prompts", &v)?;
+            let sent = |d: &Delivery| d.message_id.as_deref() == Some(message_id);
+            if prompt.deliveries.iter().any(sent) {
+                return Ok(Some(prompt));
+            }
+        }
         match self.t.prompts_by_message_id.get(message_id.as_bytes())? {
             Some(id) => Ok(Some(self.prompt(key_id("prompts_by_message_id", &id)?)?)),
             None => Ok(None),

@@ -912,7 +912,10 @@ mod tests {
         // Acknowledged, not yet registered by the processor: in the backup all the same.
         let unregistered = writer.accept(mail(8)).wait().expect("accepted").id();
         crate::backup_to(&store, &backup.path().join("b"), Utc::now()).expect("backup");
-        crate::restore_from(&backup.path().join("b"), &restored.path().join("d")).expect("restore");
+        crate::unlocked(|| {
+            crate::restore_from(&backup.path().join("b"), &restored.path().join("d"))
+        })
+        .expect("restore");
         let copy = Store::open(&restored.path().join("d")).expect("open copy");
         assert_eq!(
             copy.pending_inbound().expect("pending"),

@@ -138,6 +138,53 @@ fn a_prompt_is_created_once_per_member_and_day_with_its_outbox_message() {
     assert_eq!(s.latest_prompt(m.id).unwrap(), Some(p1));
 }
 
+/// A prompt's email Message-ID that names the prompt is found without an index entry, and only
+/// if the prompt really went out with exactly that Message-ID.
+#[test]
+fn a_message_id_naming_its_prompt_finds_it_and_nothing_else() {
+    let s = Store::temporary().unwrap();
+    let tm = team(&s, "Core");
+    let m = member(&s, tm.id, "ada@example.com");
+    let id = s.new_prompt_id().unwrap();
+    let mid = crate::prompt_message_id(id, "k7q2m4x9", "example.com");
+    assert_eq!(mid, format!("prompt.{id}.k7q2m4x9@example.com"));
+    let prompt = Prompt {
+        id,
+        team_id: tm.id,
+        member_id: m.id,
+        day: day(),
+        due_at: t(17),
+        created_at: t(17),
+        deliveries: vec![Delivery {
+            channel: Channel::Email,
+            outbox_id: None,
+            message_id: Some(mid.clone()),
+        }],
+    };
+    let msg = NewOutboxMessage {
+        message_id: mid.clone(),
+        ..mail(&format!("prompt:{id}:email"), t(17))
+    };
+    let (p, _) = s.create_prompt(prompt, &[msg], t(17)).unwrap();
+    assert!(
+        s.t.prompts_by_message_id
+            .get(mid.as_bytes())
+            .unwrap()
+            .is_none(),
+        "no index entry"
+    );
+    assert_eq!(s.prompt_by_message_id(&mid).unwrap(), Some(p));
+    for forged in [
+        format!("prompt.{id}.k7q2m4x8@example.com"),
+        format!("prompt.{id}.k7q2m4x9@example.org"),
+        format!("prompt.{}.k7q2m4x9@example.com", id + 1),
+        format!("prompt.{id}@example.com"),
+        "prompt..k7q2m4x9@example.com".to_owned(),
+    ] {
+        assert_eq!(s.prompt_by_message_id(&forged).unwrap(), None, "{forged}");
+    }
+}
+
 #[test]
 fn a_reply_is_recorded_once_and_marks_its_inbound_record() {
     let s = Store::temporary().unwrap();
@@ -301,8 +348,8 @@ fn backup_is_a_consistent_copy_that_restores() {
     );
 
     let data = dir.path().join("restored");
-    restore_from(&snap, &data).unwrap();
-    let r = Store::open(&data).unwrap();
+    crate::unlocked(|| restore_from(&snap, &data)).unwrap();
+    let r = crate::reopen(&data).unwrap();
     assert_eq!(r.teams().unwrap(), vec![tm.clone()]);
     assert_eq!(r.members_of(tm.id).unwrap().len(), 1);
     assert!(

@@ -210,7 +210,7 @@ fn unsent_claims_go_back_to_the_queue_without_counting_an_attempt() {
 fn a_crash_leaves_claimed_messages_due() {
     let dir = tempfile::tempdir().unwrap();
     let ids = {
-        let s = Store::open(dir.path()).unwrap();
+        let s = crate::reopen(dir.path()).unwrap();
         let batch: Vec<_> = (0..5).map(|i| mail(&format!("m{i}"), t(0))).collect();
         let ids = enqueued(&s, &batch);
         let claimed = s.claim_due(t(1), 10).unwrap();
@@ -299,7 +299,7 @@ fn a_claimed_message_cannot_be_retried() {
 fn journaled_outcomes_are_applied_after_a_crash_and_only_to_their_claim() {
     let dir = tempfile::tempdir().unwrap();
     let (ids, journal) = {
-        let s = Store::open(dir.path()).unwrap();
+        let s = crate::reopen(dir.path()).unwrap();
         let batch: Vec<_> = (0..5).map(|i| mail(&format!("m{i}"), t(0))).collect();
         let ids = enqueued(&s, &batch);
         assert_eq!(s.claim_due(t(1), 10).unwrap().len(), 5);
@@ -338,7 +338,7 @@ fn journaled_outcomes_are_applied_after_a_crash_and_only_to_their_claim() {
     };
     assert!(std::fs::metadata(&journal).unwrap().len() > 0);
 
-    let s = Store::open(dir.path()).unwrap();
+    let s = crate::reopen(dir.path()).unwrap();
     assert_eq!(
         s.recover_outbox(t(5)).unwrap(),
         OutboxRecovery {
@@ -378,7 +378,7 @@ fn journaled_outcomes_are_applied_after_a_crash_and_only_to_their_claim() {
     );
     // Replaying again (another restart) changes nothing.
     drop(s);
-    let s = Store::open(dir.path()).unwrap();
+    let s = crate::reopen(dir.path()).unwrap();
     assert_eq!(s.recover_outbox(t(6)).unwrap(), OutboxRecovery::default());
     assert_eq!(counts(&s), (1, 0, 1, 2, 1));
 }
@@ -390,7 +390,7 @@ fn journaled_outcomes_are_applied_after_a_crash_and_only_to_their_claim() {
 fn durable_claims_of_earlier_versions_are_recovered() {
     let dir = tempfile::tempdir().unwrap();
     let ids = {
-        let s = Store::open(dir.path()).unwrap();
+        let s = crate::reopen(dir.path()).unwrap();
         let ids = enqueued(&s, &[mail("m0", t(0)), mail("m1", t(0))]);
         // What `claim_due` used to write: the record `sending` at its next attempt, its due
         // entry moved to `outbox_inflight`, and the counters.
@@ -414,7 +414,7 @@ fn durable_claims_of_earlier_versions_are_recovered() {
         s.flush().unwrap();
         ids
     };
-    let s = Store::open(dir.path()).unwrap();
+    let s = crate::reopen(dir.path()).unwrap();
     assert_eq!(counts(&s), (0, 2, 0, 0, 0));
     assert_eq!(
         s.recover_outbox(t(3)).unwrap(),
@@ -444,7 +444,7 @@ fn durable_claims_of_earlier_versions_are_recovered() {
 fn a_torn_journal_tail_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let ids: Vec<_> = {
-        let s = Store::open(dir.path()).unwrap();
+        let s = crate::reopen(dir.path()).unwrap();
         let batch: Vec<_> = (0..2).map(|i| mail(&format!("m{i}"), t(0))).collect();
         s.enqueue_many(&batch, t(0)).unwrap();
         let claimed = s.claim_due(t(1), 10).unwrap();
@@ -461,7 +461,7 @@ fn a_torn_journal_tail_is_ignored() {
             .unwrap();
         claimed.iter().map(|(m, _)| m.id).collect()
     };
-    let s = Store::open(dir.path()).unwrap();
+    let s = crate::reopen(dir.path()).unwrap();
     assert_eq!(s.recover_outbox(t(3)).unwrap().journaled, 1);
     assert!(matches!(
         s.outbox_message(ids[0]).unwrap().state,
@@ -474,7 +474,7 @@ fn a_torn_journal_tail_is_ignored() {
 #[test]
 fn the_journal_is_emptied_when_sled_has_every_outcome() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path()).unwrap();
+    let s = crate::reopen(dir.path()).unwrap();
     let journal = dir.path().join("outbox.journal");
     let frames = || super::journal::decode_frames(&std::fs::read(&journal).unwrap());
     s.journal_outcomes(t(1), &[accepted(1), accepted(2)])
@@ -639,7 +639,7 @@ fn handed_messages_are_due_again_after_a_crash_or_a_new_sender() {
     let dir = tempfile::tempdir().unwrap();
     let day = NaiveDate::from_ymd_opt(2026, 3, 9).unwrap();
     {
-        let s = Store::open(dir.path()).unwrap();
+        let s = crate::reopen(dir.path()).unwrap();
         let mut handoff = crate::Handoff::with_room(10);
         s.create_prompts_handing([new_prompt(&s, 1, day)], t(0), &mut handoff)
             .unwrap();
@@ -806,7 +806,7 @@ fn a_message_without_its_text_fails_instead_of_blocking_every_claim() {
 #[test]
 fn a_backup_has_the_outcomes_only_the_journal_holds() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path()).unwrap();
+    let s = crate::reopen(dir.path()).unwrap();
     let batch: Vec<_> = (0..3).map(|i| mail(&format!("m{i}"), t(0))).collect();
     s.enqueue_many(&batch, t(0)).unwrap();
     let ids: Vec<_> = s
@@ -835,8 +835,9 @@ fn a_backup_has_the_outcomes_only_the_journal_holds() {
     );
 
     let data = tempfile::tempdir().unwrap();
-    crate::restore_from(&snap.path().join("b"), &data.path().join("d")).unwrap();
-    let r = Store::open(&data.path().join("d")).unwrap();
+    crate::unlocked(|| crate::restore_from(&snap.path().join("b"), &data.path().join("d")))
+        .unwrap();
+    let r = crate::reopen(&data.path().join("d")).unwrap();
     assert_eq!(
         r.recover_outbox(t(4)).unwrap(),
         OutboxRecovery::default(),
@@ -859,11 +860,11 @@ fn a_backup_has_the_outcomes_only_the_journal_holds() {
 fn a_reopened_journal_goes_on_after_its_frames() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let s = Store::open(dir.path()).unwrap();
+        let s = crate::reopen(dir.path()).unwrap();
         s.journal_outcomes(t(1), &[accepted(1), accepted(2)])
             .unwrap();
     }
-    let s = Store::open(dir.path()).unwrap();
+    let s = crate::reopen(dir.path()).unwrap();
     s.journal_outcomes(t(2), &[accepted(3)]).unwrap();
     let frames =
         super::journal::decode_frames(&std::fs::read(dir.path().join("outbox.journal")).unwrap());

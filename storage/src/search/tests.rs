@@ -737,7 +737,8 @@ fn an_index_newer_than_a_restored_backup_is_rebuilt() {
         crate::backup_to(&store, &backup.path().join("b"), now()).unwrap();
     }
     populate(data.path(), &["written after the backup"]);
-    crate::restore_from(&backup.path().join("b"), &restored.path().join("d")).unwrap();
+    crate::unlocked(|| crate::restore_from(&backup.path().join("b"), &restored.path().join("d")))
+        .unwrap();
     // The operator brings the newer index along with the restored database.
     replace_index(data.path(), &restored.path().join("d"));
 
