@@ -183,7 +183,7 @@ pub fn new_prompt(
     let message = outbox_message(
         &email,
         ctx.settings.dkim(),
-        format!("prompt:{}:{day}:email", member.id),
+        storage::prompt_email_key(member.id, day),
         OutboxKind::Prompt,
         Some(team.id),
         Some(member.id),

@@ -66,7 +66,7 @@ pub use outbox::{
     SendOutcome,
 };
 pub use private::make_private;
-pub use prompts::{NewPrompt, prompt_message_id};
+pub use prompts::{NewPrompt, prompt_email_key, prompt_message_id};
 pub use search::{Search, SearchError, SearchHit, SearchQuery, SearchResults};
 pub use spool::{Accepted, InboundUsage, InboundWriter, NewInbound, Receipt, SpoolEntry};
 pub use web_auth::{SignInLink, WebSession};

@@ -7,8 +7,10 @@
 //! time so the sender wakes at the earliest) or none (sent, failed); `outbox_inflight` holds only
 //! durable claims written by earlier versions, which start-up queues again. Every transition
 //! rewrites the record, moves the index entry and adjusts the per-state counters in one
-//! transaction. A key (`prompt:17:email`) is enqueued at most once, ever. Records are binary
-//! ([`record`]): a transition rewrites about 150 bytes, not 400 of JSON.
+//! transaction. A key (`digest:3:2026-03-09:email`) is enqueued at most once, ever: `outbox_keys`
+//! remembers each, except a prompt's email key (`prompt:MEMBER:DAY:email`), which only the
+//! prompt's creation writes, once per member and day by the prompts' own index. Records are
+//! binary ([`record`]): a transition rewrites about 150 bytes, not 400 of JSON.
 //!
 //! The batch operations ([`Store::enqueue_many`], [`Store::create_prompts`], [`Store::claim_due`],
 //! [`Store::record_outcomes`]) put up to [`MAX_BATCH`] messages in one transaction, each with
@@ -163,7 +165,9 @@ impl NewOutboxMessage {
 }
 
 impl OutboxTx<'_> {
-    /// Enqueues unless the key was seen before. Returns the id and whether it is new.
+    /// Enqueues unless the key was seen before. Returns the id and whether it is new. A
+    /// prompt's email key ([`crate::prompts::prompt_email_key`]) is refused: that message is
+    /// enqueued with its prompt ([`OutboxTx::enqueue_prompt_email`]).
     pub(crate) fn enqueue(
         &self,
         id: OutboxId,
@@ -171,16 +175,48 @@ impl OutboxTx<'_> {
         now: DateTime<Utc>,
         tally: &mut Tally,
     ) -> TxResult<(OutboxId, bool)> {
+        if crate::prompts::is_prompt_email_key(&m.key) {
+            return abort(StorageError::Conflict(format!(
+                "outbox key {}: a prompt's email is enqueued with its prompt, and only so",
+                m.key
+            )));
+        }
         if let Some(existing) = self.keys.get(m.key.as_bytes())? {
             return Ok((key_id("outbox_keys", &existing).or_else(abort)?, false));
         }
+        self.write_new(id, m, now, tally)?;
+        self.keys.insert(m.key.as_bytes(), &id_key(id))?;
+        Ok((id, true))
+    }
+
+    /// Enqueues the email of a prompt this transaction creates, keyed
+    /// [`crate::prompts::prompt_email_key`]: that key is new without a look in `outbox_keys`,
+    /// nor an entry there, since the prompt's member and day had no prompt in the same
+    /// transaction (and never lose it), and [`OutboxTx::enqueue`] refuses such keys.
+    pub(crate) fn enqueue_prompt_email(
+        &self,
+        id: OutboxId,
+        m: &NewOutboxMessage,
+        now: DateTime<Utc>,
+        tally: &mut Tally,
+    ) -> TxResult<()> {
+        self.write_new(id, m, now, tally)
+    }
+
+    /// The record, body and due entry of a new message.
+    fn write_new(
+        &self,
+        id: OutboxId,
+        m: &NewOutboxMessage,
+        now: DateTime<Utc>,
+        tally: &mut Tally,
+    ) -> TxResult<()> {
         let msg = m.record(id, now);
         self.outbox.insert(&id_key(id), encode_message(&msg))?;
         self.bodies.insert(&id_key(id), m.body.as_slice())?;
         self.due.insert(due_key(m.due_at, id), &[])?;
-        self.keys.insert(m.key.as_bytes(), &id_key(id))?;
         tally.add(&msg.state, 1);
-        Ok((id, true))
+        Ok(())
     }
 
     /// Applies `change` to a message, keeping indexes and counters in step with its state.

@@ -43,6 +43,28 @@ pub fn prompt_message_id(id: PromptId, random: &str, domain: &str) -> String {
     format!("prompt.{id}.{random}@{domain}")
 }
 
+/// The outbox key of a prompt's email: `prompt:MEMBER:DAY:email`. Only
+/// [`Store::create_prompts`] enqueues a message with such a key, with the member's prompt of
+/// that day, so it is unique by the prompts' member-and-day index and takes no `outbox_keys`
+/// entry; any other enqueue of one is refused.
+pub fn prompt_email_key(member: MemberId, day: NaiveDate) -> String {
+    format!("prompt:{member}:{day}:email")
+}
+
+/// Whether `key` has [`prompt_email_key`]'s form.
+pub(crate) fn is_prompt_email_key(key: &str) -> bool {
+    let Some((member, day)) = key
+        .strip_prefix("prompt:")
+        .and_then(|k| k.strip_suffix(":email"))
+        .and_then(|k| k.split_once(':'))
+    else {
+        return false;
+    };
+    !member.is_empty()
+        && member.bytes().all(|b| b.is_ascii_digit())
+        && day.parse::<NaiveDate>().is_ok()
+}
+
 /// The prompt a Message-ID of [`prompt_message_id`]'s form names (to be checked against it).
 fn named_prompt(message_id: &str) -> Option<PromptId> {
     let (id, rest) = message_id.strip_prefix("prompt.")?.split_once('.')?;
@@ -275,11 +297,19 @@ impl Store {
                                 by_mid.insert(mid.as_bytes(), &id_key(p.prompt.id))?;
                             }
                         }
+                        let email_key = prompt_email_key(p.prompt.member_id, p.prompt.day);
                         let new = p
                             .outbox_ids
                             .iter()
                             .zip(&p.messages)
-                            .map(|(id, m)| Ok(tx.enqueue(*id, m, now, &mut tally)?.1))
+                            .map(|(id, m)| {
+                                if m.key == email_key {
+                                    tx.enqueue_prompt_email(*id, m, now, &mut tally)?;
+                                    Ok(true)
+                                } else {
+                                    Ok(tx.enqueue(*id, m, now, &mut tally)?.1)
+                                }
+                            })
                             .collect::<TxResult<Vec<bool>>>()?;
                         created += 1;
                         result.push(Written::Created(new));

@@ -563,6 +563,51 @@ fn a_team_of_prompts_is_created_in_a_batch_once_per_member_and_day() {
     assert_eq!(s.counter("prompts.created").unwrap(), 3);
 }
 
+/// A prompt's email key is unique by the prompt's member and day, not by `outbox_keys`: the
+/// prompt's creation writes it without an entry there, and nothing else may enqueue such a key.
+#[test]
+fn a_prompts_email_key_is_written_only_with_its_prompt() {
+    let s = Store::temporary().unwrap();
+    let day = NaiveDate::from_ymd_opt(2026, 3, 9).unwrap();
+    let key = crate::prompt_email_key(1, day);
+    assert_eq!(key, "prompt:1:2026-03-09:email");
+    let first = new_prompt(&s, 1, day);
+    assert_eq!(first.messages[0].key, key);
+    let got = s.create_prompts([first], t(0)).unwrap();
+    assert!(got[0].1);
+    assert!(s.t.outbox_keys.get(key.as_bytes()).unwrap().is_none());
+    // The same member and day again: nothing new.
+    let again = s.create_prompts([new_prompt(&s, 1, day)], t(1)).unwrap();
+    assert!(!again[0].1);
+    assert_eq!(counts(&s), (1, 0, 0, 0, 0));
+    // Enqueued on its own, such a key is refused, alone or in a batch.
+    let err = s.enqueue(&mail(&key, t(0)), t(0)).unwrap_err();
+    assert!(
+        err.to_string().contains("enqueued with its prompt"),
+        "{err}"
+    );
+    let other = crate::prompt_email_key(2, day);
+    assert!(
+        s.enqueue_many(&[mail("digest:1", t(0)), mail(&other, t(0))], t(0))
+            .is_err()
+    );
+    // With a prompt whose member or day it does not name, too; nothing of that chunk is written.
+    let mut wrong = new_prompt(&s, 3, day);
+    wrong.messages[0].key = other;
+    assert!(s.create_prompts([wrong], t(0)).is_err());
+    assert_eq!(s.prompt_for_day(3, day).unwrap(), None);
+    assert_eq!(counts(&s), (1, 0, 0, 0, 0));
+    // Keys of other forms are still remembered in `outbox_keys`.
+    for k in [
+        "prompt:1:2026-03-09:slack",
+        "prompt:team:1:2026-03-09:email",
+        "prompt:x:2026-03-09:email",
+    ] {
+        s.enqueue(&mail(k, t(0)), t(0)).unwrap();
+        assert!(s.t.outbox_keys.get(k.as_bytes()).unwrap().is_some(), "{k}");
+    }
+}
+
 /// Prompts written with a hand-off: up to its room, the new messages due now are claimed as
 /// they are written and handed over with their bodies; nothing else is (one due later, one of a
 /// prompt that existed already); a scan of the due index does not claim them again.
