@@ -61,6 +61,13 @@ fn reply_key(source: &Source) -> Option<Vec<u8>> {
         .map(|mid| key(&[source.channel.as_str().as_bytes(), &[0], mid.as_bytes()]))
 }
 
+/// The value of a reply's `dones_by_member` entry (keyed by its first done): the ids of its other
+/// dones, 8 bytes each. A reply of one done has an empty value, as every entry of earlier
+/// versions (one per done) does.
+fn member_entry(rest: &[DoneId]) -> Vec<u8> {
+    rest.iter().flat_map(|id| id.to_be_bytes()).collect()
+}
+
 fn team_day_key(team: TeamId, day: NaiveDate, id: DoneId) -> Vec<u8> {
     key(&[&id_key(team), &day_bytes(day), &id_key(id)])
 }
@@ -228,9 +235,11 @@ impl Store {
                                     for (d, bytes) in p.dones.iter().zip(&p.encoded) {
                                         dones_t.insert(&id_key(d.id), bytes.as_slice())?;
                                         by_day.insert(team_day_key(r.team, r.day, d.id), &[])?;
+                                    }
+                                    if let Some((first, rest)) = p.ids.split_first() {
                                         by_member.insert(
-                                            key(&[&id_key(r.member), &id_key(d.id)]),
-                                            &[],
+                                            key(&[&id_key(r.member), &id_key(*first)]),
+                                            member_entry(rest),
                                         )?;
                                     }
                                     if let Some(k) = &p.rkey {
@@ -308,16 +317,25 @@ impl Store {
 
     /// The member's most recent done that is not deleted.
     pub fn last_done_of(&self, member: MemberId) -> StorageResult<Option<Done>> {
-        for k in self
-            .t
-            .dones_by_member
-            .scan_prefix(id_key(member))
-            .keys()
-            .rev()
-        {
-            let done = self.done(key_id("dones_by_member", &k?)?)?;
-            if !done.deleted {
-                return Ok(Some(done));
+        for entry in self.t.dones_by_member.scan_prefix(id_key(member)).rev() {
+            let (k, rest) = entry?;
+            let first = key_id("dones_by_member", &k)?;
+            let rest = rest.chunks_exact(8).map(|c| {
+                <[u8; 8]>::try_from(c)
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StorageError::Corrupt {
+                        tree: "dones_by_member",
+                        reason: "an entry's done ids are not whole".into(),
+                    })
+            });
+            let ids: Vec<DoneId> = std::iter::once(Ok(first))
+                .chain(rest)
+                .collect::<StorageResult<_>>()?;
+            for id in ids.into_iter().rev() {
+                let done = self.done(id)?;
+                if !done.deleted {
+                    return Ok(Some(done));
+                }
             }
         }
         Ok(None)

@@ -6,6 +6,7 @@ fn t(h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 9, h, 0, 0).unwrap()
 }
 
+use crate::codec::{id_key, key};
 use crate::reopen;
 
 fn day() -> NaiveDate {
@@ -277,6 +278,79 @@ fn a_reply_is_recorded_once_and_marks_its_inbound_record() {
     let last = s.last_done_of(m.id).unwrap().unwrap();
     s.update_done(last.id, t(21), |d| d.deleted = true).unwrap();
     assert_eq!(s.team_dones(tm.id, day(), day()).unwrap().len(), 1);
+}
+
+/// A member's last done, for `/undo`: one index entry a reply, read newest first, done by done;
+/// the entries earlier versions wrote (one a done) read the same.
+#[test]
+fn the_last_done_of_a_member_walks_replies_back_done_by_done() {
+    let s = Store::temporary().unwrap();
+    let tm = team(&s, "Core");
+    let m = member(&s, tm.id, "ada@example.com");
+    let line = |text: &str| NewDone {
+        text: text.into(),
+        kind: DoneKind::Done,
+        tags: vec![],
+        mentions: vec![],
+    };
+    let source = |id: &str| Source {
+        channel: Channel::Email,
+        message_id: Some(id.into()),
+        prompt_id: None,
+        inbound_id: None,
+    };
+    let old = s
+        .record_reply(
+            tm.id,
+            m.id,
+            day(),
+            &[line("old one")],
+            &source("a@x"),
+            t(18),
+        )
+        .unwrap();
+    // What an earlier version wrote for a reply of two: an entry for each done.
+    let legacy = s
+        .record_reply(
+            tm.id,
+            m.id,
+            day(),
+            &[line("legacy 1"), line("legacy 2")],
+            &source("b@x"),
+            t(18),
+        )
+        .unwrap();
+    let (l1, l2) = (legacy.ids()[0], legacy.ids()[1]);
+    s.t.dones_by_member
+        .remove(key(&[&id_key(m.id), &id_key(l1)]))
+        .unwrap();
+    for id in [l1, l2] {
+        s.t.dones_by_member
+            .insert(key(&[&id_key(m.id), &id_key(id)]), &[])
+            .unwrap();
+    }
+    let new = s
+        .record_reply(
+            tm.id,
+            m.id,
+            day(),
+            &[line("a"), line("b"), line("c")],
+            &source("c@x"),
+            t(19),
+        )
+        .unwrap();
+    assert_eq!(
+        s.t.dones_by_member.scan_prefix(id_key(m.id)).count(),
+        4,
+        "one entry a reply (the legacy reply has two)"
+    );
+    let mut undone = Vec::new();
+    while let Some(d) = s.last_done_of(m.id).unwrap() {
+        undone.push(d.text.clone());
+        s.update_done(d.id, t(20), |d| d.deleted = true).unwrap();
+    }
+    assert_eq!(undone, ["c", "b", "a", "legacy 2", "legacy 1", "old one"]);
+    assert_eq!((old.ids().len(), new.ids().len()), (1, 3));
 }
 
 #[test]

@@ -28,7 +28,9 @@ pub struct Trees {
     pub dones: sled::Tree,
     /// team id ‖ day ‖ done id → ().
     pub dones_by_team_day: sled::Tree,
-    /// member id ‖ done id → () (a member's dones in order of creation).
+    /// member id ‖ first done id of a reply → the reply's other done ids, 8 bytes each (a member's
+    /// dones in order of creation, one entry a reply; entries of earlier versions are one a done,
+    /// with an empty value, which reads the same).
     pub dones_by_member: sled::Tree,
     /// channel ‖ 0 ‖ source message id → JSON list of done ids (idempotency of replies).
     pub reply_keys: sled::Tree,
