@@ -61,11 +61,29 @@ fn reply_key(source: &Source) -> Option<Vec<u8>> {
         .map(|mid| key(&[source.channel.as_str().as_bytes(), &[0], mid.as_bytes()]))
 }
 
-/// The value of a reply's `dones_by_member` entry (keyed by its first done): the ids of its other
-/// dones, 8 bytes each. A reply of one done has an empty value, as every entry of earlier
-/// versions (one per done) does.
-fn member_entry(rest: &[DoneId]) -> Vec<u8> {
+/// The value of a reply's entry in `dones_by_team_day` and `dones_by_member` (keyed by its first
+/// done): the ids of its other dones, 8 bytes each. A reply of one done has an empty value, as
+/// every entry of earlier versions (one a done) does.
+fn reply_entry(rest: &[DoneId]) -> Vec<u8> {
     rest.iter().flat_map(|id| id.to_be_bytes()).collect()
+}
+
+/// The done ids of a reply's index entry (see [`reply_entry`]), in order.
+pub(crate) fn entry_ids(tree: &'static str, key: &[u8], rest: &[u8]) -> StorageResult<Vec<DoneId>> {
+    if !rest.len().is_multiple_of(8) {
+        return Err(StorageError::Corrupt {
+            tree,
+            reason: format!(
+                "an entry's done ids take {} bytes, not a multiple of 8",
+                rest.len()
+            ),
+        });
+    }
+    let first = key_id(tree, key)?;
+    let rest = rest
+        .chunks_exact(8)
+        .map(|c| u64::from_be_bytes(c.try_into().unwrap_or_default()));
+    Ok(std::iter::once(first).chain(rest).collect())
 }
 
 fn team_day_key(team: TeamId, day: NaiveDate, id: DoneId) -> Vec<u8> {
@@ -234,12 +252,15 @@ impl Store {
                                 None => {
                                     for (d, bytes) in p.dones.iter().zip(&p.encoded) {
                                         dones_t.insert(&id_key(d.id), bytes.as_slice())?;
-                                        by_day.insert(team_day_key(r.team, r.day, d.id), &[])?;
                                     }
                                     if let Some((first, rest)) = p.ids.split_first() {
+                                        by_day.insert(
+                                            team_day_key(r.team, r.day, *first),
+                                            reply_entry(rest),
+                                        )?;
                                         by_member.insert(
                                             key(&[&id_key(r.member), &id_key(*first)]),
-                                            member_entry(rest),
+                                            reply_entry(rest),
                                         )?;
                                     }
                                     if let Some(k) = &p.rkey {
@@ -306,10 +327,13 @@ impl Store {
         let start = key(&[&id_key(team), &day_bytes(from)]);
         let end = key(&[&id_key(team), &day_bytes(to), &[0xff; 8]]);
         let mut out = Vec::new();
-        for k in self.t.dones_by_team_day.range(start..=end).keys() {
-            let done = self.done(key_id("dones_by_team_day", &k?)?)?;
-            if !done.deleted {
-                out.push(done);
+        for entry in self.t.dones_by_team_day.range(start..=end) {
+            let (k, rest) = entry?;
+            for id in entry_ids("dones_by_team_day", &k, &rest)? {
+                let done = self.done(id)?;
+                if !done.deleted {
+                    out.push(done);
+                }
             }
         }
         Ok(out)
@@ -319,19 +343,7 @@ impl Store {
     pub fn last_done_of(&self, member: MemberId) -> StorageResult<Option<Done>> {
         for entry in self.t.dones_by_member.scan_prefix(id_key(member)).rev() {
             let (k, rest) = entry?;
-            let first = key_id("dones_by_member", &k)?;
-            let rest = rest.chunks_exact(8).map(|c| {
-                <[u8; 8]>::try_from(c)
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| StorageError::Corrupt {
-                        tree: "dones_by_member",
-                        reason: "an entry's done ids are not whole".into(),
-                    })
-            });
-            let ids: Vec<DoneId> = std::iter::once(Ok(first))
-                .chain(rest)
-                .collect::<StorageResult<_>>()?;
-            for id in ids.into_iter().rev() {
+            for id in entry_ids("dones_by_member", &k, &rest)?.into_iter().rev() {
                 let done = self.done(id)?;
                 if !done.deleted {
                     return Ok(Some(done));

@@ -10,7 +10,7 @@ use std::ops::Bound;
 
 use chrono::NaiveDate;
 
-use crate::codec::{day_bytes, decode, id_key, key, key_id};
+use crate::codec::{day_bytes, decode, id_key, key};
 use crate::{
     Done, DoneId, InboundId, InboundRecord, InboundState, OutboxId, OutboxMessage, StorageResult,
     Store, TeamId,
@@ -31,26 +31,42 @@ impl Store {
             return Ok(Vec::new());
         }
         let last = key(&[&id_key(team), &day_bytes(to), &[0xff; 8]]);
-        let start = match after {
+        // An entry holds a reply's dones, keyed by the first: a page that ended inside one
+        // goes on from that day's first entry, past the ids up to the cursor.
+        let (start, skip) = match after {
             Some((day, id)) if day >= from => {
                 let k = key(&[&id_key(team), &day_bytes(day), &id_key(id)]);
                 // Nothing is left after the end of the range (and an empty range is no range).
                 if k >= last {
                     return Ok(Vec::new());
                 }
-                Bound::Excluded(k)
+                let that_day = key(&[&id_key(team), &day_bytes(day)]);
+                (Bound::Included(that_day.clone()), Some((that_day, id)))
             }
-            _ => Bound::Included(key(&[&id_key(team), &day_bytes(from)])),
+            _ => (
+                Bound::Included(key(&[&id_key(team), &day_bytes(from)])),
+                None,
+            ),
         };
         let end = Bound::Included(last);
         let mut out = Vec::new();
-        for k in self.t.dones_by_team_day.range((start, end)).keys() {
-            if out.len() >= limit {
-                break;
-            }
-            let done = self.done(key_id("dones_by_team_day", &k?)?)?;
-            if !done.deleted {
-                out.push(done);
+        for entry in self.t.dones_by_team_day.range((start, end)) {
+            let (k, rest) = entry?;
+            let seen = |id: DoneId| {
+                skip.as_ref()
+                    .is_some_and(|(day, after)| k.starts_with(day) && id <= *after)
+            };
+            for id in crate::dones::entry_ids("dones_by_team_day", &k, &rest)? {
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+                if seen(id) {
+                    continue;
+                }
+                let done = self.done(id)?;
+                if !done.deleted {
+                    out.push(done);
+                }
             }
         }
         Ok(out)
@@ -214,5 +230,58 @@ mod tests {
         assert_eq!(seen, ["a", "b1", "b2", "c"]);
         let counts = store.done_counts(7, day(1), day(5)).unwrap();
         assert_eq!(counts, [(1, day(1), 1), (1, day(2), 2), (1, day(3), 1)]);
+    }
+
+    /// A reply's dones share one index entry; pages of any size that end inside one go on
+    /// after the last done they listed, and a deleted done is skipped.
+    #[test]
+    fn a_page_may_end_inside_a_reply() {
+        let store = Store::temporary().unwrap();
+        let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+        let source = Source {
+            channel: Channel::Api,
+            message_id: None,
+            prompt_id: None,
+            inbound_id: None,
+        };
+        let replies: [(u32, &[&str]); 4] = [
+            (2, &["b1", "b2", "b3"]),
+            (1, &["a1", "a2"]),
+            (2, &["b4"]),
+            (3, &["c1", "gone", "c2", "c3"]),
+        ];
+        for (d, texts) in replies {
+            let lines: Vec<NewDone> = texts.iter().map(|t| line(t)).collect();
+            let recorded = store
+                .record_reply(7, 1, day(d), &lines, &source, Utc::now())
+                .unwrap();
+            if let Some(i) = texts.iter().position(|t| *t == "gone") {
+                store
+                    .update_done(recorded.ids()[i], Utc::now(), |d| d.deleted = true)
+                    .unwrap();
+            }
+        }
+        let all = ["a1", "a2", "b1", "b2", "b3", "b4", "c1", "c2", "c3"];
+        let whole: Vec<String> = store
+            .team_dones(7, day(1), day(3))
+            .unwrap()
+            .into_iter()
+            .map(|d| d.text)
+            .collect();
+        assert_eq!(whole, all);
+        for size in 1..=5 {
+            let mut seen = Vec::new();
+            let mut after = None;
+            loop {
+                let page = store
+                    .team_dones_page(7, day(1), day(3), after, size)
+                    .unwrap();
+                assert!(page.len() <= size);
+                let Some(last) = page.last() else { break };
+                after = Some((last.day, last.id));
+                seen.extend(page.into_iter().map(|d| d.text));
+            }
+            assert_eq!(seen, all, "pages of {size}");
+        }
     }
 }

@@ -26,7 +26,8 @@ pub struct Trees {
     pub prompts_by_message_id: sled::Tree,
     /// done id → [`crate::Done`].
     pub dones: sled::Tree,
-    /// team id ‖ day ‖ done id → ().
+    /// team id ‖ day ‖ first done id of a reply → the reply's other done ids, 8 bytes each (one
+    /// entry a reply; entries of earlier versions are one a done, with an empty value).
     pub dones_by_team_day: sled::Tree,
     /// member id ‖ first done id of a reply → the reply's other done ids, 8 bytes each (a member's
     /// dones in order of creation, one entry a reply; entries of earlier versions are one a done,
