@@ -300,6 +300,12 @@ async fn thread_style_one_prompt_in_the_channel_and_replies_in_its_thread() {
     let prompt = nth_posted(&fake, 1).await;
     assert_eq!(prompt.channel, TEAM_CHANNEL, "{prompt:?}");
     assert!(prompt.text.contains("Reply in this thread"), "{prompt:?}");
+    // Its thread is known once Slack's answer is taken in (the send is then recorded); a reply
+    // faster than that would land in a thread donebot does not know yet.
+    d.wait_for("the team prompt recorded as sent", |e| {
+        matches!(e, Event::ChatSent { channel, .. } if channel == "slack").then_some(())
+    })
+    .await;
 
     let slack = sender(&d);
     let reply = slack

@@ -167,7 +167,7 @@ impl NewOutboxMessage {
 impl OutboxTx<'_> {
     /// Enqueues unless the key was seen before. Returns the id and whether it is new. A
     /// prompt's email key ([`crate::prompts::prompt_email_key`]) is refused: that message is
-    /// enqueued with its prompt ([`OutboxTx::enqueue_prompt_email`]).
+    /// enqueued with its prompt ([`OutboxTx::enqueue_unkeyed`]).
     pub(crate) fn enqueue(
         &self,
         id: OutboxId,
@@ -184,27 +184,17 @@ impl OutboxTx<'_> {
         if let Some(existing) = self.keys.get(m.key.as_bytes())? {
             return Ok((key_id("outbox_keys", &existing).or_else(abort)?, false));
         }
-        self.write_new(id, m, now, tally)?;
         self.keys.insert(m.key.as_bytes(), &id_key(id))?;
+        self.enqueue_unkeyed(id, m, now, tally)?;
         Ok((id, true))
     }
 
-    /// Enqueues the email of a prompt this transaction creates, keyed
-    /// [`crate::prompts::prompt_email_key`]: that key is new without a look in `outbox_keys`,
-    /// nor an entry there, since the prompt's member and day had no prompt in the same
-    /// transaction (and never lose it), and [`OutboxTx::enqueue`] refuses such keys.
-    pub(crate) fn enqueue_prompt_email(
-        &self,
-        id: OutboxId,
-        m: &NewOutboxMessage,
-        now: DateTime<Utc>,
-        tally: &mut Tally,
-    ) -> TxResult<()> {
-        self.write_new(id, m, now, tally)
-    }
-
-    /// The record, body and due entry of a new message.
-    fn write_new(
+    /// The record, body and due entry of a new message, and no `outbox_keys` entry: after
+    /// [`OutboxTx::enqueue`] wrote one, or for the email of a prompt this transaction creates,
+    /// keyed [`crate::prompts::prompt_email_key`], which is new without a look in `outbox_keys`
+    /// (the prompt's member and day had no prompt in the same transaction, and never lose it;
+    /// `enqueue` refuses such keys).
+    pub(crate) fn enqueue_unkeyed(
         &self,
         id: OutboxId,
         m: &NewOutboxMessage,

@@ -188,6 +188,20 @@ mod tests {
 
     use crate::{Channel, NewDone, Source, Store};
 
+    fn day(d: u32) -> chrono::NaiveDate {
+        chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap()
+    }
+
+    /// Recorded through the API: no message, prompt or inbound record.
+    fn api_source() -> Source {
+        Source {
+            channel: Channel::Api,
+            message_id: None,
+            prompt_id: None,
+            inbound_id: None,
+        }
+    }
+
     fn line(text: &str) -> NewDone {
         NewDone {
             text: text.into(),
@@ -200,13 +214,7 @@ mod tests {
     #[test]
     fn pages_of_dones_visit_each_once_in_order() {
         let store = Store::temporary().unwrap();
-        let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
-        let source = Source {
-            channel: Channel::Api,
-            message_id: None,
-            prompt_id: None,
-            inbound_id: None,
-        };
+        let source = api_source();
         // Recorded out of day order; listed by day, then id.
         for (d, text) in [(3, "c"), (1, "a"), (2, "b1"), (2, "b2"), (9, "outside")] {
             store
@@ -237,13 +245,7 @@ mod tests {
     #[test]
     fn a_page_may_end_inside_a_reply() {
         let store = Store::temporary().unwrap();
-        let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
-        let source = Source {
-            channel: Channel::Api,
-            message_id: None,
-            prompt_id: None,
-            inbound_id: None,
-        };
+        let source = api_source();
         let replies: [(u32, &[&str]); 4] = [
             (2, &["b1", "b2", "b3"]),
             (1, &["a1", "a2"]),

@@ -304,7 +304,7 @@ impl Store {
                             .zip(&p.messages)
                             .map(|(id, m)| {
                                 if m.key == email_key {
-                                    tx.enqueue_prompt_email(*id, m, now, &mut tally)?;
+                                    tx.enqueue_unkeyed(*id, m, now, &mut tally)?;
                                     Ok(true)
                                 } else {
                                     Ok(tx.enqueue(*id, m, now, &mut tally)?.1)

@@ -9,6 +9,33 @@ fn t(h: u32) -> DateTime<Utc> {
 use crate::codec::{id_key, key};
 use crate::reopen;
 
+/// A plain done line.
+fn line(text: &str) -> NewDone {
+    NewDone {
+        text: text.into(),
+        kind: DoneKind::Done,
+        tags: vec![],
+        mentions: vec![],
+    }
+}
+
+/// Prompt `id` of the member for `day()`, sent by email with Message-ID `mid`.
+fn email_prompt(id: PromptId, team: TeamId, member: MemberId, mid: &str) -> Prompt {
+    Prompt {
+        id,
+        team_id: team,
+        member_id: member,
+        day: day(),
+        due_at: t(17),
+        created_at: t(17),
+        deliveries: vec![Delivery {
+            channel: Channel::Email,
+            outbox_id: None,
+            message_id: Some(mid.to_owned()),
+        }],
+    }
+}
+
 fn day() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 3, 9).unwrap()
 }
@@ -95,19 +122,7 @@ fn a_prompt_is_created_once_per_member_and_day_with_its_outbox_message() {
     let s = Store::temporary().unwrap();
     let tm = team(&s, "Core");
     let m = member(&s, tm.id, "ada@example.com");
-    let prompt = |id| Prompt {
-        id,
-        team_id: tm.id,
-        member_id: m.id,
-        day: day(),
-        due_at: t(17),
-        created_at: t(17),
-        deliveries: vec![Delivery {
-            channel: Channel::Email,
-            outbox_id: None,
-            message_id: Some(format!("prompt{id}@example.com")),
-        }],
-    };
+    let prompt = |id| email_prompt(id, tm.id, m.id, &format!("prompt{id}@example.com"));
     let id1 = s.new_prompt_id().unwrap();
     let msg1 = NewOutboxMessage {
         message_id: format!("prompt{id1}@example.com"),
@@ -149,19 +164,7 @@ fn a_message_id_naming_its_prompt_finds_it_and_nothing_else() {
     let id = s.new_prompt_id().unwrap();
     let mid = crate::prompt_message_id(id, "k7q2m4x9", "example.com");
     assert_eq!(mid, format!("prompt.{id}.k7q2m4x9@example.com"));
-    let prompt = Prompt {
-        id,
-        team_id: tm.id,
-        member_id: m.id,
-        day: day(),
-        due_at: t(17),
-        created_at: t(17),
-        deliveries: vec![Delivery {
-            channel: Channel::Email,
-            outbox_id: None,
-            message_id: Some(mid.clone()),
-        }],
-    };
+    let prompt = email_prompt(id, tm.id, m.id, &mid);
     let msg = NewOutboxMessage {
         message_id: mid.clone(),
         ..mail(&format!("prompt:{id}:email"), t(17))
@@ -287,12 +290,6 @@ fn the_last_done_of_a_member_walks_replies_back_done_by_done() {
     let s = Store::temporary().unwrap();
     let tm = team(&s, "Core");
     let m = member(&s, tm.id, "ada@example.com");
-    let line = |text: &str| NewDone {
-        text: text.into(),
-        kind: DoneKind::Done,
-        tags: vec![],
-        mentions: vec![],
-    };
     let source = |id: &str| Source {
         channel: Channel::Email,
         message_id: Some(id.into()),
@@ -448,12 +445,6 @@ fn an_edit_replaces_the_dones_of_its_message() {
     let s = Store::temporary().unwrap();
     let tm = team(&s, "Core");
     let m = member(&s, tm.id, "ada@example.com");
-    let line = |t: &str| NewDone {
-        text: t.into(),
-        kind: DoneKind::Done,
-        tags: vec![],
-        mentions: vec![],
-    };
     let source = Source {
         channel: Channel::Telegram,
         message_id: Some("5551:42".into()),
@@ -553,12 +544,6 @@ fn replies_recorded_together_see_each_other() {
     let s = Store::temporary().unwrap();
     let tm = team(&s, "Core");
     let m = member(&s, tm.id, "ada@example.com");
-    let line = |text: &str| NewDone {
-        text: text.into(),
-        kind: DoneKind::Done,
-        tags: vec![],
-        mentions: vec![],
-    };
     let reply = |mid: &str, lines: Vec<NewDone>| NewReply {
         team: tm.id,
         member: m.id,
