@@ -110,10 +110,10 @@ impl Actors {
                     if let Err(e) = o.try_send(Handed(handed)) {
                         // Its mailbox is gone or full: they wait for a claim instead.
                         let Handed(handed) = e.into_inner();
-                        self.give_back(store, handed, now);
+                        self.give_back(store, handed);
                     }
                 }
-                None => self.give_back(store, handed, now),
+                None => self.give_back(store, handed),
             }
         }
         created
@@ -121,17 +121,10 @@ impl Actors {
 
     /// Messages claimed for an outbox that cannot take them: their claims end (they are due in
     /// the database) and its room is given back.
-    fn give_back(
-        &self,
-        store: &Store,
-        handed: Vec<(storage::OutboxMessage, Vec<u8>)>,
-        now: DateTime<Utc>,
-    ) {
+    fn give_back(&self, store: &Store, handed: Vec<(storage::OutboxMessage, Vec<u8>)>) {
         let ids: Vec<_> = handed.iter().map(|(m, _)| m.id).collect();
         self.give_outbox_room(ids.len());
-        if let Err(e) = store.return_unsent(&ids, now) {
-            tracing::error!(messages = ids.len(), error = %e, "cannot give back messages the outbox did not take");
-        }
+        store.return_unsent(&ids);
     }
 
     /// Reserves room for up to `n` messages in the outbox's hands; returns how many it got.

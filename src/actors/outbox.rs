@@ -23,12 +23,11 @@
 //!   outcomes are durable;
 //! - a *record* round writes journaled outcomes to sled (one transaction for a large batch),
 //!   flushes, announces their events and lets the journal forget them;
-//! - a *claim* round claims the next messages (read ahead of the free connections), reads
-//!   their bodies and flushes sled: what it claimed may have been enqueued since the last flush,
-//!   and nothing is sent before its record is durable;
-//! - a *flush* round does the same for the messages their enqueuer handed over ([`Handed`]:
-//!   claimed as they were written, so no scan or read is needed for them), one flush for all
-//!   that arrived since the last one.
+//! - a *claim* round claims the next messages (read ahead of the free connections) and reads
+//!   their bodies; it writes nothing;
+//! - a *flush* round flushes sled once for every message claimed, or handed over by its enqueuer
+//!   ([`Handed`]: claimed as it was written, so no scan or read is needed), since the last one:
+//!   their enqueue may not be durable yet, and nothing is sent before its record is.
 //!
 //! Sends go on while any of them runs. They are apart because the duplicate bound below holds
 //! sends back until outcomes are durable: a journal append is a fraction of a millisecond, where
@@ -107,6 +106,32 @@ type ChatAttempt = Result<
     String,
 >;
 
+/// A claimed message the outbox holds until a connection takes it.
+struct Held {
+    message: OutboxMessage,
+    body: Vec<u8>,
+    /// Handed over by its enqueuer: taking it out gives its room back.
+    handed: bool,
+}
+
+impl Held {
+    fn claimed((message, body): (OutboxMessage, Vec<u8>)) -> Held {
+        Held {
+            message,
+            body,
+            handed: false,
+        }
+    }
+
+    fn handed((message, body): (OutboxMessage, Vec<u8>)) -> Held {
+        Held {
+            message,
+            body,
+            handed: true,
+        }
+    }
+}
+
 /// A finished send, whose outcome the next journal round makes durable and a record round then
 /// writes to sled.
 struct Finished {
@@ -123,14 +148,11 @@ pub struct OutboxActor {
     /// The chat channels it sends through.
     actors: Actors,
     transport: Arc<Transport>,
-    /// Claimed messages, waiting for a free connection.
-    ready: VecDeque<(OutboxMessage, Vec<u8>)>,
-    /// Messages handed over by their enqueuer ([`Handed`]), durable, waiting for a free
-    /// connection after `ready`; each one taken out gives its room back.
-    handed: VecDeque<(OutboxMessage, Vec<u8>)>,
-    /// Messages handed over whose enqueue a flush round has yet to make durable.
-    handed_unflushed: Vec<(OutboxMessage, Vec<u8>)>,
-    /// While a flush round runs: how many handed messages it makes durable.
+    /// Claimed messages whose enqueue is durable, waiting for a free connection.
+    ready: VecDeque<Held>,
+    /// Claimed messages whose enqueue a flush round has yet to make durable.
+    unflushed: Vec<Held>,
+    /// While a flush round runs: how many claimed messages it makes durable.
     flushing: Option<usize>,
     /// Sends started and not finished (at most `concurrency`).
     in_flight: usize,
@@ -178,8 +200,7 @@ impl OutboxActor {
             actors,
             transport: Arc::new(transport),
             ready: VecDeque::new(),
-            handed: VecDeque::new(),
-            handed_unflushed: Vec::new(),
+            unflushed: Vec::new(),
             flushing: None,
             in_flight: 0,
             finished: Vec::new(),
@@ -218,15 +239,13 @@ impl OutboxActor {
     fn pump(&mut self, ctx: &mut Context<Self>) {
         let c = self.concurrency();
         while !self.draining && self.in_flight < c && self.in_flight + self.unconfirmed() < 2 * c {
-            let next = self.ready.pop_front().or_else(|| {
-                let handed = self.handed.pop_front()?;
-                self.actors.give_outbox_room(1);
-                Some(handed)
-            });
-            let Some((message, body)) = next else {
+            let Some(held) = self.ready.pop_front() else {
                 break;
             };
-            self.start_send(ctx, message, body);
+            if held.handed {
+                self.actors.give_outbox_room(1);
+            }
+            self.start_send(ctx, held.message, held.body);
         }
         if self.journaling.is_none() && !self.finished.is_empty() {
             self.start_journal(ctx);
@@ -237,7 +256,7 @@ impl OutboxActor {
         if !self.claiming && self.claim_useful() {
             self.start_claim(ctx);
         }
-        if self.flushing.is_none() && !self.handed_unflushed.is_empty() {
+        if self.flushing.is_none() && !self.unflushed.is_empty() {
             self.start_flush(ctx);
         }
         if self.draining
@@ -262,10 +281,7 @@ impl OutboxActor {
 
     /// Claimed messages waiting to be sent.
     fn held(&self) -> usize {
-        self.ready.len()
-            + self.handed.len()
-            + self.handed_unflushed.len()
-            + self.flushing.unwrap_or(0)
+        self.ready.len() + self.unflushed.len() + self.flushing.unwrap_or(0)
     }
 
     /// Writing journaled outcomes to sled is worth a transaction and a flush for a large batch
@@ -275,7 +291,7 @@ impl OutboxActor {
         !self.journaled.is_empty()
             && (self.journaled.len() >= self.read_ahead()
                 || self.undurable > 0
-                || (self.in_flight == 0 && self.ready.is_empty() && self.handed.is_empty())
+                || (self.in_flight == 0 && self.ready.is_empty())
                 || self.draining)
     }
 
@@ -377,7 +393,7 @@ impl OutboxActor {
     }
 
     /// Claims the next messages (in memory: nothing is written) and reads their bodies, on a
-    /// blocking thread, while sends go on.
+    /// blocking thread, while sends go on; a flush round then makes them sendable.
     fn start_claim(&mut self, ctx: &mut Context<Self>) {
         // Read ahead: what the connections will take while this round runs, and more.
         let want = self
@@ -390,19 +406,7 @@ impl OutboxActor {
         let now = self.app.now();
         let wakes = self.wakes;
         let store = self.app.store.clone();
-        let work = tokio::task::spawn_blocking(move || {
-            let claimed = store.claim_due(now, want)?;
-            // The claim writes nothing, but what it claimed may have been enqueued since sled's
-            // last flush: nothing is sent before its record is durable.
-            if !claimed.is_empty()
-                && let Err(e) = store.flush()
-            {
-                let ids: Vec<OutboxId> = claimed.iter().map(|(m, _)| m.id).collect();
-                store.return_unsent(&ids, now)?;
-                return Err(e);
-            }
-            Ok(claimed)
-        });
+        let work = tokio::task::spawn_blocking(move || store.claim_due(now, want));
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             act.claiming = false;
             match result {
@@ -413,10 +417,10 @@ impl OutboxActor {
                         act.may_be_due = false;
                         act.arm_timer(ctx, now);
                     }
-                    act.ready.extend(claimed);
+                    act.unflushed.extend(claimed.into_iter().map(Held::claimed));
                 }
                 Ok(Err(e)) => {
-                    error!(error = %e, "cannot claim outbox messages (or make them durable); retrying on the next wake")
+                    error!(error = %e, "cannot claim outbox messages; retrying on the next wake")
                 }
                 // What it claimed, if anything, is held until the sender's next start.
                 Err(e) => error!(error = %e, "an outbox round failed"),
@@ -428,11 +432,11 @@ impl OutboxActor {
         }));
     }
 
-    /// Makes the enqueue of the handed messages waiting for it durable (a flush of sled, which
+    /// Makes the enqueue of the claimed messages waiting for it durable (a flush of sled, which
     /// their enqueuer did not do), on a blocking thread, while sends go on; then they can be
-    /// sent. One round covers every message handed over before it started.
+    /// sent. One round covers every message claimed or handed over before it started.
     fn start_flush(&mut self, ctx: &mut Context<Self>) {
-        let batch = std::mem::take(&mut self.handed_unflushed);
+        let batch = std::mem::take(&mut self.unflushed);
         self.flushing = Some(batch.len());
         let store = self.app.store.clone();
         let work = tokio::task::spawn_blocking(move || store.flush());
@@ -441,21 +445,21 @@ impl OutboxActor {
             let flushed = match result {
                 Ok(Ok(_)) => true,
                 Ok(Err(e)) => {
-                    error!(messages = batch.len(), error = %e, "cannot flush the outbox; its claims will send the handed messages");
+                    error!(messages = batch.len(), error = %e, "cannot flush the outbox; the messages claimed wait for the next claim");
                     false
                 }
                 Err(e) => {
-                    error!(messages = batch.len(), error = %e, "the flush task failed; its claims will send the handed messages");
+                    error!(messages = batch.len(), error = %e, "the flush task failed; the messages claimed wait for the next claim");
                     false
                 }
             };
             if flushed && !act.draining {
-                act.handed.extend(batch);
+                act.ready.extend(batch);
             } else {
-                let n = batch.len();
-                act.give_back(batch.into_iter().map(|(m, _)| m.id).collect());
+                let handed = batch.iter().filter(|h| h.handed).count();
+                act.give_back(batch);
                 if !act.draining {
-                    act.actors.give_outbox_room(n);
+                    act.actors.give_outbox_room(handed);
                 }
             }
             act.pump(ctx);
@@ -463,14 +467,9 @@ impl OutboxActor {
     }
 
     /// Claimed messages that will not be sent now go back to the queue.
-    fn give_back(&self, ids: Vec<OutboxId>) {
-        if ids.is_empty() {
-            return;
-        }
-        if let Err(e) = self.app.store.return_unsent(&ids, self.app.now()) {
-            // They stay claimed until the next sender starts; nothing on disk holds them.
-            error!(messages = ids.len(), error = %e, "cannot return unsent outbox messages");
-        }
+    fn give_back(&self, held: impl IntoIterator<Item = Held>) {
+        let ids: Vec<OutboxId> = held.into_iter().map(|h| h.message.id).collect();
+        self.app.store.return_unsent(&ids);
     }
 
     /// How many claimed messages to hold: enough to keep every connection busy through a round
@@ -483,12 +482,12 @@ impl OutboxActor {
     /// queue, and takes nothing more into its hands.
     fn return_ready(&mut self) {
         self.actors.set_outbox_room(0);
-        let ids: Vec<OutboxId> = (self.ready.drain(..))
-            .chain(self.handed.drain(..))
-            .chain(self.handed_unflushed.drain(..))
-            .map(|(m, _)| m.id)
+        let held: Vec<Held> = self
+            .ready
+            .drain(..)
+            .chain(self.unflushed.drain(..))
             .collect();
-        self.give_back(ids);
+        self.give_back(held);
     }
 
     fn start_send(&mut self, ctx: &mut Context<Self>, message: OutboxMessage, body: Vec<u8>) {
@@ -762,7 +761,8 @@ impl Actor for OutboxActor {
 impl Handler<Handed> for OutboxActor {
     type Result = ();
     fn handle(&mut self, Handed(messages): Handed, ctx: &mut Context<Self>) {
-        self.handed_unflushed.extend(messages);
+        self.unflushed
+            .extend(messages.into_iter().map(Held::handed));
         if self.draining {
             self.return_ready();
         }

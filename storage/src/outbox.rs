@@ -473,22 +473,24 @@ impl Store {
                 })
                 .collect::<Vec<_>>()
         };
+        let bodies: Result<Vec<_>, _> = claimed
+            .iter()
+            .map(|m| self.t.outbox_bodies.get(id_key(m.id)))
+            .collect();
+        let bodies = match bodies {
+            Ok(bodies) => bodies,
+            Err(e) => {
+                // Nothing is handed out: every claim of this call is given back.
+                self.return_unsent(&claimed.iter().map(|m| m.id).collect::<Vec<_>>());
+                return Err(e.into());
+            }
+        };
         let mut ready = Vec::with_capacity(claimed.len());
         let mut textless = Vec::new();
-        for m in claimed {
-            match self.t.outbox_bodies.get(id_key(m.id)) {
-                Ok(Some(body)) => ready.push((m, body.to_vec())),
-                Ok(None) => textless.push(m.id),
-                Err(e) => {
-                    // Nothing is handed out: every claim of this call is given back.
-                    let ids: Vec<OutboxId> = ready
-                        .iter()
-                        .map(|(m, _): &(OutboxMessage, _)| m.id)
-                        .chain(textless)
-                        .collect();
-                    self.return_unsent(&ids, now)?;
-                    return Err(e.into());
-                }
+        for (m, body) in claimed.into_iter().zip(bodies) {
+            match body {
+                Some(body) => ready.push((m, body.to_vec())),
+                None => textless.push(m.id),
             }
         }
         if !textless.is_empty() {
@@ -687,12 +689,11 @@ impl Store {
     /// Claimed messages that were never handed to the transport (a draining sender's read-ahead)
     /// are given back: their claims end, and they are due again as they were, without an attempt
     /// counted (nothing was written for the claim).
-    pub fn return_unsent(&self, ids: &[OutboxId], _now: DateTime<Utc>) -> StorageResult<()> {
+    pub fn return_unsent(&self, ids: &[OutboxId]) {
         let mut claims = self.claims.lock();
         for id in ids {
             claims.remove(id);
         }
-        Ok(())
     }
 
     /// Appends outcomes to the outcome journal ([`journal`]) and syncs it: once this returns they
@@ -754,8 +755,8 @@ impl Store {
         })
     }
 
-    /// Applies every journaled outcome whose message is still `sending` at the same attempt, then
-    /// flushes and empties the journal. Returns how many were applied.
+    /// Applies every journaled outcome to the claim it ended (see [`apply_journal`]), then flushes
+    /// and empties the journal. Returns how many were applied.
     fn replay_journal(&self) -> StorageResult<usize> {
         let frames = self.journal.frames()?;
         if frames.is_empty() {

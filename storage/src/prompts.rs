@@ -60,15 +60,18 @@ pub(crate) fn is_prompt_email_key(key: &str) -> bool {
     else {
         return false;
     };
-    !member.is_empty()
-        && member.bytes().all(|b| b.is_ascii_digit())
-        && day.parse::<NaiveDate>().is_ok()
+    is_id(member) && day.parse::<NaiveDate>().is_ok()
+}
+
+/// Whether `s` is an id written out: decimal digits, at least one.
+fn is_id(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The prompt a Message-ID of [`prompt_message_id`]'s form names (to be checked against it).
 fn named_prompt(message_id: &str) -> Option<PromptId> {
     let (id, rest) = message_id.strip_prefix("prompt.")?.split_once('.')?;
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) || !rest.contains('@') {
+    if !is_id(id) || !rest.contains('@') {
         return None;
     }
     id.parse().ok()
@@ -144,10 +147,11 @@ impl Store {
             let written = match self.create_chunk(&chunk, now) {
                 Ok(written) => written,
                 Err(e) => {
-                    let mut claims = self.claims.lock();
-                    for (p, m) in &handed {
-                        claims.remove(&chunk[*p].outbox_ids[*m]);
-                    }
+                    let ids: Vec<OutboxId> = handed
+                        .iter()
+                        .map(|&(p, m)| chunk[p].outbox_ids[m])
+                        .collect();
+                    self.return_unsent(&ids);
                     return Err(e);
                 }
             };
