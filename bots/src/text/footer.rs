@@ -6,6 +6,8 @@
 //! footer only counts at the end of the typed text; "Sent via DHL to Acme: 40 samples" in the
 //! middle of a reply is work).
 
+use std::borrow::Cow;
+
 /// Footer prefixes, lowercase. The generic English ones ("sent from ", "sent via ") must be
 /// followed by a product name (see [`is_footer`]).
 const PREFIXES: &[&str] = &[
@@ -96,7 +98,10 @@ fn is_product(rest: &str) -> bool {
         })
 }
 
-fn without_links(s: &str) -> String {
+fn without_links(s: &str) -> Cow<'_, str> {
+    if !s.contains(['<', '>']) {
+        return Cow::Borrowed(s);
+    }
     let mut out = String::with_capacity(s.len());
     let mut depth = 0usize;
     for c in s.chars() {
@@ -107,7 +112,7 @@ fn without_links(s: &str) -> String {
             _ => {}
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

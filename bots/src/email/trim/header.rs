@@ -347,6 +347,11 @@ pub(crate) fn attribution_at(lines: &[&str], i: usize) -> Option<Attribution> {
                 continue;
             }
         }
+        // What `is_attribution` needs before anything else, checked on the lines themselves:
+        // most windows have none of it, and are not joined at all.
+        if !may_attribute(first, last, window) {
+            continue;
+        }
         let joined = join(window);
         if is_attribution(&joined, next_is_quote(lines, i + k)) {
             // If a later line of the window opens the same header, the header starts there and
@@ -391,13 +396,35 @@ fn inline_attribution(line: &str, next_quote: bool) -> Option<Attribution> {
     None
 }
 
+/// The non-blank lines of `window`, trimmed, joined with a space.
 fn join(window: &[&str]) -> String {
-    let parts: Vec<&str> = window
-        .iter()
-        .map(|l| l.trim())
-        .filter(|l| !l.is_empty())
-        .collect();
-    parts.join(" ")
+    let mut out = String::with_capacity(window.iter().map(|l| l.len() + 1).sum());
+    for l in window.iter().map(|l| l.trim()).filter(|l| !l.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(l);
+    }
+    out
+}
+
+/// Whether `join(window)` can pass [`is_attribution`]'s first test ([`dated_addressed_or_dashed`])
+/// when `first` (trimmed, not blank) and `last` (not blank) are its first and last lines: the
+/// same answer, without joining.
+fn may_attribute(first: &str, last: &str, window: &[&str]) -> bool {
+    first.starts_with("--")
+        || last.trim().ends_with("--")
+        || window.iter().any(|l| has_digit_or_at(l))
+}
+
+fn has_digit_or_at(s: &str) -> bool {
+    s.bytes().any(|b| b.is_ascii_digit() || b == b'@')
+}
+
+/// Every form of attribution holds a digit (a date, a time), an address, or a dash rule at
+/// either end: text without any of them is not one, whatever its words.
+fn dated_addressed_or_dashed(s: &str) -> bool {
+    s.starts_with("--") || s.ends_with("--") || has_digit_or_at(s)
 }
 
 fn next_is_quote(lines: &[&str], from: usize) -> bool {
@@ -456,6 +483,9 @@ fn has_time(t: &str) -> bool {
 
 /// Whether a (joined) line reads as an attribution.
 fn is_attribution(s: &str, next_quote: bool) -> bool {
+    if !dated_addressed_or_dashed(s) {
+        return false;
+    }
     let dashed = s.starts_with("--") || s.ends_with("--");
     let s = s.trim_matches(|c: char| c == '-' || c.is_whitespace());
     if s.len() < 6 || s.len() > 2 * MAX_HEADER_LINE {
@@ -566,6 +596,23 @@ fn contains_word(hay: &str, word: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The window test answers exactly what the joined text would: it only saves the join.
+        #[test]
+        fn the_window_prefilter_agrees_with_the_joined_text(
+            window in proptest::collection::vec("[ \t]{0,2}(-{0,3}[a-zA-Z@0-9 ]{0,6}-{0,3})?[ \t]{0,2}", 1..5),
+        ) {
+            let window: Vec<&str> = window.iter().map(String::as_str).collect();
+            let first = window[0].trim();
+            let last = window[window.len() - 1];
+            proptest::prop_assume!(!first.is_empty() && !is_blank(last));
+            proptest::prop_assert_eq!(
+                may_attribute(first, last, &window),
+                dated_addressed_or_dashed(&join(&window))
+            );
+        }
+    }
 
     #[test]
     fn attributions() {

@@ -164,6 +164,20 @@ fn normalize(text: &str) -> String {
     out
 }
 
+/// `t.to_lowercase().starts_with(prefix)` for a `prefix` without sigma (whose lowercase depends
+/// on its place in a word), without lowercasing all of `t`.
+fn starts_with_lowercased(t: &str, prefix: &str) -> bool {
+    let mut want = prefix.chars();
+    for c in t.chars().flat_map(char::to_lowercase) {
+        match want.next() {
+            None => return true,
+            Some(w) if w == c => {}
+            Some(_) => return false,
+        }
+    }
+    want.next().is_none()
+}
+
 pub(crate) fn is_blank(line: &str) -> bool {
     line.trim().is_empty()
 }
@@ -203,7 +217,7 @@ fn select(lines: &[&str]) -> Vec<String> {
             i = skip_quote_block(lines, i, false);
             continue;
         }
-        if t.to_lowercase().starts_with(PROMPT_FIRST_LINE)
+        if starts_with_lowercased(t, PROMPT_FIRST_LINE)
             || header::is_original_marker(t)
             || header::is_ruled_separator(lines, i)
         {
@@ -306,6 +320,24 @@ fn finish(mut lines: Vec<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_prompt_line_is_found_in_any_case() {
+        for (t, found) in [
+            ("What did you get done today?", true),
+            ("WHAT DID YOU GET DONE TODAY? (team)", true),
+            ("what did you get done", false),
+            ("", false),
+            ("Was did you get done today?", false),
+        ] {
+            assert_eq!(starts_with_lowercased(t, PROMPT_FIRST_LINE), found, "{t}");
+            assert_eq!(
+                t.to_lowercase().starts_with(PROMPT_FIRST_LINE),
+                found,
+                "{t}"
+            );
+        }
+    }
 
     #[test]
     fn keeps_plain_text() {

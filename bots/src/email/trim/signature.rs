@@ -25,7 +25,7 @@ pub(crate) fn ends_reply(lines: &[&str], i: usize) -> bool {
         return true;
     }
     let after_blank = i == 0 || is_blank(lines[i - 1]);
-    ((is_rule(t) || is_footer(t)) && after_blank) || is_dash_name(lines, i)
+    (after_blank && (is_rule(t) || is_footer(t))) || is_dash_name(lines, i)
 }
 
 /// "-Abhishek Kona" alone between blank lines: a hyphen sign-off (an em dash "—Ryan" is prose
