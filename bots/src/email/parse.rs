@@ -10,7 +10,7 @@
 //! before mailparse recurses, so hostile MIME cannot exhaust the stack.
 
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
-use mailparse::{MailAddr, MailHeaderMap, addrparse_header, msgidparse};
+use mailparse::{MailAddr, MailHeader, addrparse_header, msgidparse};
 
 use super::{html, trim};
 
@@ -76,6 +76,35 @@ impl ParsedMail {
     }
 }
 
+/// Header lookups by name: mailparse's own (`MailHeaderMap`) decode every header's name from
+/// Latin-1 at every lookup; these compare the raw bytes, which for an ASCII name is the same
+/// test (a byte above 127 decodes to a character that equals no ASCII one, in any case). Names
+/// are ASCII literals.
+trait HeaderNames<'a> {
+    fn first_header(&self, name: &str) -> Option<&MailHeader<'a>>;
+    fn all_headers<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s MailHeader<'a>>
+    where
+        'a: 's;
+    fn first_value(&self, name: &str) -> Option<String> {
+        self.first_header(name).map(MailHeader::get_value)
+    }
+}
+
+impl<'a> HeaderNames<'a> for [MailHeader<'a>] {
+    fn first_header(&self, name: &str) -> Option<&MailHeader<'a>> {
+        self.iter()
+            .find(|h| h.get_key_raw().eq_ignore_ascii_case(name.as_bytes()))
+    }
+
+    fn all_headers<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s MailHeader<'a>>
+    where
+        'a: 's,
+    {
+        self.iter()
+            .filter(move |h| h.get_key_raw().eq_ignore_ascii_case(name.as_bytes()))
+    }
+}
+
 /// Parses one raw message.
 pub fn parse(raw: &[u8]) -> Result<ParsedMail, ParseError> {
     if count_multipart(raw) > MAX_MULTIPART {
@@ -84,23 +113,19 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, ParseError> {
     let mail = mailparse::parse_mail(raw).map_err(|e| ParseError::Malformed(e.to_string()))?;
     let headers = &mail.headers;
     let (from, from_name) = headers
-        .get_first_header("From")
+        .first_header("From")
         .and_then(|h| addrparse_header(h).ok())
         .and_then(|list| first_single(&list))
         .map_or((None, None), |(addr, name)| (Some(addr), name));
     let mut to = Vec::new();
-    for h in headers
-        .get_all_headers("To")
-        .into_iter()
-        .chain(headers.get_all_headers("Cc"))
-    {
+    for h in headers.all_headers("To").chain(headers.all_headers("Cc")) {
         if let Ok(list) = addrparse_header(h) {
             collect_addrs(&list, &mut to);
         }
     }
     let ids = |key: &str| -> Vec<String> {
         headers
-            .get_first_value(key)
+            .first_value(key)
             .and_then(|v| msgidparse(&v).ok())
             .map(|l| {
                 l.iter()
@@ -111,7 +136,7 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, ParseError> {
             .unwrap_or_default()
     };
     let subject = headers
-        .get_first_value("Subject")
+        .first_value("Subject")
         .unwrap_or_default()
         .trim()
         .to_string();
@@ -127,7 +152,7 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, ParseError> {
         from,
         from_name,
         to,
-        date: headers.get_first_value("Date").and_then(|d| parse_date(&d)),
+        date: headers.first_value("Date").and_then(|d| parse_date(&d)),
         subject,
         auto,
         text,
@@ -371,7 +396,7 @@ fn classify(mail: &mailparse::ParsedMail, from: Option<&str>, subject: &str) -> 
     if daemon && (report || bounce_subject) {
         return Some(AutoKind::Bounce);
     }
-    if h.get_first_value("Auto-Submitted")
+    if h.first_value("Auto-Submitted")
         .is_some_and(|v| !v.trim().eq_ignore_ascii_case("no"))
     {
         return Some(AutoKind::AutoSubmitted);
@@ -381,12 +406,12 @@ fn classify(mail: &mailparse::ParsedMail, from: Option<&str>, subject: &str) -> 
         return Some(AutoKind::AutoSubmitted);
     }
     let precedence = h
-        .get_first_value("Precedence")
-        .or_else(|| h.get_first_value("X-Precedence"))
+        .first_value("Precedence")
+        .or_else(|| h.first_value("X-Precedence"))
         .map(|v| v.trim().to_ascii_lowercase());
-    if h.get_first_value("X-Autoreply").is_some()
-        || h.get_first_value("X-Autorespond").is_some()
-        || h.get_first_value("X-Autoresponse").is_some()
+    if h.first_value("X-Autoreply").is_some()
+        || h.first_value("X-Autorespond").is_some()
+        || h.first_value("X-Autoresponse").is_some()
         || matches!(
             precedence.as_deref(),
             Some("bulk" | "junk" | "auto_reply" | "list")
@@ -450,6 +475,20 @@ fn is_out_of_office_subject(lower: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mailparse::MailHeaderMap;
+
+    #[test]
+    fn header_lookups_match_mailparse_s_own() {
+        let raw = b"SUBJECT: one\r\nsubject: two\r\nSubj\xe9ct: three\r\nX-Autoreply: yes\r\n\
+                    To: a@x.org\r\nCC: b@x.org\r\nto: c@x.org\r\n\r\nbody\r\n";
+        let mail = mailparse::parse_mail(raw).expect("parse");
+        let h = &mail.headers[..];
+        for name in ["Subject", "x-autoreply", "To", "Cc", "Precedence"] {
+            assert_eq!(h.first_value(name), h.get_first_value(name), "{name}");
+            let ours: Vec<String> = h.all_headers(name).map(|x| x.get_value()).collect();
+            assert_eq!(ours, h.get_all_values(name), "{name}");
+        }
+    }
 
     #[test]
     fn message_ids_are_read_from_the_headers_only() {
