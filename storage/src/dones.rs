@@ -218,12 +218,19 @@ impl Store {
                         // Every done the batch writes, for the search index's change log.
                         let mut changed: Vec<DoneId> = Vec::new();
                         for (r, p) in replies.iter().zip(&prepared) {
-                            let previous = p
-                                .rkey
-                                .as_ref()
-                                .map(|k| reply_keys.get(k.as_slice()))
-                                .transpose()?
-                                .flatten();
+                            // The reply's key is written first: a transactional insert reads
+                            // the old value anyway. A duplicate puts that value back.
+                            let previous = match &p.rkey {
+                                Some(k) => {
+                                    let ids = encode(&p.ids).or_else(abort)?;
+                                    let previous = reply_keys.insert(k.as_slice(), ids)?;
+                                    if let Some(prev) = previous.as_ref().filter(|_| !r.replace) {
+                                        reply_keys.insert(k.as_slice(), prev.clone())?;
+                                    }
+                                    previous
+                                }
+                                None => None,
+                            };
                             let previous = match (previous, r.replace) {
                                 (Some(prev), true) => {
                                     let prev: Vec<DoneId> =
@@ -262,10 +269,6 @@ impl Store {
                                             key(&[&id_key(r.member), &id_key(*first)]),
                                             reply_entry(rest),
                                         )?;
-                                    }
-                                    if let Some(k) = &p.rkey {
-                                        reply_keys
-                                            .insert(k.as_slice(), encode(&p.ids).or_else(abort)?)?;
                                     }
                                     recorded_total += p.ids.len() as i64;
                                     changed.extend(&p.ids);

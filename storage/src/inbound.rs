@@ -65,29 +65,32 @@ impl Store {
             &self.t.inbound_by_message_id,
         )
             .transaction(|(inbound, pending, by_mid)| -> TxResult<Vec<Registered>> {
+                // A transactional insert reads the old value anyway: each check below is its
+                // insert, undone in the rare case that finds something (nothing of an undone
+                // write reaches the tree but the old value itself).
                 let mut out = Vec::with_capacity(entries.len());
                 for e in entries {
-                    if inbound.get(id_key(e.id))?.is_some() {
+                    let key = id_key(e.id);
+                    let bytes = encode(&e.record(InboundState::Pending)).or_else(abort)?;
+                    if let Some(known) = inbound.insert(&key, bytes)? {
+                        inbound.insert(&key, known)?;
                         out.push(Registered::Known);
                         continue;
                     }
-                    if let Some(mid) = &e.meta.message_id {
-                        if let Some(prev) = by_mid.get(mid.as_bytes())? {
-                            let prev = key_id("inbound_by_message_id", &prev).or_else(abort)?;
-                            let state = InboundState::Processed {
-                                at: e.meta.received_at,
-                                outcome: format!("duplicate of inbound message {prev}"),
-                            };
-                            let bytes = encode(&e.record(state)).or_else(abort)?;
-                            inbound.insert(&id_key(e.id), bytes)?;
-                            out.push(Registered::Duplicate(prev));
-                            continue;
-                        }
-                        by_mid.insert(mid.as_bytes(), &id_key(e.id))?;
+                    if let Some(mid) = &e.meta.message_id
+                        && let Some(prev) = by_mid.insert(mid.as_bytes(), &key)?
+                    {
+                        by_mid.insert(mid.as_bytes(), prev.clone())?;
+                        let prev = key_id("inbound_by_message_id", &prev).or_else(abort)?;
+                        let state = InboundState::Processed {
+                            at: e.meta.received_at,
+                            outcome: format!("duplicate of inbound message {prev}"),
+                        };
+                        inbound.insert(&key, encode(&e.record(state)).or_else(abort)?)?;
+                        out.push(Registered::Duplicate(prev));
+                        continue;
                     }
-                    let bytes = encode(&e.record(InboundState::Pending)).or_else(abort)?;
-                    inbound.insert(&id_key(e.id), bytes)?;
-                    pending.insert(&id_key(e.id), &[])?;
+                    pending.insert(&key, &[])?;
                     out.push(Registered::Fresh);
                 }
                 Ok(out)

@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
+use crate::codec::id_key;
 use crate::error::{StorageError, StorageResult};
 use crate::inbound::Registered;
 use crate::{InboundId, InboundRecord, InboundState, SpoolRef, Store};
@@ -426,8 +427,15 @@ impl Store {
                     error!(path = %path.display(), valid, total, "inbound spool segment ends in an unreadable frame at offset {valid}; the entries before it are kept");
                 }
             }
+            // Nothing else writes yet: what sled knows now, it knows at registration. (Those
+            // are most entries after a clean stop; registering them would rewrite each.)
+            let unknown: Vec<SpoolEntry> = entries
+                .iter()
+                .filter(|e| !matches!(self.t.inbound.contains_key(id_key(e.id)), Ok(true)))
+                .cloned()
+                .collect();
             recovered += self
-                .register_inbound(&entries)?
+                .register_inbound(&unknown)?
                 .iter()
                 .filter(|r| matches!(r, Registered::Fresh))
                 .count();
