@@ -197,6 +197,47 @@ async fn prompt_reply_and_digest_over_real_smtp() {
         "{text}"
     );
     sink.assert_empty();
+
+    // One more message, delivered four times at once (an MTA retrying over parallel
+    // connections): every delivery is acknowledged, the message is recorded once, and each other
+    // delivery is marked a duplicate, whether or not the first was settled when it came.
+    let raw = reply_mail(
+        "Ada Lovelace <ada@example.org>",
+        &reply_to,
+        "ada-reply-2@mail.example.org",
+        "Fixed the flaky digest test",
+        "Wed, 15 Apr 2026 19:05:00 -0400",
+    );
+    let send = || smtp_send(d.smtp_port(), ADA, &reply_to, &raw);
+    let codes = tokio::join!(send(), send(), send(), send());
+    assert_eq!(codes, (Ok(250), Ok(250), Ok(250), Ok(250)));
+    let (mut recorded, mut duplicates) = (Vec::new(), 0);
+    while recorded.len() + duplicates < 4 {
+        match d
+            .wait_for("the four deliveries to be settled", |e| match e {
+                Event::DonesRecorded { dones, .. } => Some(Some(dones.clone())),
+                Event::InboundProcessed { outcome, .. } if outcome == "duplicate" => Some(None),
+                _ => None,
+            })
+            .await
+        {
+            Some(dones) => recorded.push(dones),
+            None => duplicates += 1,
+        }
+    }
+    assert_eq!((recorded.len(), duplicates), (1, 3), "{recorded:?}");
+    assert_eq!(recorded[0].len(), 1);
+    assert_eq!(d.dones(team, "2026-04-15").await.len(), 4);
+    let log = d.server.app.store.inbound_list(false, 10).unwrap();
+    assert_eq!(log.len(), 6);
+    assert!(
+        log.iter()
+            .all(|r| matches!(r.state, InboundState::Processed { .. })),
+        "{log:?}"
+    );
+    let metrics = d.metrics().await;
+    assert!(metrics.contains("donebot_inbound_pending 0\n"), "{metrics}");
+    sink.assert_empty();
     d.stop().await;
 }
 

@@ -19,6 +19,7 @@
 //! came back to that member's VERP address (`bounce+TOKEN@domain`) or names the Message-ID of a
 //! prompt donebot sent.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -34,11 +35,9 @@ use chrono::{Duration, NaiveDate};
 use storage::{
     Channel, InboundId, InboundState, Member, MemberState, OutboxKind, Prompt, Registered, Source,
 };
-use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use crate::actors::Actors;
-use crate::actors::pace::Pacer;
 use crate::actors::team::{RecordReply, Reload};
 use crate::commands::Command;
 use crate::commands::words::{self, Said};
@@ -141,34 +140,56 @@ impl Actor for InboundActor {
     type Context = Context<Self>;
 }
 
-/// Processing: registers each received message, then turns it into dones, a command, a bounce
-/// mark, or a kept failure. Runs on a thread of its own.
+/// Processing: turns each received message into dones, a command, a bounce mark, or a kept
+/// failure, and settles its record. Runs on a thread of its own.
+///
+/// A message fresh from the spool is not registered first: its record is written once, in its
+/// final state, by the transaction that settles it (recording its dones, or
+/// `Store::settle_received`). Until then the spool keeps it, and a restart registers and
+/// processes whatever was not settled. Only a second delivery of a Message-ID (a duplicate) and
+/// a message postponed by a transient error are registered on their own.
 pub struct InboundProcessor {
     app: AppContext,
     /// The team actors that record replies, and the outbox that sends answers.
     actors: Actors,
     /// Authenticates senders of mail without a reply token.
     checker: Arc<Checker>,
-    /// Received messages waiting to be registered together (see [`RegisterWaiting`]).
-    to_register: Vec<(
-        storage::SpoolEntry,
-        oneshot::Sender<Result<Registered, String>>,
-    )>,
+    /// Message-IDs of the fresh messages being processed now, with their ids: sled learns them
+    /// only when they are settled, and a second delivery meanwhile is a duplicate all the same.
+    processing: HashMap<String, InboundId>,
     /// Messages being processed now (at most [`MAX_IN_FLIGHT`]); the others wait in `queue`,
     /// small, while a message in flight holds its parsed text.
     in_flight: usize,
     queue: std::collections::VecDeque<Process>,
-    /// Registrations go at most every [`REGISTER_PACE`].
-    pacer: Pacer,
 }
-
-/// At most one registration transaction this often (see [`crate::actors::pace`]): in a burst, the
-/// messages received meanwhile share it. A message waits at most this long more to be processed.
-const REGISTER_PACE: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// At most this many messages are processed at once. Enough for the team actors to record
 /// replies in large batches; bounded, so that a burst costs memory only for its queue entries.
 const MAX_IN_FLIGHT: usize = 256;
+
+/// Where a message's outcome is written.
+enum Record {
+    /// Its pending record (left by a crash, a restored backup, or a postponement).
+    Registered(InboundId),
+    /// Fresh from the spool and not registered: settling it writes its record.
+    Received(Box<storage::SpoolEntry>),
+}
+
+impl Record {
+    fn id(&self) -> InboundId {
+        match self {
+            Record::Registered(id) => *id,
+            Record::Received(entry) => entry.id(),
+        }
+    }
+
+    fn received(&self) -> Option<&storage::SpoolEntry> {
+        match self {
+            Record::Registered(_) => None,
+            Record::Received(entry) => Some(entry),
+        }
+    }
+}
 
 impl InboundProcessor {
     pub fn new(app: AppContext, actors: Actors) -> InboundProcessor {
@@ -180,53 +201,67 @@ impl InboundProcessor {
             app,
             actors,
             checker: Arc::new(checker),
-            to_register: Vec::new(),
+            processing: HashMap::new(),
             in_flight: 0,
             queue: std::collections::VecDeque::new(),
-            pacer: Pacer::new(REGISTER_PACE),
         }
     }
 
-    /// Queues a message for registration; the answer comes with the next [`RegisterWaiting`].
-    fn register(
-        &mut self,
-        entry: storage::SpoolEntry,
-        ctx: &mut Context<Self>,
-    ) -> oneshot::Receiver<Result<Registered, String>> {
-        let (answer, answered) = oneshot::channel();
-        if self.to_register.is_empty() {
-            self.pacer.schedule(ctx, RegisterWaiting);
-        }
-        self.to_register.push((entry, answer));
-        answered
-    }
-}
-
-/// Register every message waiting in `to_register`, in one transaction. Sent to itself by the
-/// first message queued while none waits (at once after a quiet spell, else [`REGISTER_PACE`]
-/// after the last registration began), so a burst of received mail shares one transaction (a
-/// sled transaction costs far more than the writes in it).
-#[derive(Message)]
-#[rtype(result = "()")]
-struct RegisterWaiting;
-
-impl Handler<RegisterWaiting> for InboundProcessor {
-    type Result = ();
-    fn handle(&mut self, _: RegisterWaiting, _ctx: &mut Context<Self>) {
-        let waiting = std::mem::take(&mut self.to_register);
-        self.pacer.writing();
-        let (entries, answers): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
-        match self.app.store.register_inbound(&entries) {
-            Ok(registered) => {
-                for (answer, r) in answers.into_iter().zip(registered) {
-                    let _ = answer.send(Ok(r));
+    /// A received message's record: to be written when it is settled, if its Message-ID is new
+    /// (claimed in `processing` meanwhile); `None` when it is a second delivery, registered as
+    /// such now, or cannot be checked (it waits for the next start, safe in the spool).
+    fn receive(&mut self, entry: Box<storage::SpoolEntry>) -> Option<(Record, Option<String>)> {
+        let id = entry.id();
+        let Some(mid) = entry.message_id().map(str::to_owned) else {
+            return Some((Record::Received(entry), None));
+        };
+        let duplicate = |outcome: &str| {
+            info!(
+                inbound_id = id,
+                registered = outcome,
+                "inbound message not processed again"
+            );
+            self.app.emit(Event::InboundProcessed {
+                inbound: id,
+                outcome: "duplicate".into(),
+            });
+        };
+        if let Some(&first) = self.processing.get(&mid) {
+            match self.app.store.register_duplicate(&entry, first) {
+                Ok(()) => duplicate(&format!("duplicate of inbound {first}")),
+                Err(e) => {
+                    warn!(inbound_id = id, error = %e, "cannot register an inbound message; it waits for the next start");
                 }
             }
-            Err(e) => {
-                let why = e.to_string();
-                for answer in answers {
-                    let _ = answer.send(Err(why.clone()));
+            return None;
+        }
+        match self.app.store.inbound_by_message_id(&mid) {
+            Ok(None) => {
+                self.processing.insert(mid.clone(), id);
+                Some((Record::Received(entry), Some(mid)))
+            }
+            // Accepted before: registration records it as that one's duplicate.
+            Ok(Some(_)) => match self
+                .app
+                .store
+                .register_inbound(std::slice::from_ref(&entry))
+            {
+                Ok(r) if r.first() == Some(&Registered::Fresh) => {
+                    Some((Record::Registered(id), None))
                 }
+                Ok(r) => {
+                    let r = r.first().copied().unwrap_or(Registered::Known);
+                    duplicate(&logging::registered(&r));
+                    None
+                }
+                Err(e) => {
+                    warn!(inbound_id = id, error = %e, "cannot register an inbound message; it waits for the next start");
+                    None
+                }
+            },
+            Err(e) => {
+                warn!(inbound_id = id, error = %e, "cannot check an inbound message's Message-ID; it waits for the next start");
+                None
             }
         }
     }
@@ -307,10 +342,24 @@ impl Handler<Process> for InboundProcessor {
 impl InboundProcessor {
     /// Starts processing a message; when it is done, the next queued one starts.
     fn start(&mut self, msg: Process, ctx: &mut Context<Self>) {
+        // A received message comes with its recipients, so processing need not read its record.
+        let (record, raw, rcpt_to, claimed) = match msg {
+            Process::Received { entry, raw } => {
+                let rcpt_to = entry.rcpt_to().to_vec();
+                match self.receive(entry) {
+                    Some((record, claimed)) => (record, raw, Some(rcpt_to), claimed),
+                    None => return,
+                }
+            }
+            Process::Pending(id) => (Record::Registered(id), None, None, None),
+        };
         self.in_flight += 1;
-        let work = self.processing(msg, ctx);
+        let work = self.processing(record, raw, rcpt_to);
         ctx.spawn(work.into_actor(self).map(|(), act, ctx| {
             act.in_flight -= 1;
+            if let Some(mid) = claimed {
+                act.processing.remove(&mid);
+            }
             if let Some(next) = act.queue.pop_front() {
                 act.start(next, ctx);
             }
@@ -319,55 +368,22 @@ impl InboundProcessor {
 
     fn processing(
         &mut self,
-        msg: Process,
-        ctx: &mut Context<Self>,
+        record: Record,
+        raw: Option<(Vec<u8>, Buffered)>,
+        rcpt_to: Option<Vec<String>>,
     ) -> impl std::future::Future<Output = ()> + 'static {
         let app = self.app.clone();
         let actors = self.actors.clone();
         let checker = Arc::clone(&self.checker);
-        // A received message is registered first (with every other one received meanwhile).
-        // Its recipients come along, so processing need not read its record back.
-        let (id, raw, rcpt_to, registered) = match msg {
-            Process::Received { entry, raw } => {
-                let rcpt_to = entry.rcpt_to().to_vec();
-                (
-                    entry.id(),
-                    raw,
-                    Some(rcpt_to),
-                    Some(self.register(*entry, ctx)),
-                )
-            }
-            Process::Pending(id) => (id, None, None, None),
-        };
         async move {
+            let id = record.id();
             // Holds the raw message's slot until processing is over.
             let mut _slot = None;
             let raw = raw.map(|(raw, slot)| {
                 _slot = Some(slot);
                 raw
             });
-            if let Some(answer) = registered {
-                let registered = answer
-                    .await
-                    .unwrap_or_else(|_| Err("the processor stopped".into()));
-                match registered {
-                    Ok(Registered::Fresh) => {}
-                    Ok(r) => {
-                        info!(inbound_id = id, registered = %logging::registered(&r), "inbound message not processed again");
-                        app.emit(Event::InboundProcessed {
-                            inbound: id,
-                            outcome: "duplicate".into(),
-                        });
-                        return;
-                    }
-                    // Durable in the spool: the next start registers and processes it.
-                    Err(e) => {
-                        warn!(inbound_id = id, error = %e, "cannot register an inbound message; it waits for the next start");
-                        return;
-                    }
-                }
-            }
-            let result = process(&app, &actors, &checker, id, rcpt_to, raw).await;
+            let result = process(&app, &actors, &checker, &record, rcpt_to, raw).await;
             let state = match &result {
                 // Recorded dones mark the record themselves, in their own transaction.
                 Ok(Outcome::Recorded) => None,
@@ -381,17 +397,27 @@ impl InboundProcessor {
                         error: error.clone(),
                     })
                 }
-                // Leave it pending: the next start (or retry) processes it.
+                // Leave it pending (registered now if it was not): the next start (or retry)
+                // processes it.
                 Err(Failure::Retry(error)) => {
                     warn!(inbound_id = id, %error, "inbound processing postponed");
+                    if let Some(entry) = record.received()
+                        && let Err(e) = app.store.register_inbound(std::slice::from_ref(entry))
+                    {
+                        warn!(inbound_id = id, error = %e, "cannot register a postponed inbound message; it waits for the next start");
+                    }
                     None
                 }
             };
             // The outcome is stored before it is announced: whoever hears it can read it.
-            if let Some(state) = state
-                && let Err(e) = app.store.set_inbound_state(id, state)
-            {
-                warn!(inbound_id = id, error = %e, "cannot record the inbound outcome; it stays pending");
+            if let Some(state) = state {
+                let written = match &record {
+                    Record::Registered(id) => app.store.set_inbound_state(*id, state),
+                    Record::Received(entry) => app.store.settle_received(entry, state),
+                };
+                if let Err(e) = written {
+                    warn!(inbound_id = id, error = %e, "cannot record the inbound outcome; it stays pending");
+                }
             }
             match &result {
                 Ok(Outcome::Recorded) => app.emit(Event::InboundProcessed {
@@ -448,17 +474,21 @@ async fn process(
     app: &AppContext,
     actors: &Actors,
     checker: &Checker,
-    id: InboundId,
+    record: &Record,
     rcpt_to: Option<Vec<String>>,
     raw: Option<Vec<u8>>,
 ) -> Result<Outcome, Failure> {
+    let id = record.id();
     let rcpt_to = match rcpt_to {
         Some(rcpt_to) => rcpt_to,
         None => app.store.inbound(id).map_err(AppError::from)?.rcpt_to,
     };
-    let raw = match raw {
-        Some(raw) => raw,
-        None => app.store.inbound_body(id).map_err(AppError::from)?,
+    let raw = match (raw, record) {
+        (Some(raw), _) => raw,
+        (None, Record::Received(entry)) => {
+            app.store.received_body(entry).map_err(AppError::from)?
+        }
+        (None, Record::Registered(id)) => app.store.inbound_body(*id).map_err(AppError::from)?,
     };
     // Parsed and trimmed right here: this actor has a thread of its own (see `server`), and a
     // message takes tens of microseconds (10 MB of adversarial input stays under a second).
@@ -493,6 +523,7 @@ async fn process(
             text,
             source,
             replace: false,
+            received: record.received().cloned(),
         })
         .await
         .map_err(AppError::from)?

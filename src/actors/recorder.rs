@@ -235,6 +235,7 @@ mod tests {
                 inbound_id,
             },
             replace: false,
+            received: None,
         };
         (Pending { reply, answer }, answered)
     }

@@ -73,6 +73,9 @@ pub struct RecordReply {
     pub source: Source,
     /// An edit of an earlier message: its dones are replaced.
     pub replace: bool,
+    /// The received email it comes from, when that was never registered: recording the reply
+    /// writes its record (see `storage::NewReply::received`).
+    pub received: Option<storage::SpoolEntry>,
 }
 
 /// Fault injection for tests of supervision: the handler panics.
@@ -731,7 +734,7 @@ impl TeamActor {
     }
 
     /// Checks a reply and turns its text into dones to record.
-    fn prepare(&self, msg: &RecordReply) -> AppResult<NewReply> {
+    fn prepare(&self, msg: RecordReply) -> AppResult<NewReply> {
         let state = self.loaded()?;
         let Some(ms) = state.members.iter().find(|m| m.member.id == msg.member) else {
             return Err(AppError::NotFound(format!(
@@ -756,8 +759,9 @@ impl TeamActor {
             member: msg.member,
             day: msg.day,
             lines,
-            source: msg.source.clone(),
+            source: msg.source,
             replace: msg.replace,
+            received: msg.received,
         })
     }
 
@@ -767,7 +771,7 @@ impl TeamActor {
         let waiting = std::mem::take(&mut self.pending_records);
         let mut replies = Vec::with_capacity(waiting.len());
         for (msg, answer) in waiting {
-            match self.prepare(&msg) {
+            match self.prepare(msg) {
                 Ok(reply) => replies.push(recorder::Pending { reply, answer }),
                 Err(e) => {
                     let _ = answer.send(Err(e));

@@ -56,6 +56,7 @@ pub async fn run(
             text: text.to_string(),
             source,
             replace: origin.edit,
+            received: None,
         })
         .await??;
     app.store.flush_async().await?;
@@ -110,6 +111,7 @@ pub async fn retract(
                 inbound_id: None,
             },
             replace: true,
+            received: None,
         })
         .await??;
     app.store.flush_async().await?;

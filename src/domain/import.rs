@@ -219,6 +219,7 @@ impl Plan {
                         inbound_id: None,
                     },
                     replace: false,
+                    received: None,
                 })
                 .collect();
             let outcomes = store.record_replies(&replies, now)?;

@@ -6,7 +6,7 @@ use sled::Transactional;
 
 use crate::codec::{day_bytes, decode, encode, id_key, key, key_id};
 use crate::error::{StorageError, StorageResult, TxResult, abort};
-use crate::{Done, DoneId, DoneKind, InboundState, MemberId, Source, Store, TeamId};
+use crate::{Done, DoneId, DoneKind, InboundState, MemberId, Source, SpoolEntry, Store, TeamId};
 
 /// One line of a reply, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,10 @@ pub struct NewReply {
     pub source: Source,
     /// An edit of an earlier message: its dones are replaced.
     pub replace: bool,
+    /// The received message this reply comes from (`source.inbound_id`), when it was never
+    /// registered: recording the reply writes its record, processed (see
+    /// [`Store::settle_received`]). Without it, the registered record is marked processed.
+    pub received: Option<SpoolEntry>,
 }
 
 /// A reply's ids and encoded dones, made before the transaction (which may run more than once).
@@ -138,6 +142,7 @@ impl Store {
             lines: lines.to_vec(),
             source: source.clone(),
             replace,
+            received: None,
         };
         let mut outcomes = self.record_replies(std::slice::from_ref(&reply), now)?;
         outcomes
@@ -190,123 +195,127 @@ impl Store {
                 rkey: reply_key(&r.source),
             });
         }
-        let (outcomes, logged) =
-            (
-                &self.t.dones,
-                &self.t.dones_by_team_day,
-                &self.t.dones_by_member,
-                &self.t.reply_keys,
-                &self.t.inbound,
-                &self.t.inbound_pending,
-                &self.t.counters,
-                &self.t.search_changes,
-            )
-                .transaction(
-                    |(
-                        dones_t,
-                        by_day,
-                        by_member,
-                        reply_keys,
-                        inbound,
-                        pending,
-                        counters,
-                        changes,
-                    )|
-                     -> TxResult<(Vec<RecordOutcome>, Option<u64>)> {
-                        let mut outcomes = Vec::with_capacity(replies.len());
-                        let mut recorded_total = 0i64;
-                        // Every done the batch writes, for the search index's change log.
-                        let mut changed: Vec<DoneId> = Vec::new();
-                        for (r, p) in replies.iter().zip(&prepared) {
-                            // The reply's key is written first: a transactional insert reads
-                            // the old value anyway. A duplicate puts that value back.
-                            let previous = match &p.rkey {
-                                Some(k) => {
-                                    let ids = encode(&p.ids).or_else(abort)?;
-                                    let previous = reply_keys.insert(k.as_slice(), ids)?;
-                                    if let Some(prev) = previous.as_ref().filter(|_| !r.replace) {
-                                        reply_keys.insert(k.as_slice(), prev.clone())?;
-                                    }
-                                    previous
+        let (outcomes, logged) = (
+            &self.t.dones,
+            &self.t.dones_by_team_day,
+            &self.t.dones_by_member,
+            &self.t.reply_keys,
+            &self.t.inbound,
+            &self.t.inbound_pending,
+            &self.t.inbound_by_message_id,
+            &self.t.counters,
+            &self.t.search_changes,
+        )
+            .transaction(
+                |(
+                    dones_t,
+                    by_day,
+                    by_member,
+                    reply_keys,
+                    inbound,
+                    pending,
+                    by_mid,
+                    counters,
+                    changes,
+                )|
+                 -> TxResult<(Vec<RecordOutcome>, Option<u64>)> {
+                    let mut outcomes = Vec::with_capacity(replies.len());
+                    let mut recorded_total = 0i64;
+                    // Every done the batch writes, for the search index's change log.
+                    let mut changed: Vec<DoneId> = Vec::new();
+                    for (r, p) in replies.iter().zip(&prepared) {
+                        // The reply's key is written first: a transactional insert reads
+                        // the old value anyway. A duplicate puts that value back.
+                        let previous = match &p.rkey {
+                            Some(k) => {
+                                let ids = encode(&p.ids).or_else(abort)?;
+                                let previous = reply_keys.insert(k.as_slice(), ids)?;
+                                if let Some(prev) = previous.as_ref().filter(|_| !r.replace) {
+                                    reply_keys.insert(k.as_slice(), prev.clone())?;
                                 }
-                                None => None,
-                            };
-                            let previous = match (previous, r.replace) {
-                                (Some(prev), true) => {
-                                    let prev: Vec<DoneId> =
-                                        decode("reply_keys", &prev).or_else(abort)?;
-                                    changed.extend(&prev);
-                                    for id in prev {
-                                        if let Some(old) = dones_t.get(id_key(id))? {
-                                            let mut d: Done =
-                                                decode("dones", &old).or_else(abort)?;
-                                            d.deleted = true;
-                                            d.edited_at = Some(now);
-                                            dones_t
-                                                .insert(&id_key(id), encode(&d).or_else(abort)?)?;
-                                        }
-                                    }
-                                    None
-                                }
-                                (p, _) => p,
-                            };
-                            let outcome = match previous {
-                                Some(prev) => {
-                                    let prev: Vec<DoneId> =
-                                        decode("reply_keys", &prev).or_else(abort)?;
-                                    RecordOutcome::Duplicate(prev)
-                                }
-                                None => {
-                                    for (d, bytes) in p.dones.iter().zip(&p.encoded) {
-                                        dones_t.insert(&id_key(d.id), bytes.as_slice())?;
-                                    }
-                                    if let Some((first, rest)) = p.ids.split_first() {
-                                        by_day.insert(
-                                            team_day_key(r.team, r.day, *first),
-                                            reply_entry(rest),
-                                        )?;
-                                        by_member.insert(
-                                            key(&[&id_key(r.member), &id_key(*first)]),
-                                            reply_entry(rest),
-                                        )?;
-                                    }
-                                    recorded_total += p.ids.len() as i64;
-                                    changed.extend(&p.ids);
-                                    RecordOutcome::Recorded(p.ids.clone())
-                                }
-                            };
-                            if let Some(inbound_id) = r.source.inbound_id {
-                                let note = match &outcome {
-                                    RecordOutcome::Recorded(ids) => {
-                                        format!("recorded {} dones", ids.len())
-                                    }
-                                    RecordOutcome::Duplicate(_) => {
-                                        "duplicate of an earlier message".into()
-                                    }
-                                };
-                                crate::inbound::set_state_tx(
-                                    inbound,
-                                    pending,
-                                    inbound_id,
-                                    InboundState::Processed {
-                                        at: now,
-                                        outcome: note,
-                                    },
-                                )?;
+                                previous
                             }
-                            outcomes.push(outcome);
+                            None => None,
+                        };
+                        let previous = match (previous, r.replace) {
+                            (Some(prev), true) => {
+                                let prev: Vec<DoneId> =
+                                    decode("reply_keys", &prev).or_else(abort)?;
+                                changed.extend(&prev);
+                                for id in prev {
+                                    if let Some(old) = dones_t.get(id_key(id))? {
+                                        let mut d: Done = decode("dones", &old).or_else(abort)?;
+                                        d.deleted = true;
+                                        d.edited_at = Some(now);
+                                        dones_t.insert(&id_key(id), encode(&d).or_else(abort)?)?;
+                                    }
+                                }
+                                None
+                            }
+                            (p, _) => p,
+                        };
+                        let outcome = match previous {
+                            Some(prev) => {
+                                let prev: Vec<DoneId> =
+                                    decode("reply_keys", &prev).or_else(abort)?;
+                                RecordOutcome::Duplicate(prev)
+                            }
+                            None => {
+                                for (d, bytes) in p.dones.iter().zip(&p.encoded) {
+                                    dones_t.insert(&id_key(d.id), bytes.as_slice())?;
+                                }
+                                if let Some((first, rest)) = p.ids.split_first() {
+                                    by_day.insert(
+                                        team_day_key(r.team, r.day, *first),
+                                        reply_entry(rest),
+                                    )?;
+                                    by_member.insert(
+                                        key(&[&id_key(r.member), &id_key(*first)]),
+                                        reply_entry(rest),
+                                    )?;
+                                }
+                                recorded_total += p.ids.len() as i64;
+                                changed.extend(&p.ids);
+                                RecordOutcome::Recorded(p.ids.clone())
+                            }
+                        };
+                        if let Some(inbound_id) = r.source.inbound_id {
+                            let note = match &outcome {
+                                RecordOutcome::Recorded(ids) => {
+                                    format!("recorded {} dones", ids.len())
+                                }
+                                RecordOutcome::Duplicate(_) => {
+                                    "duplicate of an earlier message".into()
+                                }
+                            };
+                            let state = InboundState::Processed {
+                                at: now,
+                                outcome: note,
+                            };
+                            match &r.received {
+                                Some(entry) if entry.id == inbound_id => {
+                                    crate::inbound::settle_received_tx(
+                                        inbound, by_mid, entry, state,
+                                    )?
+                                }
+                                _ => crate::inbound::set_state_tx(
+                                    inbound, pending, inbound_id, state,
+                                )?,
+                            }
                         }
-                        let mut logged = None;
-                        if !changed.is_empty() {
-                            crate::search::log_change(changes, change_seq, now, &changed)?;
-                            logged = Some(change_seq);
-                        }
-                        if recorded_total > 0 {
-                            crate::outbox::counter_add(counters, "dones.recorded", recorded_total)?;
-                        }
-                        Ok((outcomes, logged))
-                    },
-                )?;
+                        outcomes.push(outcome);
+                    }
+                    let mut logged = None;
+                    if !changed.is_empty() {
+                        crate::search::log_change(changes, change_seq, now, &changed)?;
+                        logged = Some(change_seq);
+                    }
+                    if recorded_total > 0 {
+                        crate::outbox::counter_add(counters, "dones.recorded", recorded_total)?;
+                    }
+                    Ok((outcomes, logged))
+                },
+            )?;
         if let Some(seq) = logged {
             self.search_changed(seq);
         }

@@ -38,6 +38,22 @@ pub(crate) fn set_state_tx(
     Ok(())
 }
 
+/// Settles a received message that was never registered (see [`Store::settle_received`]): its
+/// record is written in its final `state`, with its Message-ID entry.
+pub(crate) fn settle_received_tx(
+    inbound: &TransactionalTree,
+    by_mid: &TransactionalTree,
+    entry: &SpoolEntry,
+    state: InboundState,
+) -> TxResult<()> {
+    let key = id_key(entry.id);
+    inbound.insert(&key, encode(&entry.record(state)).or_else(abort)?)?;
+    if let Some(mid) = &entry.meta.message_id {
+        by_mid.insert(mid.as_bytes(), &key)?;
+    }
+    Ok(())
+}
+
 /// What registering a spooled message found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registered {
@@ -96,6 +112,66 @@ impl Store {
                 Ok(out)
             })?;
         Ok(result)
+    }
+
+    /// The message that was accepted with this Message-ID, if one was.
+    pub fn inbound_by_message_id(&self, message_id: &str) -> StorageResult<Option<InboundId>> {
+        self.t
+            .inbound_by_message_id
+            .get(message_id.as_bytes())?
+            .map(|v| key_id("inbound_by_message_id", &v))
+            .transpose()
+    }
+
+    /// Settles a received message without registering it first: its record is written once, in
+    /// its final state, with its Message-ID entry (a failed one keeps its body in sled, as
+    /// [`Store::set_inbound_state`] does). Until then sled has no record of it, so its spool
+    /// segment stays and a restart registers and processes it (see [`crate::spool`]).
+    ///
+    /// The caller makes sure no other message with its Message-ID is being settled meanwhile,
+    /// and that none was accepted before ([`Store::inbound_by_message_id`]): such a second
+    /// delivery is registered instead ([`Store::register_inbound`] marks it a duplicate).
+    pub fn settle_received(&self, entry: &SpoolEntry, state: InboundState) -> StorageResult<()> {
+        let body = match state {
+            InboundState::Failed { .. } => self.spool_read(entry.at)?,
+            _ => None,
+        };
+        let _w = self.write_gate();
+        (
+            &self.t.inbound,
+            &self.t.inbound_bodies,
+            &self.t.inbound_by_message_id,
+        )
+            .transaction(|(inbound, bodies, by_mid)| {
+                if let Some(body) = &body {
+                    bodies.insert(&id_key(entry.id), body.as_slice())?;
+                }
+                settle_received_tx(inbound, by_mid, entry, state.clone())
+            })?;
+        Ok(())
+    }
+
+    /// Registers a second delivery of a message that is being processed now (not yet settled)
+    /// as a processed duplicate of it.
+    pub fn register_duplicate(&self, entry: &SpoolEntry, of: InboundId) -> StorageResult<()> {
+        let state = InboundState::Processed {
+            at: entry.meta.received_at,
+            outcome: format!("duplicate of inbound message {of}"),
+        };
+        let bytes = encode(&entry.record(state))?;
+        let _w = self.write_gate();
+        self.t.inbound.insert(id_key(entry.id), bytes)?;
+        Ok(())
+    }
+
+    /// The raw message of a received entry, read back from the spool.
+    pub fn received_body(&self, entry: &SpoolEntry) -> StorageResult<Vec<u8>> {
+        self.spool_read(entry.at)?.ok_or_else(|| {
+            StorageError::NotFound(format!(
+                "the body of inbound message {} (its spool segment was retired)",
+                entry.id
+            ))
+        })
     }
 
     /// The highest inbound id sled knows (0: none).

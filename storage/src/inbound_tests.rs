@@ -76,3 +76,82 @@ fn failed_bodies_go_after_the_retention_time_and_beyond_the_cap_but_records_stay
         ));
     }
 }
+
+fn accept(writer: &crate::InboundWriter, mid: &str) -> crate::Accepted {
+    writer
+        .accept(NewInbound {
+            via: "smtp".into(),
+            mail_from: "ada@example.org".into(),
+            rcpt_to: vec!["donebot@done.example".into()],
+            message_id: Some(mid.into()),
+            raw: format!("Message-ID: <{mid}>\r\n\r\nShipped it\r\n").into_bytes(),
+            received_at: Utc::now(),
+        })
+        .wait()
+        .expect("accepted")
+}
+
+#[test]
+fn a_message_settled_unregistered_is_written_once_and_known_by_its_message_id() {
+    let store = Store::temporary().unwrap();
+    let writer = store.start_inbound_writer().unwrap();
+    let first = accept(&writer, "one@example.org");
+    // Not registered: sled knows nothing of it yet, but its body is in the spool.
+    assert!(store.inbound(first.id()).unwrap_err().is_not_found());
+    assert!(!store.all_inbound_settled(&[first.id()]).expect("settled?"));
+    assert_eq!(store.received_body(&first.entry).unwrap(), first.raw);
+    assert_eq!(
+        store.inbound_by_message_id("one@example.org").unwrap(),
+        None
+    );
+
+    let processed = InboundState::Processed {
+        at: Utc::now(),
+        outcome: "recorded 1 done".into(),
+    };
+    store
+        .settle_received(&first.entry, processed.clone())
+        .unwrap();
+    let record = store.inbound(first.id()).unwrap();
+    assert_eq!(record.state, processed);
+    assert_eq!(record.rcpt_to, ["donebot@done.example"]);
+    assert!(store.pending_inbound().unwrap().is_empty());
+    assert!(store.all_inbound_settled(&[first.id()]).unwrap());
+    assert_eq!(
+        store.inbound_by_message_id("one@example.org").unwrap(),
+        Some(first.id())
+    );
+
+    // A later delivery of it registers as its duplicate.
+    let again = accept(&writer, "one@example.org");
+    assert_eq!(
+        store
+            .register_inbound(std::slice::from_ref(&again.entry))
+            .unwrap(),
+        [Registered::Duplicate(first.id())]
+    );
+    // One that comes while the first is still being processed is marked by the processor.
+    let third = accept(&writer, "one@example.org");
+    store.register_duplicate(&third.entry, first.id()).unwrap();
+    assert!(matches!(
+        store.inbound(third.id()).unwrap().state,
+        InboundState::Processed { ref outcome, .. }
+            if *outcome == format!("duplicate of inbound message {}", first.id())
+    ));
+
+    // A failed one keeps its body in sled, for operators, after the spool has moved on.
+    let bad = accept(&writer, "two@example.org");
+    let failed = InboundState::Failed {
+        at: Utc::now(),
+        error: "not from a member".into(),
+    };
+    store.settle_received(&bad.entry, failed.clone()).unwrap();
+    assert_eq!(store.inbound(bad.id()).unwrap().state, failed);
+    assert!(
+        store
+            .t
+            .inbound_bodies
+            .contains_key(id_key(bad.id()))
+            .unwrap()
+    );
+}

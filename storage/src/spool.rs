@@ -124,6 +124,11 @@ impl SpoolEntry {
         &self.meta.rcpt_to
     }
 
+    /// Its Message-ID header, without brackets.
+    pub fn message_id(&self) -> Option<&str> {
+        self.meta.message_id.as_deref()
+    }
+
     /// Its sled record, in `state`, pointing at its frame in the spool.
     pub(crate) fn record(&self, state: InboundState) -> InboundRecord {
         InboundRecord {

@@ -556,6 +556,7 @@ fn replies_recorded_together_see_each_other() {
             inbound_id: None,
         },
         replace: false,
+        received: None,
     };
     let outcomes = s
         .record_replies(

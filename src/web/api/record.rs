@@ -100,6 +100,7 @@ pub async fn record_done(
             text: body.text,
             source,
             replace: false,
+            received: None,
         })
         .await??;
     app.store.flush_async().await?;
