@@ -288,12 +288,14 @@ impl Store {
                     let mut result = Vec::with_capacity(chunk.len());
                     let mut created = 0;
                     for p in chunk {
-                        if let Some(existing) = by_day.get(p.md_key.as_slice())? {
+                        // The member and day's entry is written first: a transactional insert
+                        // reads the old value anyway. An existing prompt's entry is put back.
+                        if let Some(existing) = by_day.insert(p.md_key.as_slice(), &id_key(p.prompt.id))? {
+                            by_day.insert(p.md_key.as_slice(), existing.clone())?;
                             result.push(Written::Existing(key_id("prompts_by_member_day", &existing).or_else(abort)?));
                             continue;
                         }
                         prompts.insert(&id_key(p.prompt.id), p.bytes.as_slice())?;
-                        by_day.insert(p.md_key.as_slice(), &id_key(p.prompt.id))?;
                         for d in &p.prompt.deliveries {
                             if let Some(mid) = &d.message_id
                                 && named_prompt(mid) != Some(p.prompt.id)
