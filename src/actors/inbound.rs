@@ -3,11 +3,11 @@
 //! `InboundMail` (from the SMTP listener or an HTTP endpoint) is appended to the inbound spool and
 //! synced before the answer goes back, so the sender's `250`/`200` always means "on disk". One
 //! writer thread appends and syncs for everyone (`storage::InboundWriter`): sessions accepting at
-//! the same time share one `fdatasync`. The message is then processed from the log, by
-//! [`InboundProcessor`] on a thread of its own: registered, parsed and trimmed, matched to
-//! a member and day, and recorded by that team's actor in the same transaction that marks the log
-//! record processed. Start-up processes whatever a crash left pending. Nothing is ever dropped: a
-//! message that cannot be used is kept as `failed` with the reason (`donebot inbound list --failed`).
+//! the same time share one `fdatasync`. The message is then processed by [`InboundProcessor`] on
+//! a thread of its own: parsed and trimmed, matched to a member and day, and recorded by that
+//! team's actor in the same transaction that writes its log record, processed. Start-up
+//! processes whatever a crash left unsettled in the spool. Nothing is ever dropped: a message that
+//! cannot be used is kept as `failed` with the reason (`donebot inbound list --failed`).
 //!
 //! Matching, strongest first: the signed token in `reply+TOKEN@domain`, which is the credential;
 //! without one, the sender must be authenticated (`bots::email::auth`: a DKIM signature aligned

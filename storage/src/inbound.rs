@@ -1,10 +1,14 @@
 //! The inbound log: every accepted message, durable before it is acknowledged, processed from here.
 //!
 //! `pending → processed | failed`. The raw message is made durable in the spool
-//! ([`crate::spool`], appended and synced in groups by one writer thread) and registered here as a
-//! pending [`InboundRecord`] before its sender hears `250`/`200`; processing starts from the
-//! record, so a crash between receipt and processing loses nothing: start-up re-registers what
-//! sled lost from the spool and processes what is still pending.
+//! ([`crate::spool`], appended and synced in groups by one writer thread) before its sender hears
+//! `250`/`200`, and processed at once. Its [`InboundRecord`] is written here once, in its final
+//! state, by the transaction that settles it ([`Store::settle_received`], or the one that records
+//! its dones), with its Message-ID entry. A record is written `pending` only for a message that
+//! waits: postponed by a transient error, or found in the spool at start-up without a record (a
+//! crash between receipt and settlement loses nothing: start-up registers it, and the processor
+//! takes every pending record). A second delivery of a Message-ID is recorded as a processed
+//! duplicate of the first.
 //!
 //! A failed message keeps its body in sled for the operator, but not forever: bodies are deleted
 //! after the retention time and beyond a total size ([`Store::prune_failed_bodies`]); its record

@@ -11,13 +11,17 @@
 //!
 //! ## Invariants
 //! - An acknowledged message is in a segment that was synced after it was written (its frame is
-//!   complete and checksummed), and its record was registered in sled before the acknowledgement.
+//!   complete and checksummed). sled learns of it later: when it is settled (its record written
+//!   once, in its final state, see [`Store::settle_received`]), or registered pending if it is
+//!   postponed or a duplicate ([`Store::register_inbound`]).
 //! - Start-up ([`Store::start_inbound_writer`]) reads every segment and registers each entry that
-//!   sled does not know (a crash can lose sled's unflushed tail, never the spool's synced one). A
-//!   torn frame can only be the unacknowledged tail of the segment that was active: it is cut off.
-//! - A segment is deleted only when none of its messages is still pending in sled *and* sled has
-//!   been flushed after that was so; a message that failed has its body copied into sled first
-//!   (operators read failed messages; processed ones need their body no more).
+//!   sled does not know, pending (one that was never settled, or whose record was in sled's
+//!   unflushed tail: a crash can lose that, never the spool's synced one). A torn frame can only
+//!   be the unacknowledged tail of the segment that was active: it is cut off.
+//! - A segment is deleted only when every one of its messages has a record in sled that is not
+//!   pending *and* sled has been flushed after that was so; a message that failed has its body
+//!   copied into sled first (operators read failed messages; processed ones need their body no
+//!   more).
 //! - Ids are the spool's own: one more than the highest id in the spool or in sled at start-up,
 //!   then counting up; an id is never handed out twice, across crashes and restores too.
 //!
@@ -69,8 +73,9 @@ pub struct NewInbound {
     pub received_at: DateTime<Utc>,
 }
 
-/// A message made durable in the spool. Register it ([`Store::register_inbound`]) before
-/// processing it; `raw` is the message handed back, so that processing needs no second copy.
+/// A message made durable in the spool, to be processed and settled
+/// ([`Store::settle_received`], or with the dones it records: [`crate::NewReply::received`]);
+/// `raw` is the message handed back, so that processing needs no second copy.
 #[derive(Debug, Clone)]
 pub struct Accepted {
     pub raw: Vec<u8>,
@@ -361,8 +366,8 @@ pub struct InboundWriter {
 
 impl InboundWriter {
     /// Hands a received message to the writer. The [`Receipt`] resolves once the message is
-    /// durable and registered (then, and only then, may the sender be told), or with the error
-    /// that prevented it (tell the sender to try again later).
+    /// durable (then, and only then, may the sender be told), or with the error that prevented it
+    /// (tell the sender to try again later).
     pub fn accept(&self, mail: NewInbound) -> Receipt {
         let (done, rx) = oneshot::channel();
         if let Some(tx) = &self.tx
