@@ -17,6 +17,8 @@
 //! its record, index entries and counters: a sender handles a thousand messages with a few
 //! transactions instead of thousands, and a crash still never splits a transition.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sled::Transactional;
 use sled::transaction::TransactionalTree;
@@ -433,15 +435,24 @@ impl Store {
     ) -> StorageResult<Vec<(OutboxMessage, Vec<u8>)>> {
         let limit = limit.min(MAX_BATCH);
         let end = due_key(now, u64::MAX);
+        // The due messages not claimed yet, found without holding the claims' table: the index
+        // starts with the claimed ones (those handed to the sender, those being sent), and
+        // enqueuers handing messages over must not wait for the walk past them.
+        let mut unclaimed = Vec::with_capacity(limit);
+        for k in self.t.outbox_due.range(..=end).keys() {
+            if unclaimed.len() == limit {
+                break;
+            }
+            let id = key_id("outbox_due", &k?)?;
+            if !self.claims.lock().contains_key(&id) {
+                unclaimed.push(id);
+            }
+        }
         let claimed = {
             let mut claims = self.claims.lock();
             // Read first, claim after: an error claims nothing.
             let mut found = Vec::new();
-            for k in self.t.outbox_due.range(..=end).keys() {
-                if found.len() == limit {
-                    break;
-                }
-                let id = key_id("outbox_due", &k?)?;
+            for id in unclaimed {
                 if claims.contains_key(&id) {
                     continue;
                 }
@@ -518,9 +529,17 @@ impl Store {
         outcomes: &[(OutboxId, SendOutcome)],
     ) -> StorageResult<Vec<OutboxMessage>> {
         let _w = self.write_gate();
-        // Held across the transaction: no reader sees an outcome recorded with its claim still
-        // standing (the counts would show the message twice).
-        let mut claims = self.claims.lock();
+        // Held across the transaction and until the claims are gone: no reader of the counts sees
+        // an outcome recorded with its claim still standing (they would show the message twice).
+        // The claims' table itself is locked only for a moment.
+        let _settling = self.claims.settle();
+        let attempts: HashMap<OutboxId, u32> = {
+            let claims = self.claims.lock();
+            outcomes
+                .iter()
+                .filter_map(|(id, _)| claims.get(id).map(|c| (*id, c.attempts)))
+                .collect()
+        };
         let mut recorded = Vec::with_capacity(outcomes.len());
         for chunk in outcomes.chunks(MAX_BATCH) {
             let done = outbox_tx!(self.t, |tx| {
@@ -528,7 +547,7 @@ impl Store {
                 let done = chunk
                     .iter()
                     .map(|(id, outcome)| {
-                        let claim = claims.get(id).map(|c| c.attempts);
+                        let claim = attempts.get(id).copied();
                         let apply = |m: &mut OutboxMessage| {
                             if let Some(attempts) = claim {
                                 m.attempts = attempts;
@@ -542,6 +561,7 @@ impl Store {
                 tally.write(tx.counters)?;
                 Ok(done)
             })?;
+            let mut claims = self.claims.lock();
             for (id, _) in chunk {
                 claims.remove(id);
             }
@@ -815,7 +835,9 @@ impl Store {
 
     pub fn outbox_counts(&self) -> StorageResult<OutboxCounts> {
         // The counters count stored states; claimed messages are stored `queued` or `deferred`.
-        // Read under the claims' lock, which a record round holds across its transaction.
+        // Read while no record round is settling (see `Claims::settle`), under the claims' lock
+        // (which an operator's retry holds across its transaction).
+        let _settled = self.claims.settled();
         let claims = self.claims.lock();
         let claimed = claims.values().filter(|c| c.committed).count() as u64;
         let from_deferred = claims

@@ -15,12 +15,15 @@
 //! so no scan of the due index can claim it first, and it counts once the write is committed.
 //! The sender then needs no scan and no read of sled for it.
 //!
-//! Lock order: this table's lock is taken before sled's transaction lock (a record round and an
-//! operator's retry hold it across their transaction, so a reader never sees an outcome
-//! recorded while its claim still stands), and never inside a transaction.
+//! Lock order: [`Claims::settling`], then this table's lock, then sled's transaction lock; neither
+//! is taken inside a transaction. A record round holds `settling` (exclusively) across its
+//! transaction and until its claims are gone, and the counts read under it (shared), so they never
+//! show an outcome recorded while its claim still stands; the table's lock itself is held only
+//! for a moment there, so enqueuers handing messages over are not held up by the round. An
+//! operator's retry holds the table's lock across its transaction.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
 
@@ -40,14 +43,28 @@ pub(crate) struct Claim {
 }
 
 #[derive(Default)]
-pub(crate) struct Claims(Mutex<HashMap<OutboxId, Claim>>);
+pub(crate) struct Claims {
+    table: Mutex<HashMap<OutboxId, Claim>>,
+    /// Held by a record round from before its transaction until its claims are removed.
+    settling: RwLock<()>,
+}
 
 pub(crate) type ClaimTable = HashMap<OutboxId, Claim>;
 
 impl Claims {
     pub(crate) fn lock(&self) -> MutexGuard<'_, ClaimTable> {
         // A panic while the table was held left it consistent: every change is one map call.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// For a record round: no reader of the counts runs until the guard is dropped.
+    pub(crate) fn settle(&self) -> RwLockWriteGuard<'_, ()> {
+        self.settling.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// For readers of the counts: no record round is between its commit and its claims' end.
+    pub(crate) fn settled(&self) -> RwLockReadGuard<'_, ()> {
+        self.settling.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Shows `m` as its readers must see it: `sending`, at the claim's attempt, while claimed.
