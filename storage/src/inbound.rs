@@ -58,6 +58,15 @@ pub(crate) fn settle_received_tx(
     Ok(())
 }
 
+/// The message an outcome is written for.
+#[derive(Clone, Copy)]
+enum Settled<'a> {
+    /// Registered: its record's state changes.
+    Registered(InboundId),
+    /// Never registered: its record is written whole.
+    Received(&'a SpoolEntry),
+}
+
 /// What registering a spooled message found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registered {
@@ -136,23 +145,7 @@ impl Store {
     /// and that none was accepted before ([`Store::inbound_by_message_id`]): such a second
     /// delivery is registered instead ([`Store::register_inbound`] marks it a duplicate).
     pub fn settle_received(&self, entry: &SpoolEntry, state: InboundState) -> StorageResult<()> {
-        let body = match state {
-            InboundState::Failed { .. } => self.spool_read(entry.at)?,
-            _ => None,
-        };
-        let _w = self.write_gate();
-        (
-            &self.t.inbound,
-            &self.t.inbound_bodies,
-            &self.t.inbound_by_message_id,
-        )
-            .transaction(|(inbound, bodies, by_mid)| {
-                if let Some(body) = &body {
-                    bodies.insert(&id_key(entry.id), body.as_slice())?;
-                }
-                settle_received_tx(inbound, by_mid, entry, state.clone())
-            })?;
-        Ok(())
+        self.write_outcome(Settled::Received(entry), state)
     }
 
     /// Registers a second delivery of a message that is being processed now (not yet settled)
@@ -239,8 +232,22 @@ impl Store {
     /// A failed message keeps its body in sled (operators look at failed messages long after the
     /// spool has moved on).
     pub fn set_inbound_state(&self, id: InboundId, state: InboundState) -> StorageResult<()> {
-        let body = match state {
-            InboundState::Failed { .. } if !self.t.inbound_bodies.contains_key(id_key(id))? => {
+        self.write_outcome(Settled::Registered(id), state)
+    }
+
+    /// Writes a message's outcome to its record: the registered one's state, or a received
+    /// message's whole record. A failed message's body is copied into sled with it, unless it is
+    /// there already.
+    fn write_outcome(&self, message: Settled<'_>, state: InboundState) -> StorageResult<()> {
+        let id = match message {
+            Settled::Registered(id) => id,
+            Settled::Received(entry) => entry.id,
+        };
+        let body = match (&state, message) {
+            (InboundState::Failed { .. }, Settled::Received(entry)) => self.spool_read(entry.at)?,
+            (InboundState::Failed { .. }, Settled::Registered(_))
+                if !self.t.inbound_bodies.contains_key(id_key(id))? =>
+            {
                 match self.inbound_body(id) {
                     Ok(body) => Some(body),
                     Err(e) if e.is_not_found() => None,
@@ -254,12 +261,18 @@ impl Store {
             &self.t.inbound,
             &self.t.inbound_bodies,
             &self.t.inbound_pending,
+            &self.t.inbound_by_message_id,
         )
-            .transaction(|(inbound, bodies, pending)| {
+            .transaction(|(inbound, bodies, pending, by_mid)| {
                 if let Some(body) = &body {
                     bodies.insert(&id_key(id), body.as_slice())?;
                 }
-                set_state_tx(inbound, pending, id, state.clone())
+                match message {
+                    Settled::Registered(id) => set_state_tx(inbound, pending, id, state.clone()),
+                    Settled::Received(entry) => {
+                        settle_received_tx(inbound, by_mid, entry, state.clone())
+                    }
+                }
             })?;
         Ok(())
     }
