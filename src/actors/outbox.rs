@@ -135,9 +135,9 @@ impl Held {
 /// A finished send, whose outcome the next journal round makes durable and a record round then
 /// writes to sled.
 struct Finished {
-    id: OutboxId,
-    /// The message's attempt this send was (the journal applies an outcome to that claim only).
-    attempts: u32,
+    /// The message as claimed (`sending`, at the attempt this send was: the journal applies an
+    /// outcome to that claim only); its record is written from it (`Store::record_held_outcomes`).
+    message: OutboxMessage,
     outcome: SendOutcome,
     /// Announced once the outcome is recorded.
     event: Event,
@@ -305,8 +305,8 @@ impl OutboxActor {
         let entries: Vec<_> = finished
             .iter()
             .map(|f| storage::JournaledOutcome {
-                id: f.id,
-                attempts: f.attempts,
+                id: f.message.id,
+                attempts: f.message.attempts,
                 outcome: f.outcome.clone(),
             })
             .collect();
@@ -346,14 +346,14 @@ impl OutboxActor {
         let now = self.app.now();
         let (outcomes, events): (Vec<_>, Vec<_>) = batch
             .into_iter()
-            .map(|f| ((f.id, f.outcome), f.event))
+            .map(|f| ((f.message, f.outcome), f.event))
             .unzip();
         let deferred = outcomes
             .iter()
             .any(|(_, o)| matches!(o, SendOutcome::Deferred { .. }));
         let store = self.app.store.clone();
         let work = tokio::task::spawn_blocking(move || {
-            let recorded = store.record_outcomes(now, &outcomes).map(|r| r.len());
+            let recorded = store.record_held_outcomes(now, &outcomes);
             let flushed = store.flush();
             if recorded.is_ok()
                 && flushed.is_ok()
@@ -500,14 +500,14 @@ impl OutboxActor {
         let fut = async move { transport.send(&from, &to, &body).await };
         ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
             act.in_flight -= 1;
-            let finished = act.complete(&message, result);
+            let finished = act.complete(message, result);
             act.finished.push(finished);
             act.pump(ctx);
         }));
     }
 
     /// What a send's result means for the message: logged and counted here, recorded by a round.
-    fn complete(&self, m: &OutboxMessage, result: Result<SendReceipt, SendError>) -> Finished {
+    fn complete(&self, m: OutboxMessage, result: Result<SendReceipt, SendError>) -> Finished {
         let now = self.app.now();
         let (outcome, event) = match result {
             Ok(receipt) => {
@@ -580,8 +580,7 @@ impl OutboxActor {
             }
         };
         Finished {
-            id: m.id,
-            attempts: m.attempts,
+            message: m,
             outcome,
             event,
         }
@@ -607,26 +606,28 @@ impl OutboxActor {
         };
         ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
             act.in_flight -= 1;
-            let finished = act.complete_chat(&message, result);
+            let finished = act.complete_chat(message, result);
             act.finished.push(finished);
             act.pump(ctx);
         }));
     }
 
     /// What a chat send's result means for the message (see [`chat::judge`]).
-    fn complete_chat(&self, m: &OutboxMessage, result: ChatAttempt) -> Finished {
+    fn complete_chat(&self, m: OutboxMessage, result: ChatAttempt) -> Finished {
         let now = self.app.now();
         let channel = m.channel.as_str();
         let verdict = match result {
-            Ok((envelope, answer)) => chat::judge(&self.app.store, m, &envelope, answer, now),
+            Ok((envelope, answer)) => chat::judge(&self.app.store, &m, &envelope, answer, now),
             Err(why) => chat::Verdict::Failed(why),
         };
         let verdict = match verdict {
-            chat::Verdict::Retry(_, why) if self.too_old(m, now) => chat::Verdict::Failed(format!(
-                "gave up after {} attempts over {} hours: {why}",
-                m.attempts,
-                (now - m.created_at).num_hours()
-            )),
+            chat::Verdict::Retry(_, why) if self.too_old(&m, now) => {
+                chat::Verdict::Failed(format!(
+                    "gave up after {} attempts over {} hours: {why}",
+                    m.attempts,
+                    (now - m.created_at).num_hours()
+                ))
+            }
             v => v,
         };
         let (outcome, event, state) = match verdict {
@@ -659,8 +660,7 @@ impl OutboxActor {
         };
         self.app.metrics.count_send(channel, state);
         Finished {
-            id: m.id,
-            attempts: m.attempts,
+            message: m,
             outcome,
             event,
         }

@@ -211,6 +211,33 @@ impl OutboxTx<'_> {
         Ok(())
     }
 
+    /// The outcome of a send of `m`, a message as its sender holds it while claimed: its record
+    /// is `m` one attempt before, `deferred` if `was_deferred` else `queued` (see [`claims`]), so
+    /// the new record is written from `m` without reading the old one.
+    fn settle_held(
+        &self,
+        m: &OutboxMessage,
+        was_deferred: bool,
+        outcome: &SendOutcome,
+        at: DateTime<Utc>,
+        tally: &mut Tally,
+    ) -> TxResult<OutboxMessage> {
+        let was = if was_deferred {
+            OutboxState::Deferred {
+                reply: String::new(),
+            }
+        } else {
+            OutboxState::Queued
+        };
+        let mut new = m.clone();
+        outcome.apply(&mut new, at);
+        self.unindex(m.id, &was, m.due_at)?;
+        self.index(&new)?;
+        tally.moved(&was, &new.state);
+        self.outbox.insert(&id_key(m.id), encode_message(&new))?;
+        Ok(new)
+    }
+
     /// Applies `change` to a message, keeping indexes and counters in step with its state.
     fn transition(
         &self,
@@ -334,6 +361,13 @@ fn ended_by(m: &OutboxMessage, attempts: u32) -> bool {
         OutboxState::Sending { .. } => m.attempts == attempts,
         OutboxState::Sent { .. } | OutboxState::Failed { .. } => false,
     }
+}
+
+/// A send that ended: the message (as its sender holds it, when it does) and how.
+struct Ended<'a> {
+    id: OutboxId,
+    held: Option<&'a OutboxMessage>,
+    outcome: &'a SendOutcome,
 }
 
 /// How a send ended, as recorded by [`Store::record_outcomes`].
@@ -528,16 +562,53 @@ impl Store {
         at: DateTime<Utc>,
         outcomes: &[(OutboxId, SendOutcome)],
     ) -> StorageResult<Vec<OutboxMessage>> {
+        let ended: Vec<Ended<'_>> = outcomes
+            .iter()
+            .map(|(id, outcome)| Ended {
+                id: *id,
+                held: None,
+                outcome,
+            })
+            .collect();
+        self.record_ended(at, &ended)
+    }
+
+    /// [`Store::record_outcomes`] for messages as their sender holds them (as claimed: `sending`,
+    /// at the claim's attempt). While its claim stands, a message's record is written from this
+    /// copy without being read: a claimed message's record is the copy itself, one attempt before,
+    /// `queued` or `deferred` (see [`claims`]), and nothing else changes it meanwhile (an
+    /// operator's retry refuses it). A message whose claim has ended is read, as there.
+    pub fn record_held_outcomes(
+        &self,
+        at: DateTime<Utc>,
+        outcomes: &[(OutboxMessage, SendOutcome)],
+    ) -> StorageResult<usize> {
+        let ended: Vec<Ended<'_>> = outcomes
+            .iter()
+            .map(|(m, outcome)| Ended {
+                id: m.id,
+                held: Some(m),
+                outcome,
+            })
+            .collect();
+        Ok(self.record_ended(at, &ended)?.len())
+    }
+
+    fn record_ended(
+        &self,
+        at: DateTime<Utc>,
+        outcomes: &[Ended<'_>],
+    ) -> StorageResult<Vec<OutboxMessage>> {
         let _w = self.write_gate();
         // Held across the transaction and until the claims are gone: no reader of the counts sees
         // an outcome recorded with its claim still standing (they would show the message twice).
         // The claims' table itself is locked only for a moment.
         let _settling = self.claims.settle();
-        let attempts: HashMap<OutboxId, u32> = {
+        let claimed: HashMap<OutboxId, Claim> = {
             let claims = self.claims.lock();
             outcomes
                 .iter()
-                .filter_map(|(id, _)| claims.get(id).map(|c| (*id, c.attempts)))
+                .filter_map(|e| claims.get(&e.id).map(|c| (e.id, *c)))
                 .collect()
         };
         let mut recorded = Vec::with_capacity(outcomes.len());
@@ -546,24 +617,28 @@ impl Store {
                 let mut tally = Tally::default();
                 let done = chunk
                     .iter()
-                    .map(|(id, outcome)| {
-                        let claim = attempts.get(id).copied();
-                        let apply = |m: &mut OutboxMessage| {
-                            if let Some(attempts) = claim {
-                                m.attempts = attempts;
-                            }
-                            outcome.apply(m, at);
-                            Ok(())
-                        };
-                        tx.transition(*id, &apply, &mut tally)
+                    .map(|e| match (e.held, claimed.get(&e.id)) {
+                        (Some(m), Some(claim)) if claim.attempts == m.attempts => {
+                            tx.settle_held(m, claim.was_deferred, e.outcome, at, &mut tally)
+                        }
+                        (_, claim) => {
+                            let apply = |m: &mut OutboxMessage| {
+                                if let Some(claim) = claim {
+                                    m.attempts = claim.attempts;
+                                }
+                                e.outcome.apply(m, at);
+                                Ok(())
+                            };
+                            tx.transition(e.id, &apply, &mut tally)
+                        }
                     })
                     .collect::<TxResult<Vec<_>>>()?;
                 tally.write(tx.counters)?;
                 Ok(done)
             })?;
             let mut claims = self.claims.lock();
-            for (id, _) in chunk {
-                claims.remove(id);
+            for e in chunk {
+                claims.remove(&e.id);
             }
             recorded.extend(done);
         }

@@ -919,3 +919,70 @@ fn a_reopened_journal_goes_on_after_its_frames() {
         vec![vec![accepted(1), accepted(2)], vec![accepted(3)]]
     );
 }
+
+/// A sender's copies of its claimed messages record exactly what reading each record does:
+/// states, attempts, due times, the due index and the counts, from `queued` and from `deferred`.
+#[test]
+fn outcomes_recorded_from_the_senders_copies_match_those_recorded_by_reading() {
+    let outcome = |key: &str, round: u32| match key {
+        "a" => SendOutcome::Sent {
+            reply: "250 ok".into(),
+        },
+        "b" => SendOutcome::Deferred {
+            retry_at: t(10 + 10 * round),
+            reply: format!("451 later {round}"),
+        },
+        _ => SendOutcome::Failed {
+            reply: "550 no".into(),
+        },
+    };
+    let run = |held: bool| {
+        let s = Store::temporary().unwrap();
+        enqueued(&s, &[mail("a", t(1)), mail("b", t(2)), mail("c", t(3))]);
+        // b is deferred every round: claimed from `queued` once, then from `deferred`.
+        for round in 0..3u32 {
+            let ended: Vec<_> = s
+                .claim_due(t(4 + 10 * round), 10)
+                .unwrap()
+                .into_iter()
+                .map(|(m, _)| {
+                    let o = outcome(&m.key, round);
+                    (m, o)
+                })
+                .collect();
+            assert!(!ended.is_empty());
+            let at = t(5 + 10 * round);
+            if held {
+                assert_eq!(s.record_held_outcomes(at, &ended).unwrap(), ended.len());
+            } else {
+                let by_id: Vec<_> = ended.into_iter().map(|(m, o)| (m.id, o)).collect();
+                s.record_outcomes(at, &by_id).unwrap();
+            }
+        }
+        // A copy whose claim has ended (a new sender took over) is not trusted: its record is read.
+        let claimed = s.claim_due(t(40), 10).unwrap();
+        assert_eq!(claimed.len(), 1, "b, deferred every time");
+        s.recover_outbox(t(41)).unwrap();
+        let (m, _) = claimed.into_iter().next().unwrap();
+        let sent = SendOutcome::Sent {
+            reply: "250 late".into(),
+        };
+        if held {
+            s.record_held_outcomes(t(42), &[(m, sent)]).unwrap();
+        } else {
+            s.record_outcomes(t(42), &[(m.id, sent)]).unwrap();
+        }
+        let due: Vec<_> = s
+            .claim_due(t(59), 10)
+            .unwrap()
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
+        (s.outbox_list(None, 100).unwrap(), counts(&s), due)
+    };
+    let (read, held) = (run(false), run(true));
+    assert_eq!(read.0.len(), 3);
+    assert_eq!(read.1, (0, 0, 2, 0, 1), "a and b sent, c failed");
+    assert!(read.2.is_empty());
+    assert_eq!(read, held);
+}
