@@ -222,6 +222,7 @@ impl OutboxTx<'_> {
         at: DateTime<Utc>,
         tally: &mut Tally,
     ) -> TxResult<OutboxMessage> {
+        // What the record was, as far as the index and the counts look: its kind and `m.due_at`.
         let was = if was_deferred {
             OutboxState::Deferred {
                 reply: String::new(),
