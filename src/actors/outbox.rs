@@ -63,6 +63,12 @@ use crate::metrics::Metrics;
 
 pub mod chat;
 
+/// A journal round waits, while every connection is busy, until half the connections have
+/// finished a send, or this long at most: each round is one `fdatasync`, and on a 2-core VM a
+/// round for every two or three sends cost the sends 6–9 % of their speed (docs/bench-outbox.md).
+/// The crash bound does not move (it counts these outcomes as not durable meanwhile).
+const JOURNAL_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Claimed messages held ready, in connections' worth: a claim is a large batch (one scan of the
 /// due index for many messages), and the connections stay busy through a round and the next.
 const READ_AHEAD_ROUNDS: usize = 8;
@@ -160,6 +166,10 @@ pub struct OutboxActor {
     finished: Vec<Finished>,
     /// While a journal round runs: how many finished sends it makes durable.
     journaling: Option<usize>,
+    /// Set while `finished` waits for more sends to share its journal round; it fires after
+    /// [`JOURNAL_WAIT`] and the round starts then whatever it holds.
+    journal_timer: Option<SpawnHandle>,
+    journal_overdue: bool,
     /// Finished sends waiting for a record round: journaled, or not durable at all when their
     /// journal round failed (counted in `undurable`; the record round's flush makes them so).
     journaled: Vec<Finished>,
@@ -205,6 +215,8 @@ impl OutboxActor {
             in_flight: 0,
             finished: Vec::new(),
             journaling: None,
+            journal_timer: None,
+            journal_overdue: false,
             journaled: Vec::new(),
             undurable: 0,
             recording: None,
@@ -248,7 +260,15 @@ impl OutboxActor {
             self.start_send(ctx, held.message, held.body);
         }
         if self.journaling.is_none() && !self.finished.is_empty() {
-            self.start_journal(ctx);
+            if self.journal_full() {
+                self.start_journal(ctx);
+            } else if self.journal_timer.is_none() {
+                self.journal_timer = Some(ctx.run_later(JOURNAL_WAIT, |act, ctx| {
+                    act.journal_timer = None;
+                    act.journal_overdue = true;
+                    act.pump(ctx);
+                }));
+            }
         }
         if self.recording.is_none() && self.record_useful() {
             self.start_record(ctx);
@@ -298,7 +318,22 @@ impl OutboxActor {
     /// Appends the finished outcomes to the outcome journal, on a blocking thread, while sends go
     /// on; they count as durable when it is done. If the journal cannot be written they wait,
     /// not durable, for a record round, which makes them so in sled.
+    /// Whether the finished sends should be journaled now: half the connections' worth, or fewer
+    /// sends in flight than could fill the rest of the connections (nothing more is coming soon),
+    /// or they waited [`JOURNAL_WAIT`], or the sender drains.
+    fn journal_full(&self) -> bool {
+        let c = self.concurrency();
+        self.finished.len() >= c.div_ceil(2)
+            || self.in_flight + self.finished.len() < c
+            || self.journal_overdue
+            || self.draining
+    }
+
     fn start_journal(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.journal_timer.take() {
+            ctx.cancel_future(timer);
+        }
+        self.journal_overdue = false;
         let finished = std::mem::take(&mut self.finished);
         self.journaling = Some(finished.len());
         let now = self.app.now();
