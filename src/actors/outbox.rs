@@ -112,6 +112,17 @@ type ChatAttempt = Result<
     String,
 >;
 
+/// What a blocking storage round came back with: the store's answer, or why there is none (the
+/// task panicked), as one error.
+fn joined<T>(
+    result: Result<storage::StorageResult<T>, tokio::task::JoinError>,
+) -> Result<T, String> {
+    match result {
+        Ok(answer) => answer.map_err(|e| e.to_string()),
+        Err(e) => Err(format!("the task failed: {e}")),
+    }
+}
+
 /// A claimed message the outbox holds until a connection takes it.
 struct Held {
     message: OutboxMessage,
@@ -315,9 +326,6 @@ impl OutboxActor {
                 || self.draining)
     }
 
-    /// Appends the finished outcomes to the outcome journal, on a blocking thread, while sends go
-    /// on; they count as durable when it is done. If the journal cannot be written they wait,
-    /// not durable, for a record round, which makes them so in sled.
     /// Whether the finished sends should be journaled now: half the connections' worth, or fewer
     /// sends in flight than could fill the rest of the connections (nothing more is coming soon),
     /// or they waited [`JOURNAL_WAIT`], or the sender drains.
@@ -329,6 +337,9 @@ impl OutboxActor {
             || self.draining
     }
 
+    /// Appends the finished outcomes to the outcome journal, on a blocking thread, while sends go
+    /// on; they count as durable when it is done. If the journal cannot be written they wait,
+    /// not durable, for a record round, which makes them so in sled.
     fn start_journal(&mut self, ctx: &mut Context<Self>) {
         if let Some(timer) = self.journal_timer.take() {
             ctx.cancel_future(timer);
@@ -349,14 +360,10 @@ impl OutboxActor {
         let work = tokio::task::spawn_blocking(move || store.journal_outcomes(now, &entries));
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             act.journaling = None;
-            let durable = match result {
-                Ok(Ok(())) => true,
-                Ok(Err(e)) => {
-                    error!(messages = finished.len(), error = %e, "cannot journal the outcome of sends; recording them in the database instead");
-                    false
-                }
+            let durable = match joined(result) {
+                Ok(()) => true,
                 Err(e) => {
-                    error!(messages = finished.len(), error = %e, "the journal task failed; recording the outcomes in the database instead");
+                    error!(messages = finished.len(), error = %e, "cannot journal the outcome of sends; recording them in the database instead");
                     false
                 }
             };
@@ -477,14 +484,10 @@ impl OutboxActor {
         let work = tokio::task::spawn_blocking(move || store.flush());
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             act.flushing = None;
-            let flushed = match result {
-                Ok(Ok(_)) => true,
-                Ok(Err(e)) => {
-                    error!(messages = batch.len(), error = %e, "cannot flush the outbox; the messages claimed wait for the next claim");
-                    false
-                }
+            let flushed = match joined(result) {
+                Ok(_) => true,
                 Err(e) => {
-                    error!(messages = batch.len(), error = %e, "the flush task failed; the messages claimed wait for the next claim");
+                    error!(messages = batch.len(), error = %e, "cannot flush the outbox; the messages claimed wait for the next claim");
                     false
                 }
             };

@@ -651,7 +651,9 @@ impl TeamActor {
         if prompts.is_empty() {
             return Ok(0);
         }
-        let created = (self.actors).create_prompts(&self.app.store, prompts, self.app.now())?;
+        let created = self
+            .actors
+            .create_prompts(&self.app.store, prompts, self.app.now())?;
         let mut count = 0;
         for (prompt, _) in created.iter().filter(|(_, new)| *new) {
             count += 1;

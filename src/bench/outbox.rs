@@ -9,7 +9,8 @@
 //! runs it) against the SMTP server given with `--smtp`. The clock stops when every message is
 //! recorded `sent` or `failed` and the database is flushed: the figure includes the
 //! claim (`queued → sending`, in memory), the SMTP exchange and the outcome (`sent`, journaled
-//! then recorded), as in production. Enqueueing is timed separately: that is the send phase, with a full queue.
+//! then recorded), as in production. Enqueueing is timed separately: that is the send phase,
+//! with a full queue.
 //!
 //! With `overlap` it runs the way the server does instead: the outbox actor is running from the
 //! start, and the prompts are enqueued a team at a time (rendered and written, then the outbox
@@ -17,8 +18,9 @@
 //! actors run; the outbox sends from its own thread meanwhile), so sending starts with the first
 //! team while the others are being written, each team's messages handed straight to the outbox
 //! as far as it has room. As in the server, nothing is flushed for the enqueue itself: the outbox
-//! flushes before it sends what it claimed or was handed, and that flush covers their prompts. The end-to-end figure of that run, from the prompts being due to the last one
-//! accepted, is what a team waits for.
+//! flushes before it sends what it claimed or was handed, and that flush covers their prompts.
+//! The end-to-end figure of that run, from the prompts being due to the last one accepted, is
+//! what a team waits for.
 //!
 //! The benchmark is bounded: it gives up when no message changes state for [`STALL_LIMIT`].
 //! What it deliberately does not measure: scheduling (which prompts are due) and chat channels.

@@ -93,10 +93,7 @@ fn copy_unregistered(store: &Store, to: &sled::Db) -> StorageResult<()> {
             None => None,
         };
         let state = match duplicate_of {
-            Some(prev) => crate::InboundState::Processed {
-                at: entry.meta.received_at,
-                outcome: format!("duplicate of inbound message {prev}"),
-            },
+            Some(prev) => entry.duplicate_of(prev),
             None => {
                 pending.insert(key, &[])?;
                 bodies.insert(key, raw)?;

@@ -111,11 +111,8 @@ impl Store {
                     {
                         by_mid.insert(mid.as_bytes(), prev.clone())?;
                         let prev = key_id("inbound_by_message_id", &prev).or_else(abort)?;
-                        let state = InboundState::Processed {
-                            at: e.meta.received_at,
-                            outcome: format!("duplicate of inbound message {prev}"),
-                        };
-                        inbound.insert(&key, encode(&e.record(state)).or_else(abort)?)?;
+                        let record = e.record(e.duplicate_of(prev));
+                        inbound.insert(&key, encode(&record).or_else(abort)?)?;
                         out.push(Registered::Duplicate(prev));
                         continue;
                     }
@@ -151,11 +148,7 @@ impl Store {
     /// Registers a second delivery of a message that is being processed now (not yet settled)
     /// as a processed duplicate of it.
     pub fn register_duplicate(&self, entry: &SpoolEntry, of: InboundId) -> StorageResult<()> {
-        let state = InboundState::Processed {
-            at: entry.meta.received_at,
-            outcome: format!("duplicate of inbound message {of}"),
-        };
-        let bytes = encode(&entry.record(state))?;
+        let bytes = encode(&entry.record(entry.duplicate_of(of)))?;
         let _w = self.write_gate();
         self.t.inbound.insert(id_key(entry.id), bytes)?;
         Ok(())

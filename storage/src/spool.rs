@@ -134,6 +134,15 @@ impl SpoolEntry {
         self.meta.message_id.as_deref()
     }
 
+    /// The state of a second delivery of the message accepted as `first`: processed, as its
+    /// duplicate, when it was received.
+    pub(crate) fn duplicate_of(&self, first: InboundId) -> InboundState {
+        InboundState::Processed {
+            at: self.meta.received_at,
+            outcome: format!("duplicate of inbound message {first}"),
+        }
+    }
+
     /// Its sled record, in `state`, pointing at its frame in the spool.
     pub(crate) fn record(&self, state: InboundState) -> InboundRecord {
         InboundRecord {
